@@ -1,0 +1,54 @@
+# Plait: the two commands of the README, and the checks CI runs.
+# Works on a machine with only Python 3.11+, pip, git and make: uv is bootstrapped into .tools/.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := .venv
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: run test lint typecheck docs docs-check ci bench bench-peers install dev clean
+
+$(UV):
+	@$(PYTHON) -m venv $(TOOLS)
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+## install: the runtime (core, SDK and connector plugins) into .venv, exactly as locked
+install: $(UV)
+	@$(UV) sync --frozen --all-packages --no-dev --python $(PYTHON) --quiet
+
+## dev: runtime plus test and lint tools
+dev: $(UV)
+	@$(UV) sync --frozen --all-packages --python $(PYTHON) --quiet
+
+## run: install and run the main job (the example flows)
+run: install
+	@$(RUN) plait run-examples examples
+
+## test: install the test dependencies and run the whole suite
+test: dev
+	@$(RUN) pytest -q
+
+lint: dev
+	@$(RUN) ruff check .
+	@$(RUN) ruff format --check .
+
+typecheck: dev
+	@$(RUN) mypy --strict core/src sdk/src
+
+## docs: regenerate the generated reference docs
+docs: dev
+	@$(RUN) python -m plait.docgen docs/reference
+
+docs-check: dev
+	@$(RUN) python -m plait.docgen docs/reference --check
+
+ci: test lint typecheck docs-check
+
+bench: dev
+	@$(RUN) python bench/run.py
+
+clean:
+	rm -rf .venv $(TOOLS)

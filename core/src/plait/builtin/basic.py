@@ -1,0 +1,168 @@
+"""Core runnable tasks: Log, Return, OutputValues, Sleep, Fail."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from plait_sdk import Example, Output, RunContext, Task, TaskFailure
+from pydantic import Field
+
+
+class Level(StrEnum):
+    TRACE = "TRACE"
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARN = "WARN"
+    ERROR = "ERROR"
+
+
+class Log(Task):
+    """Write a message (or several) to the execution's logs."""
+
+    type_name: ClassVar[str] = "plait.core.Log"
+    aliases: ClassVar[tuple[str, ...]] = (
+        "io.kestra.plugin.core.log.Log",
+        "io.kestra.core.tasks.log.Log",
+    )
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Log a greeting with an input",
+            code='id: hello\ntype: plait.core.Log\nmessage: "Hello {{ inputs.name }}"',
+        ),
+    )
+
+    message: str | list[str]
+    """The message, or a list of messages each logged on its own."""
+    level: Level = Level.INFO
+    """Log level: TRACE, DEBUG, INFO, WARN or ERROR."""
+
+    async def run(self, ctx: RunContext) -> None:
+        messages = [self.message] if isinstance(self.message, str) else self.message
+        emit = {
+            Level.TRACE: ctx.log.debug,
+            Level.DEBUG: ctx.log.debug,
+            Level.INFO: ctx.log.info,
+            Level.WARN: ctx.log.warning,
+            Level.ERROR: ctx.log.error,
+        }[self.level]
+        for message in messages:
+            emit("%s", message)
+        return None
+
+
+class ReturnOutput(Output):
+    value: Any = None
+    """The rendered ``format``."""
+
+
+class Return(Task):
+    """Render a value and return it as ``outputs.<id>.value`` (handy for debugging)."""
+
+    type_name: ClassVar[str] = "plait.core.Return"
+    aliases: ClassVar[tuple[str, ...]] = (
+        "io.kestra.plugin.core.debug.Return",
+        "io.kestra.core.tasks.debugs.Return",
+    )
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Return a computed value",
+            code='id: r\ntype: plait.core.Return\nformat: "{{ 6 * 7 }}"',
+        ),
+    )
+
+    format: Any = None
+    """The value to return (templates are rendered; a lone expression keeps its type)."""
+
+    async def run(self, ctx: RunContext) -> ReturnOutput:
+        return ReturnOutput(value=self.format)
+
+
+class OutputValuesOutput(Output):
+    values: dict[str, Any] = Field(default_factory=dict)
+    """The rendered values."""
+
+
+class OutputValues(Task):
+    """Publish a map of values as ``outputs.<id>.values.<key>``."""
+
+    type_name: ClassVar[str] = "plait.core.OutputValues"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.output.OutputValues",)
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Publish two values",
+            code=(
+                "id: out\ntype: plait.core.OutputValues\n"
+                'values:\n  total: 3\n  name: "{{ flow.id }}"'
+            ),
+        ),
+    )
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    """The values to publish; templates are rendered."""
+
+    async def run(self, ctx: RunContext) -> OutputValuesOutput:
+        return OutputValuesOutput(values=self.values)
+
+
+class Sleep(Task):
+    """Wait for a duration without holding a worker thread."""
+
+    type_name: ClassVar[str] = "plait.core.Sleep"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.flow.Sleep",)
+
+    duration: timedelta
+    """How long to wait, as an ISO-8601 duration (``PT5S``)."""
+
+    async def run(self, ctx: RunContext) -> None:
+        await asyncio.sleep(self.duration.total_seconds())
+        return None
+
+
+class Fail(Task):
+    """Fail the task run (and so the execution, unless handled) with a message."""
+
+    type_name: ClassVar[str] = "plait.core.Fail"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.Fail",)
+
+    condition: Any = None
+    """Fail only when this renders truthy (``true``, non-empty); always fail when unset."""
+    error_message: str = "Task failure"
+    """The failure's message."""
+
+    async def run(self, ctx: RunContext) -> None:
+        if self.condition is None or _truthy(self.condition):
+            raise TaskFailure(self.error_message)
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "null", "none")
+    return bool(value)
+
+
+class LabelsOutput(Output):
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Labels(Task):
+    """Add or replace labels of the running execution."""
+
+    type_name: ClassVar[str] = "plait.core.Labels"
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.Labels",)
+
+    labels: dict[str, Any]
+    """Labels to set; values are rendered and turned into text."""
+
+    async def run(self, ctx: RunContext) -> LabelsOutput:
+        text = {str(k): _label(v) for k, v in self.labels.items()}
+        return LabelsOutput(labels=text)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,19 @@
+"""The ``plait`` command line (click + rich)."""
+
+from __future__ import annotations
+
+from plait.cli import _flows, _plugins  # noqa: F401  (register the command groups)
+from plait.cli._app import cli
+
+
+def main() -> None:
+    """Entry point of the ``plait`` console script."""
+    from plait.runtime import plugin_host
+
+    for command, _origin in plugin_host().commands:
+        if command.name not in cli.commands:
+            cli.add_command(command)
+    cli(prog_name="plait")
+
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,55 @@
+"""The root ``plait`` command: global options and the one place user errors are printed."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+from plait_sdk import UserError
+from rich.console import Console
+
+from plait import __version__
+
+#: stderr console for messages; stdout stays clean for data (``--json``).
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class PlaitGroup(click.Group):
+    """Prints a user error as one clear message (no traceback unless ``--debug``)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except UserError as error:
+            if _debug(ctx):
+                raise
+            for line in str(error).splitlines():
+                err_console.print(f"[bold red]error:[/] {line}", markup=True, highlight=False)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            ctx.exit(130)
+        except Exception as error:
+            if _debug(ctx):
+                raise
+            err_console.print(
+                f"[bold red]internal error:[/] {type(error).__name__}: {error}\n"
+                "run again with --debug for the traceback, and please report it",
+                markup=True,
+            )
+            ctx.exit(70)
+
+
+def _debug(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.params.get("debug")) or "--debug" in sys.argv
+
+
+@click.group(cls=PlaitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="plait")
+@click.option("--debug", is_flag=True, help="Show tracebacks for every error.")
+def cli(debug: bool) -> None:
+    """Plait: declarative YAML flows, every connector a plugin."""

@@ -1,0 +1,77 @@
+"""``plait flows``: validate flow files and print the flow-file JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from plait_sdk import UserError
+
+from plait.cli._app import cli, err_console
+
+FLOW_SUFFIXES = (".yaml", ".yml")
+
+
+@cli.group()
+def flows() -> None:
+    """Flow files: validation and editor schema."""
+
+
+def flow_files(paths: tuple[Path, ...]) -> list[Path]:
+    """Flow files named directly, and those found below named directories (sorted)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise UserError("no such file or directory", file=str(path))
+    return found
+
+
+@flows.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Check flow files (or directories of them); print every problem as file:line:column."""
+    from plait.flows import validate_flow_text
+    from plait.runtime import plugin_host
+
+    registry = plugin_host().registry
+    files = flow_files(paths)
+    if not files:
+        raise UserError("no flow files (*.yaml, *.yml) found", file=" ".join(map(str, paths)))
+    failed = 0
+    for file in files:
+        try:
+            text = file.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            err_console.print(f"{file}: cannot read: {error}", markup=False)
+            failed += 1
+            continue
+        problems = validate_flow_text(text, registry=registry, file=str(file))
+        if problems:
+            failed += 1
+            for problem in problems:
+                click.echo(str(problem))
+        else:
+            click.echo(f"ok {file}")
+    if failed:
+        err_console.print(f"{failed} of {len(files)} flow file(s) invalid", markup=False)
+        raise SystemExit(1)
+
+
+@flows.command("schema")
+@click.option("--output", "-o", type=click.Path(path_type=Path), help="Write to a file.")
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of flow files (for editors), covering every installed type."""
+    from plait.flows.schema import flow_schema
+    from plait.runtime import plugin_host
+
+    text = json.dumps(flow_schema(plugin_host().registry), indent=2) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, "utf-8")
+        err_console.print(f"wrote {output}", markup=False)

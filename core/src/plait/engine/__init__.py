@@ -1,0 +1,27 @@
+"""The execution engine: durable executions, the executor, workers and persistence."""
+
+from plait.engine._model import (
+    Attempt,
+    Execution,
+    FlowRevision,
+    LogRecord,
+    MetricRecord,
+    TaskRun,
+    Transition,
+    new_id,
+    utcnow,
+)
+from plait.engine._repository import Repository
+
+__all__ = [
+    "Attempt",
+    "Execution",
+    "FlowRevision",
+    "LogRecord",
+    "MetricRecord",
+    "Repository",
+    "TaskRun",
+    "Transition",
+    "new_id",
+    "utcnow",
+]

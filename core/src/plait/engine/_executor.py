@@ -1,0 +1,801 @@
+"""The executor: a deterministic state machine from (flow, execution, now) to decisions.
+
+Each :meth:`Executor.step` walks the flow's task tree against the task runs that exist, creates
+the runs that are due, decides the state of flowable runs from their children, and returns what
+changed and which runnable task runs a worker must now start. Given the same flow, execution,
+time and random seed it makes the same decisions; it does no I/O except through the injected
+``render`` callable (templates, which may read secrets). Workers report back through
+:meth:`Executor.complete`, and the runner persists the changes of every step before acting on
+them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from plait_sdk import UserError
+
+from plait.builtin import flowable as fl
+from plait.engine._model import Attempt, Execution, TaskRun
+from plait.engine._retry import next_attempt_at
+from plait.flows import Flow, FlowableTask, State, TaskSpec, all_task_specs
+from plait.templating import TemplateError
+
+Render = Callable[[dict[str, Any], Any], Awaitable[Any]]
+
+_FALSY_TEXT = frozenset({"", "false", "0", "no", "null", "none", "off"})
+
+
+def truthy(value: Any) -> bool:
+    """Template truth as flows expect it: "false", "0", "no" and empty text are false."""
+    if isinstance(value, str):
+        return value.strip().lower() not in _FALSY_TEXT
+    return bool(value)
+
+
+@dataclass
+class Step:
+    """What one executor step decided."""
+
+    changed: list[TaskRun] = field(default_factory=list)
+    start: list[TaskRun] = field(default_factory=list)
+    subflows: list[TaskRun] = field(default_factory=list)
+    wake_at: datetime | None = None
+    execution_changed: bool = False
+
+
+class Executor:
+    """Decides the next moves of one execution of one flow."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        execution: Execution,
+        *,
+        render: Render,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.flow = flow
+        self.execution = execution
+        self._render_fn = render
+        self.rng = rng or random.Random()
+        self.specs: dict[str, TaskSpec] = {
+            s.id: s for s in all_task_specs([*flow.tasks, *flow.errors, *flow.finally_])
+        }
+        self.runs: dict[str, TaskRun] = {}
+        self._by_key: dict[tuple[str | None, int | None, str], TaskRun] = {}
+        self.outputs: dict[str, Any] = {}
+        for run in execution.task_runs:
+            self._index(run)
+            self._record_outputs(run)
+        self._changed: dict[str, TaskRun] = {}
+        self._execution_changed = False
+        self._now = datetime.min
+        self._step = Step()
+
+    # -- indexes -------------------------------------------------------------------------------
+
+    def _index(self, run: TaskRun) -> None:
+        self.runs[run.id] = run
+        self._by_key[(run.parent_id, run.iteration, run.task_id)] = run
+
+    def _record_outputs(self, run: TaskRun) -> None:
+        if run.state not in (State.SUCCESS, State.WARNING) or not run.outputs:
+            if run.state in (State.SUCCESS, State.WARNING) and run.task_id not in self.outputs:
+                self.outputs.setdefault(run.task_id, {})
+            return
+        value = self.value_of(run)
+        if value is None:
+            self.outputs[run.task_id] = run.outputs
+        else:
+            per_value = self.outputs.setdefault(run.task_id, {})
+            per_value[_value_key(value)] = run.outputs
+
+    def spec_of(self, run: TaskRun) -> TaskSpec:
+        return self.specs[run.task_id]
+
+    def ancestors(self, run: TaskRun) -> list[TaskRun]:
+        """Parent runs, nearest first."""
+        found = []
+        current = run
+        while current.parent_id is not None:
+            current = self.runs[current.parent_id]
+            found.append(current)
+        return found
+
+    def value_of(self, run: TaskRun) -> Any:
+        for candidate in (run, *self.ancestors(run)):
+            if candidate.value is not None:
+                return candidate.value
+        return None
+
+    def iteration_of(self, run: TaskRun) -> int | None:
+        for candidate in (run, *self.ancestors(run)):
+            if candidate.iteration is not None:
+                return candidate.iteration
+        return None
+
+    # -- template context ------------------------------------------------------------------------
+
+    def context_for(self, run: TaskRun | None) -> dict[str, Any]:
+        ex = self.execution
+        ctx: dict[str, Any] = {
+            "flow": {
+                "id": self.flow.id,
+                "namespace": self.flow.namespace,
+                "revision": ex.flow_revision,
+            },
+            "execution": {
+                "id": ex.id,
+                "startDate": ex.created.isoformat() if ex.created else None,
+                "originalId": ex.original_id or ex.id,
+                "state": ex.state.value,
+            },
+            "inputs": ex.inputs,
+            "vars": self.flow.variables,
+            "outputs": self.outputs,
+            "labels": ex.labels,
+            "trigger": ex.trigger or {},
+        }
+        if run is not None:
+            spec = self.specs.get(run.task_id)
+            ctx["task"] = {"id": run.task_id, "type": spec.type if spec else None}
+            ctx["taskrun"] = {
+                "id": run.id,
+                "value": self.value_of(run),
+                "iteration": self.iteration_of(run),
+                "attemptsCount": len(run.attempts),
+                "parentId": run.parent_id,
+            }
+            parents = []
+            for parent in self.ancestors(run):
+                if parent.value is not None or parent.iteration is not None:
+                    parents.append(
+                        {
+                            "taskrun": {"value": parent.value, "iteration": parent.iteration},
+                            "outputs": parent.outputs,
+                        }
+                    )
+            ctx["parents"] = parents
+            if parents:
+                ctx["parent"] = parents[0]
+        return ctx
+
+    async def render(self, run: TaskRun | None, value: Any) -> Any:
+        return await self._render_fn(self.context_for(run), value)
+
+    # -- changes -------------------------------------------------------------------------------
+
+    def _touch(self, run: TaskRun) -> None:
+        self._changed[run.id] = run
+
+    def _set(self, run: TaskRun, state: State) -> None:
+        if run.state is not state:
+            run.transition(state, self._now)
+            self._touch(run)
+            if state.terminal:
+                self._record_outputs(run)
+
+    def _set_execution(self, state: State) -> None:
+        if self.execution.state is not state:
+            self.execution.transition(state, self._now)
+            self._execution_changed = True
+
+    def _wake(self, at: datetime) -> None:
+        if self._step.wake_at is None or at < self._step.wake_at:
+            self._step.wake_at = at
+
+    def _create(
+        self, spec: TaskSpec, parent: TaskRun | None, iteration: int | None, value: Any
+    ) -> TaskRun:
+        run = TaskRun(
+            execution_id=self.execution.id,
+            task_id=spec.id,
+            parent_id=parent.id if parent else None,
+            iteration=iteration,
+            value=value,
+        )
+        run.transition(State.CREATED, self._now)
+        self.execution.task_runs.append(run)
+        self._index(run)
+        self._touch(run)
+        return run
+
+    def _fail(self, run: TaskRun, message: str) -> None:
+        run.error = message
+        self._set(run, State.FAILED)
+
+    # -- the step ------------------------------------------------------------------------------
+
+    async def step(self, now: datetime) -> Step:
+        """Advance the execution as far as it can go without waiting for a worker."""
+        self._now = now
+        self._step = Step()
+        ex = self.execution
+        if not ex.state.terminal:
+            if ex.state in (State.CREATED, State.QUEUED):
+                self._set_execution(State.RUNNING)
+            if ex.kill_requested:
+                self._kill()
+            else:
+                state = await self._block(
+                    self.flow.tasks, self.flow.errors, self.flow.finally_, None, None, None
+                )
+                if state is not None:
+                    self._set_execution(state)
+                else:
+                    self._set_execution(State.PAUSED if self._only_paused() else State.RUNNING)
+        step = self._step
+        step.changed = list(self._changed.values())
+        step.execution_changed = self._execution_changed or bool(step.changed)
+        self._changed = {}
+        self._execution_changed = False
+        return step
+
+    def _only_paused(self) -> bool:
+        active = [r for r in self.runs.values() if not r.state.terminal]
+        paused = [r for r in active if r.state is State.PAUSED]
+        if not paused:
+            return False
+        ancestors = {a.id for r in paused for a in self.ancestors(r)}
+        return all(r.state is State.PAUSED or r.id in ancestors for r in active)
+
+    async def _block(
+        self,
+        main: list[TaskSpec],
+        errors: list[TaskSpec],
+        finally_: list[TaskSpec],
+        parent: TaskRun | None,
+        iteration: int | None,
+        value: Any,
+        *,
+        parallel: bool = False,
+        concurrency: int = 0,
+    ) -> State | None:
+        state = await self._scope(main, parent, iteration, value, parallel, concurrency)
+        return await self._after(state, errors, finally_, parent, iteration, value)
+
+    async def _after(
+        self,
+        state: State | None,
+        errors: list[TaskSpec],
+        finally_: list[TaskSpec],
+        parent: TaskRun | None,
+        iteration: int | None,
+        value: Any,
+    ) -> State | None:
+        if state is None:
+            return None
+        if state.failed and errors:
+            handled = await self._scope(errors, parent, iteration, value, False, 0)
+            if handled is None:
+                return None
+        if finally_:
+            closing = await self._scope(finally_, parent, iteration, value, False, 0)
+            if closing is None:
+                return None
+            if closing.failed:
+                return State.FAILED
+        return state
+
+    async def _scope(
+        self,
+        specs: list[TaskSpec],
+        parent: TaskRun | None,
+        iteration: int | None,
+        value: Any,
+        parallel: bool,
+        concurrency: int,
+    ) -> State | None:
+        parent_id = parent.id if parent else None
+        running = 0
+        waiting = failed = warning = False
+        for spec in specs:
+            if spec.disabled:
+                continue
+            run = self._by_key.get((parent_id, iteration, spec.id))
+            if run is None:
+                if failed or (parallel and concurrency and running >= concurrency):
+                    waiting = True
+                    if not parallel:
+                        break
+                    continue
+                run = await self._launch(spec, parent, iteration, value)
+            if not run.state.terminal:
+                await self._advance(spec, run)
+            if not run.state.terminal:
+                if not parallel:
+                    return None
+                running += 1
+                continue
+            if run.state.failed:
+                failed = True
+                if not parallel:
+                    return State.FAILED
+            elif run.state is State.WARNING:
+                warning = True
+        if running or (waiting and not failed):
+            return None
+        if failed:
+            return State.FAILED
+        return State.WARNING if warning else State.SUCCESS
+
+    async def _launch(
+        self, spec: TaskSpec, parent: TaskRun | None, iteration: int | None, value: Any
+    ) -> TaskRun:
+        run = self._create(spec, parent, iteration, value)
+        if spec.run_if is not None:
+            try:
+                condition = await self.render(run, spec.run_if)
+            except (TemplateError, UserError) as error:
+                self._fail(run, f"runIf of task '{spec.id}': {error}")
+                return run
+            if not truthy(condition):
+                self._set(run, State.SKIPPED)
+                return run
+        if self._is_flowable(spec):
+            self._set(run, State.RUNNING)
+        else:
+            self._start_attempt(run)
+        return run
+
+    def _is_flowable(self, spec: TaskSpec) -> bool:
+        return isinstance(spec.flowable, FlowableTask)
+
+    def _start_attempt(self, run: TaskRun) -> None:
+        run.attempts.append(
+            Attempt(number=len(run.attempts) + 1, state=State.RUNNING, started=self._now)
+        )
+        run.retry_at = None
+        run.transition(State.RUNNING, self._now)
+        self._touch(run)
+        self._step.start.append(run)
+
+    # -- advancing a run -------------------------------------------------------------------------
+
+    async def _advance(self, spec: TaskSpec, run: TaskRun) -> None:
+        if not self._is_flowable(spec):
+            if run.state is State.RETRYING and run.retry_at is not None:
+                if self._now >= run.retry_at:
+                    self._start_attempt(run)
+                else:
+                    self._wake(run.retry_at)
+            elif run.state is State.CREATED:
+                self._start_attempt(run)
+            return
+        model = spec.flowable
+        try:
+            handler = _HANDLERS[type(model)]
+        except KeyError:
+            self._fail(run, f"no executor support for flowable type {spec.type}")
+            return
+        try:
+            await handler(self, spec, run, model)
+        except (TemplateError, UserError) as error:
+            self._fail(run, f"task '{spec.id}': {error}")
+
+    async def _finish(
+        self, run: TaskRun, state: State | None, *, allow_failure: bool = False
+    ) -> None:
+        if state is None:
+            return
+        if allow_failure and state.failed:
+            state = State.WARNING
+        self._set(run, state)
+
+    async def _limit(self, run: TaskRun, value: Any, key: str) -> int:
+        if key not in run.scratch:
+            rendered = await self.render(run, value)
+            try:
+                run.scratch[key] = max(int(rendered), 0)
+            except (TypeError, ValueError):
+                raise UserError(f"{key} must be a whole number, got {rendered!r}") from None
+            self._touch(run)
+        return int(run.scratch[key])
+
+    # -- worker reports ------------------------------------------------------------------------
+
+    def complete(
+        self,
+        run_id: str,
+        *,
+        now: datetime,
+        outputs: dict[str, Any] | None = None,
+        error: str | None = None,
+        killed: bool = False,
+    ) -> TaskRun:
+        """Record the end of a worker's attempt; retries are scheduled here."""
+        self._now = now
+        run = self.runs[run_id]
+        spec = self.specs[run.task_id]
+        attempt = run.attempts[-1]
+        attempt.ended = now
+        if killed:
+            attempt.state = State.KILLED
+            run.error = error or "killed"
+            self._set(run, State.KILLED)
+        elif error is None:
+            attempt.state = State.SUCCESS
+            run.outputs = outputs or {}
+            run.error = None
+            warn = spec.retry is not None and spec.retry.warning_on_retry and len(run.attempts) > 1
+            self._set(run, State.WARNING if warn else State.SUCCESS)
+        else:
+            attempt.state = State.FAILED
+            attempt.error = error
+            run.error = error
+            first = run.attempts[0].started or now
+            due = next_attempt_at(
+                spec.retry,
+                attempts_made=len(run.attempts),
+                first_started=first,
+                now=now,
+                rng=self.rng,
+            )
+            if due is not None and not self.execution.kill_requested:
+                run.retry_at = due
+                self._set(run, State.RETRYING)
+            else:
+                self._set(run, State.WARNING if spec.allow_failure else State.FAILED)
+        self._touch(run)
+        return run
+
+    def complete_subflow(
+        self, run_id: str, *, child_id: str, state: State, outputs: dict[str, Any], now: datetime
+    ) -> None:
+        self._now = now
+        run = self.runs[run_id]
+        model = self.specs[run.task_id].flowable
+        run.outputs = {"executionId": child_id, "state": state.value, "outputs": outputs}
+        if state.failed and getattr(model, "transmit_failed", True):
+            run.error = f"subflow execution {child_id} ended {state.value}"
+            self._set(run, State.FAILED)
+        else:
+            self._set(run, State.WARNING if state is State.WARNING else State.SUCCESS)
+
+    def subflow_started(self, run_id: str, child_id: str) -> None:
+        run = self.runs[run_id]
+        run.scratch["child"] = child_id
+        run.outputs = {"executionId": child_id}
+        self._touch(run)
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def request_kill(self) -> None:
+        self.execution.kill_requested = True
+        self._execution_changed = True
+
+    def _kill(self) -> None:
+        still_running = False
+        for run in self.runs.values():
+            if run.state.terminal:
+                continue
+            spec = self.specs.get(run.task_id)
+            if spec is not None and not self._is_flowable(spec) and run.state is State.RUNNING:
+                still_running = True  # the runner cancels it; its report ends it as KILLED
+                continue
+            self._set(run, State.KILLED)
+        self._set_execution(State.KILLING if still_running else State.KILLED)
+
+    def resume(self, now: datetime, outputs: dict[str, Any] | None = None) -> list[TaskRun]:
+        """Resume every paused task run (with the resume inputs as its outputs)."""
+        self._now = now
+        resumed = []
+        for run in self.runs.values():
+            if run.state is State.PAUSED:
+                run.scratch["resumed"] = True
+                run.outputs = dict(outputs or {})
+                self._touch(run)
+                resumed.append(run)
+        return resumed
+
+    def paused_runs(self) -> list[TaskRun]:
+        return [r for r in self.runs.values() if r.state is State.PAUSED]
+
+    def restart(self, now: datetime) -> list[TaskRun]:
+        """Restart from the failed task runs: a new attempt for each, earlier outputs kept."""
+        self._now = now
+        restarted = []
+        for run in self.runs.values():
+            if run.state not in (State.FAILED, State.KILLED):
+                continue
+            spec = self.specs[run.task_id]
+            run.error = None
+            if self._is_flowable(spec):
+                run.transition(State.RUNNING, now)
+            else:
+                run.transition(State.CREATED, now)
+            self._touch(run)
+            restarted.append(run)
+        if restarted:
+            self.execution.attempt += 1
+            self.execution.kill_requested = False
+            self.execution.error = None
+            self._set_execution(State.RUNNING)
+        return restarted
+
+    def recover(self, now: datetime) -> list[TaskRun]:
+        """After a crash: runnable runs that were RUNNING get a fresh attempt on the next step."""
+        self._now = now
+        lost = []
+        for run in self.runs.values():
+            spec = self.specs.get(run.task_id)
+            if spec is None or self._is_flowable(spec) or run.state is not State.RUNNING:
+                continue
+            if run.attempts:
+                run.attempts[-1].state = State.FAILED
+                run.attempts[-1].ended = now
+                run.attempts[-1].error = "the process running this attempt stopped"
+            run.transition(State.CREATED, now)
+            self._touch(run)
+            lost.append(run)
+        return lost
+
+    def drain_changes(self) -> list[TaskRun]:
+        changed = list(self._changed.values())
+        self._changed = {}
+        return changed
+
+
+def _value_key(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            raise UserError(f"values must be a list (or a JSON array), got {text[:80]!r}") from None
+        value = parsed
+    if isinstance(value, dict):
+        return [{"key": k, "value": v} for k, v in value.items()]
+    if not isinstance(value, list | tuple):
+        raise UserError(f"values must be a list, got {type(value).__name__}")
+    return list(value)
+
+
+# -- flowable handlers ---------------------------------------------------------------------------
+
+
+async def _sequential(ex: Executor, spec: TaskSpec, run: TaskRun, m: Any) -> None:
+    state = await ex._block(m.tasks, m.errors, m.finally_, run, None, None)
+    await ex._finish(run, state, allow_failure=isinstance(m, fl.AllowFailure))
+
+
+async def _parallel(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Parallel) -> None:
+    limit = await ex._limit(run, m.concurrent, "concurrent")
+    state = await ex._block(
+        m.tasks, m.errors, m.finally_, run, None, None, parallel=True, concurrency=limit
+    )
+    await ex._finish(run, state)
+
+
+async def _if(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.If) -> None:
+    branch = run.scratch.get("branch")
+    if branch is None:
+        result = truthy(await ex.render(run, m.condition))
+        branch = "then" if result else "else"
+        run.scratch["branch"] = branch
+        run.outputs = {"evaluationResult": result}
+        ex._touch(run)
+    specs = m.then if branch == "then" else m.else_
+    state = await ex._block(specs, m.errors, m.finally_, run, None, None)
+    await ex._finish(run, state)
+
+
+async def _switch(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Switch) -> None:
+    if "value" not in run.scratch:
+        rendered = await ex.render(run, m.value)
+        text = rendered if isinstance(rendered, str) else _value_key(rendered)
+        run.scratch["value"] = text
+        run.outputs = {"value": text, "defaults": text not in m.cases}
+        ex._touch(run)
+    value = run.scratch["value"]
+    specs = m.cases.get(value, m.defaults)
+    state = await ex._block(specs, m.errors, m.finally_, run, None, None)
+    await ex._finish(run, state)
+
+
+async def _for_each(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEach) -> None:
+    if "values" not in run.scratch:
+        run.scratch["values"] = _as_list(await ex.render(run, m.values))
+        ex._touch(run)
+    values: list[Any] = run.scratch["values"]
+    limit = await ex._limit(run, m.concurrency_limit, "concurrencyLimit")
+    running = 0
+    waiting = failed = warning = False
+    for index, value in enumerate(values):
+        started = any((run.id, index, s.id) in ex._by_key for s in m.tasks)
+        if not started and (failed or (limit and running >= limit)):
+            waiting = True
+            continue
+        state = await ex._scope(m.tasks, run, index, value, False, 0)
+        if state is None:
+            running += 1
+        elif state.failed:
+            failed = True
+        elif state is State.WARNING:
+            warning = True
+    if running or (waiting and not failed):
+        return
+    main = State.FAILED if failed else State.WARNING if warning else State.SUCCESS
+    state = await ex._after(main, m.errors, m.finally_, run, None, None)
+    await ex._finish(run, state)
+
+
+async def _dag(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Dag) -> None:
+    limit = await ex._limit(run, m.concurrent, "concurrent")
+    by_id = {t.task.id: t for t in m.tasks}
+    running = 0
+    launchable = failed = warning = False
+    for item in m.tasks:
+        child = ex._by_key.get((run.id, None, item.task.id))
+        if child is None:
+            deps = [ex._by_key.get((run.id, None, d)) for d in item.depends_on if d in by_id]
+            if any(d is None or not d.state.terminal for d in deps):
+                continue
+            if failed or any(d is not None and d.state.failed for d in deps):
+                continue
+            if limit and running >= limit:
+                launchable = True
+                continue
+            child = await ex._launch(item.task, run, None, None)
+        if not child.state.terminal:
+            await ex._advance(item.task, child)
+        if not child.state.terminal:
+            running += 1
+        elif child.state.failed:
+            failed = True
+        elif child.state is State.WARNING:
+            warning = True
+    if running or launchable:
+        return
+    if not failed and any((run.id, None, t.task.id) not in ex._by_key for t in m.tasks):
+        failed = True  # a task whose dependency failed never ran
+    main = State.FAILED if failed else State.WARNING if warning else State.SUCCESS
+    state = await ex._after(main, m.errors, m.finally_, run, None, None)
+    await ex._finish(run, state)
+
+
+async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> None:
+    if run.scratch.get("resumed"):
+        await ex._finish(run, State.SUCCESS)
+        return
+    if run.state is not State.PAUSED:
+        if m.pause_duration is not None:
+            run.scratch["resumeAt"] = (ex._now + m.pause_duration).isoformat()
+        ex._set(run, State.PAUSED)
+    resume_at = run.scratch.get("resumeAt")
+    if resume_at is not None:
+        due = datetime.fromisoformat(resume_at)
+        if ex._now >= due:
+            run.scratch["resumed"] = True
+            await ex._finish(run, State.SUCCESS)
+        else:
+            ex._wake(due)
+
+
+async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUntil) -> None:
+    while True:
+        iteration = int(run.scratch.get("iteration", 0))
+        state = await ex._scope(m.tasks, run, iteration, None, False, 0)
+        if state is None:
+            return
+        main: State | None = None
+        if state.failed:
+            main = State.FAILED
+        else:
+            next_at = run.scratch.get("nextAt")
+            if next_at is None:
+                if truthy(await ex.render(run, m.condition)):
+                    main = State.SUCCESS
+                else:
+                    freq = m.check_frequency
+                    started = run.history[0].date if run.history else ex._now
+                    exhausted = freq.max_iterations is not None and (
+                        iteration + 1 >= freq.max_iterations
+                    )
+                    late = freq.max_duration is not None and ex._now - started >= freq.max_duration
+                    if exhausted or late:
+                        run.error = f"condition still false after {iteration + 1} iteration(s)"
+                        main = State.FAILED if m.fail_on_max_reached else State.SUCCESS
+                    else:
+                        run.scratch["nextAt"] = (ex._now + freq.interval).isoformat()
+                        ex._touch(run)
+                        next_at = run.scratch["nextAt"]
+            if main is None and next_at is not None:
+                due = datetime.fromisoformat(next_at)
+                if ex._now < due:
+                    ex._wake(due)
+                    return
+                run.scratch["iteration"] = iteration + 1
+                run.scratch.pop("nextAt", None)
+                run.outputs = {"iterationCount": iteration + 2}
+                ex._touch(run)
+                continue
+        final = await ex._after(main, m.errors, m.finally_, run, None, None)
+        await ex._finish(run, final)
+        return
+
+
+async def _subflow(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Subflow) -> None:
+    if "child" not in run.scratch:
+        if run not in ex._step.subflows:
+            ex._step.subflows.append(run)
+        return
+    if not m.wait:
+        await ex._finish(run, State.SUCCESS)
+
+
+async def _state_machine(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.StateMachine) -> None:
+    scratch = run.scratch
+    if "state" not in scratch:
+        scratch.update(state=m.initial, count=0, transitions=[])
+        run.outputs = {"state": m.initial, "transitions": []}
+        ex._touch(run)
+    while True:
+        current: str = scratch["state"]
+        count: int = scratch["count"]
+        state = await ex._scope(m.states[current].tasks, run, count, None, False, 0)
+        if state is None:
+            return
+        if state.failed:
+            run.error = f"state '{current}' failed"
+            await ex._finish(run, State.FAILED)
+            return
+        if current in m.finals:
+            await ex._finish(run, State.WARNING if state is State.WARNING else State.SUCCESS)
+            return
+        target = None
+        for transition in m.states[current].transitions:
+            if truthy(await ex.render(run, transition.when)):
+                target = transition.to
+                break
+        if target is None:
+            run.error = f"no transition out of state '{current}' matched"
+            await ex._finish(run, State.FAILED)
+            return
+        if count + 1 > m.max_transitions:
+            run.error = f"more than {m.max_transitions} transitions (maxTransitions)"
+            await ex._finish(run, State.FAILED)
+            return
+        scratch["transitions"].append({"from": current, "to": target, "date": ex._now.isoformat()})
+        scratch["state"], scratch["count"] = target, count + 1
+        run.outputs = {"state": target, "transitions": list(scratch["transitions"])}
+        ex._touch(run)
+
+
+_HANDLERS: dict[type, Callable[[Executor, TaskSpec, TaskRun, Any], Awaitable[None]]] = {
+    fl.Sequential: _sequential,
+    fl.AllowFailure: _sequential,
+    fl.WorkingDirectory: _sequential,
+    fl.Parallel: _parallel,
+    fl.If: _if,
+    fl.Switch: _switch,
+    fl.ForEach: _for_each,
+    fl.Dag: _dag,
+    fl.Pause: _pause,
+    fl.LoopUntil: _loop_until,
+    fl.Subflow: _subflow,
+    fl.StateMachine: _state_machine,
+}
+
+
+def register_handler(
+    kind: type, handler: Callable[[Executor, TaskSpec, TaskRun, Any], Awaitable[None]]
+) -> None:
+    """Support for a flowable type defined outside the core (not yet part of the SDK)."""
+    _HANDLERS[kind] = handler
+
+
+def flatten(runs: Iterable[TaskRun]) -> list[str]:
+    return [f"{r.task_id}:{r.state.value}" for r in runs]

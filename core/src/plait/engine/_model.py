@@ -1,0 +1,163 @@
+"""Executions and task runs: the engine's durable state.
+
+Everything the executor decides from is here, and all of it is persisted before it is acted
+on, so a process killed at any point resumes from what the repository holds.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from plait_sdk import Model
+from pydantic import Field
+
+from plait.flows import State
+
+_last_ms = 0
+_seq = 0
+
+
+def new_id() -> str:
+    """A time-ordered, URL-safe, globally unique id (ULID-like: 48-bit ms time + 80 random bits).
+
+    Sorting ids sorts by creation time, which the repository's indexes rely on.
+    """
+    global _last_ms, _seq
+    ms = int(time.time() * 1000)
+    if ms == _last_ms:
+        _seq += 1
+    else:
+        _last_ms, _seq = ms, 0
+    rand = int.from_bytes(os.urandom(8), "big")
+    value = (ms << 80) | ((_seq & 0xFFFF) << 64) | rand
+    alphabet = "0123456789abcdefghjkmnpqrstvwxyz"
+    out = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        out.append(alphabet[digit])
+    return "".join(reversed(out))
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Transition(Model):
+    """A state entered at a time."""
+
+    state: State
+    date: datetime
+
+
+class Attempt(Model):
+    """One try at running a task run."""
+
+    number: int
+    state: State
+    started: datetime | None = None
+    ended: datetime | None = None
+    error: str | None = None
+
+
+class TaskRun(Model):
+    """One run of one task of a flow in one execution (once per ForEach value, per retry...)."""
+
+    id: str = Field(default_factory=new_id)
+    execution_id: str
+    task_id: str
+    parent_id: str | None = None
+    """The task run of the flowable task this one is a child of."""
+    value: Any = None
+    """The ForEach value this run belongs to (``taskrun.value``)."""
+    iteration: int | None = None
+    """The loop iteration this run belongs to (``taskrun.iteration``)."""
+    state: State = State.CREATED
+    history: list[Transition] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    retry_at: datetime | None = None
+    """When the next attempt is due while RETRYING."""
+    scratch: dict[str, Any] = Field(default_factory=dict)
+    """Durable bookkeeping of flowable tasks (current StateMachine state, loop counters...)."""
+
+    def transition(self, state: State, at: datetime | None = None) -> None:
+        self.state = state
+        self.history.append(Transition(state=state, date=at or utcnow()))
+
+
+class Execution(Model):
+    """One run of a flow."""
+
+    id: str = Field(default_factory=new_id)
+    namespace: str
+    flow_id: str
+    flow_revision: int
+    state: State = State.CREATED
+    history: list[Transition] = Field(default_factory=list)
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    trigger: dict[str, Any] | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    parent_execution_id: str | None = None
+    parent_taskrun_id: str | None = None
+    original_id: str | None = None
+    """For a replay: the execution it was replayed from."""
+    attempt: int = 1
+    """Incremented by each restart from a failed task."""
+    kill_requested: bool = False
+    task_runs: list[TaskRun] = Field(default_factory=list)
+
+    def transition(self, state: State, at: datetime | None = None) -> None:
+        self.state = state
+        self.history.append(Transition(state=state, date=at or utcnow()))
+
+    @property
+    def created(self) -> datetime | None:
+        return self.history[0].date if self.history else None
+
+    @property
+    def ended(self) -> datetime | None:
+        return self.history[-1].date if self.history and self.state.terminal else None
+
+
+class LogRecord(Model):
+    """One log line of an execution (already masked)."""
+
+    execution_id: str
+    taskrun_id: str | None = None
+    task_id: str | None = None
+    attempt: int | None = None
+    level: str
+    message: str
+    timestamp: datetime = Field(default_factory=utcnow)
+    seq: int | None = None
+    """Assigned by the repository: a per-store increasing number for live tailing."""
+
+
+class MetricRecord(Model):
+    """One metric point of a task run."""
+
+    execution_id: str
+    taskrun_id: str
+    task_id: str
+    name: str
+    type: str
+    value: float
+    tags: dict[str, str] = Field(default_factory=dict)
+    timestamp: datetime = Field(default_factory=utcnow)
+
+
+class FlowRevision(Model):
+    """A stored flow source at one revision."""
+
+    namespace: str
+    flow_id: str
+    revision: int
+    source: str
+    created: datetime = Field(default_factory=utcnow)
+    deleted: bool = False

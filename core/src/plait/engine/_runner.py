@@ -1,0 +1,634 @@
+"""The runner: drives executions with the executor, persisting every step before acting on it.
+
+One asyncio task drives each execution: it asks the executor for a step, saves what changed
+(one transaction), then starts the runnable task runs the step decided on a bounded worker pool
+and waits for their reports (several reports are applied in one step, so parallel work costs one
+save, not one per task). A process killed at any point leaves the repository with every decision
+it acted on; :meth:`Runner.recover` resumes such executions and re-runs only the task runs that
+had not finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import shutil
+import tempfile
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from plait_sdk import Output, StorageBackend, TaskFailure, UserError
+
+from plait.engine._context import ExecutionLog, TaskRunContext
+from plait.engine._executor import Executor
+from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, utcnow
+from plait.engine._repository import Repository
+from plait.flows import ConcurrencyBehavior, Flow, State, coerce_inputs, load_flow
+from plait.plugins import PluginHost
+from plait.secrets import Masker
+from plait.storage import ExecutionStorage, execution_prefix
+from plait.templating import TemplateEngine, TemplateError, format_duration
+
+log = logging.getLogger(__name__)
+
+SecretLookup = Callable[[str, str], Any]
+
+
+@dataclass
+class _Event:
+    run_id: str
+    outputs: dict[str, Any] | None = None
+    error: str | None = None
+    killed: bool = False
+    child: Execution | None = None
+
+
+@dataclass
+class _Driving:
+    executor: Executor
+    masker: Masker
+    log: ExecutionLog
+    events: asyncio.Queue[_Event] = field(default_factory=asyncio.Queue)
+    workers: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    contexts: dict[str, TaskRunContext] = field(default_factory=dict)
+    children: dict[str, asyncio.Task[Execution]] = field(default_factory=dict)
+    metrics: list[MetricRecord] = field(default_factory=list)
+    workdirs: dict[str, Path] = field(default_factory=dict)
+
+
+class Runner:
+    """Runs flows durably against a repository and an internal-storage backend."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        host: PluginHost,
+        storage: StorageBackend,
+        *,
+        workers: int = 64,
+        secrets: SecretLookup | None = None,
+        on_log: Callable[[LogRecord], None] | None = None,
+        on_step: Callable[[Execution], None] | None = None,
+        poll_interval: float = 1.0,
+        rng_seed: int | None = None,
+    ) -> None:
+        self.repo = repo
+        self.host = host
+        self.storage = storage
+        self.templates = TemplateEngine()
+        for ext in host.template_extensions.values():
+            adder = {"filter": self.templates.add_filter, "test": self.templates.add_test}.get(
+                ext.kind, self.templates.add_function
+            )
+            adder(ext.name, ext.fn)
+        self._slots = asyncio.Semaphore(workers)
+        self._secrets = secrets
+        self._on_log = on_log
+        self._on_step = on_step
+        self._poll = poll_interval
+        self._rng_seed = rng_seed
+        self._flows: dict[tuple[str, str, int], Flow] = {}
+        self._driving: dict[str, _Driving] = {}
+
+    # -- flows -----------------------------------------------------------------------------------
+
+    async def deploy(self, source: str, *, file: str | None = None) -> tuple[Flow, int]:
+        """Validate and store a flow's source as its next revision."""
+        flow = load_flow(source, registry=self.host.registry, file=file)
+        revision = await self.repo.save_flow(flow.namespace, flow.id, source)
+        self._flows[(flow.namespace, flow.id, revision.revision)] = flow
+        return flow, revision.revision
+
+    async def flow_of(self, namespace: str, flow_id: str, revision: int | None = None) -> Flow:
+        if revision is not None and (namespace, flow_id, revision) in self._flows:
+            return self._flows[(namespace, flow_id, revision)]
+        stored = await self.repo.get_flow(namespace, flow_id, revision)
+        if stored is None:
+            raise UserError(
+                f"flow {namespace}.{flow_id} not found"
+                + (f" at revision {revision}" if revision else "")
+            )
+        key = (namespace, flow_id, stored.revision)
+        if key not in self._flows:
+            self._flows[key] = load_flow(
+                stored.source,
+                registry=self.host.registry,
+                file=f"{namespace}.{flow_id}@{stored.revision}",
+            )
+        return self._flows[key]
+
+    # -- creating executions ---------------------------------------------------------------------
+
+    async def create(
+        self,
+        flow: Flow,
+        revision: int,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        labels: Mapping[str, str] | None = None,
+        trigger: dict[str, Any] | None = None,
+        parent: tuple[str, str] | None = None,
+    ) -> Execution:
+        """A new execution (inputs coerced and validated), persisted as CREATED."""
+        if flow.disabled:
+            raise UserError(f"flow {flow.uid} is disabled")
+        execution = Execution(
+            namespace=flow.namespace,
+            flow_id=flow.id,
+            flow_revision=revision,
+            inputs=coerce_inputs(flow, inputs or {}),
+            labels={**flow.labels, **(labels or {})},
+            trigger=trigger,
+            parent_execution_id=parent[0] if parent else None,
+            parent_taskrun_id=parent[1] if parent else None,
+        )
+        execution.transition(State.CREATED)
+        await self.repo.save(execution)
+        return execution
+
+    async def run(
+        self, flow: Flow, revision: int, inputs: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> Execution:
+        """Create an execution and drive it until it ends or pauses."""
+        execution = await self.create(flow, revision, inputs, **kwargs)
+        return await self.drive(flow, execution)
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    async def drive(self, flow: Flow, execution: Execution) -> Execution:
+        """Advance ``execution`` until it ends, or pauses with nothing left running."""
+        admission = execution.state is State.CREATED and flow.concurrency is not None
+        if admission and not await self._admit(flow, execution):
+            return execution
+        masker = Masker()
+        for spec in flow.inputs:
+            if spec.type.value == "SECRET" and isinstance(execution.inputs.get(spec.id), str):
+                masker.add(execution.inputs[spec.id])
+        driving = _Driving(
+            executor=Executor(
+                flow,
+                execution,
+                render=self._render_for(execution, masker),
+                rng=random.Random(self._rng_seed),
+            ),
+            masker=masker,
+            log=ExecutionLog(masker, self._on_log),
+        )
+        self._driving[execution.id] = driving
+        deadline = (execution.created or utcnow()) + flow.timeout if flow.timeout else None
+        try:
+            await self._loop(flow, execution, driving, deadline)
+        finally:
+            self._driving.pop(execution.id, None)
+            for task in driving.workers.values():
+                task.cancel()
+            for path in driving.workdirs.values():
+                shutil.rmtree(path, ignore_errors=True)
+        return execution
+
+    async def _loop(
+        self, flow: Flow, execution: Execution, d: _Driving, deadline: datetime | None
+    ) -> None:
+        executor = d.executor
+        while True:
+            now = utcnow()
+            if deadline is not None and now >= deadline and not execution.kill_requested:
+                execution.error = (
+                    f"execution timed out after {format_duration(flow.timeout or timedelta())}"
+                )
+                executor.request_kill()
+            step = await executor.step(now)
+            if execution.state.terminal:
+                await self._finalize(flow, execution, d)
+            await self._persist(execution, step.changed, d)
+            if self._on_step is not None:
+                self._on_step(execution)
+            if execution.kill_requested:
+                self._cancel_all(d)
+            for run in step.start:
+                d.workers[run.id] = asyncio.create_task(self._work(flow, execution, d, run))
+            for run in step.subflows:
+                await self._start_subflow(flow, execution, d, run)
+            if step.subflows:
+                continue
+            if execution.state.terminal:
+                return
+            if execution.state is State.PAUSED and not d.workers and not d.children:
+                return
+            wake = step.wake_at
+            if deadline is not None and (wake is None or deadline < wake):
+                wake = deadline
+            timeout = self._poll
+            if wake is not None:
+                timeout = min(timeout, max((wake - utcnow()).total_seconds(), 0.0))
+            try:
+                event = await asyncio.wait_for(d.events.get(), timeout)
+            except TimeoutError:
+                await self._check_remote_kill(execution, executor)
+                continue
+            self._apply(execution, d, event)
+            while not d.events.empty():
+                self._apply(execution, d, d.events.get_nowait())
+
+    def _apply(self, execution: Execution, d: _Driving, event: _Event) -> None:
+        now = utcnow()
+        d.workers.pop(event.run_id, None)
+        d.contexts.pop(event.run_id, None)
+        if event.child is not None:
+            d.children.pop(event.run_id, None)
+            d.executor.complete_subflow(
+                event.run_id,
+                child_id=event.child.id,
+                state=event.child.state,
+                outputs=event.child.outputs,
+                now=now,
+            )
+            return
+        run = d.executor.complete(
+            event.run_id, now=now, outputs=event.outputs, error=event.error, killed=event.killed
+        )
+        if run.state is State.SUCCESS and d.executor.spec_of(run).type == "plait.core.Labels":
+            execution.labels.update(run.outputs.get("labels", {}))
+
+    async def _persist(self, execution: Execution, changed: list[TaskRun], d: _Driving) -> None:
+        await self.repo.save(execution, changed)
+        logs = d.log.take()
+        if logs:
+            await self.repo.append_logs(logs)
+        if d.metrics:
+            metrics, d.metrics = d.metrics, []
+            await self.repo.append_metrics(metrics)
+
+    async def _finalize(self, flow: Flow, execution: Execution, d: _Driving) -> None:
+        if execution.state in (State.SUCCESS, State.WARNING) and flow.outputs:
+            context = d.executor.context_for(None)
+            outputs: dict[str, Any] = {}
+            try:
+                for out in flow.outputs:
+                    outputs[out.id] = await self._render_for(execution, d.masker)(
+                        context, out.value
+                    )
+            except (TemplateError, UserError) as error:
+                execution.error = f"flow outputs: {error}"
+                execution.transition(State.FAILED)
+            execution.outputs = d.masker.mask_value(outputs)
+        if execution.state.failed and execution.error is None:
+            failed = [r for r in execution.task_runs if r.state.failed and r.error]
+            if failed:
+                execution.error = f"task '{failed[0].task_id}' failed: {failed[0].error}"
+        if execution.error:
+            execution.error = d.masker.mask(execution.error)
+
+    # -- workers ---------------------------------------------------------------------------------
+
+    async def _work(self, flow: Flow, execution: Execution, d: _Driving, run: TaskRun) -> None:
+        event = _Event(run.id)
+        spec = d.executor.spec_of(run)
+        try:
+            async with self._slots:
+                ctx = self._context(flow, execution, d, run)
+                d.contexts[run.id] = ctx
+                task = await self._materialise(d, run, spec)
+                if spec.timeout is not None:
+                    try:
+                        result = await asyncio.wait_for(task.run(ctx), spec.timeout.total_seconds())
+                    except TimeoutError:
+                        ctx.cancel()
+                        raise TaskFailure(
+                            f"timed out after {format_duration(spec.timeout)}"
+                        ) from None
+                else:
+                    result = await task.run(ctx)
+                event.outputs = d.masker.mask_value(_outputs_of(result))
+        except asyncio.CancelledError:
+            event.killed = True
+            event.error = "killed"
+        except (TaskFailure, UserError) as error:
+            event.error = d.masker.mask(str(error))
+        except Exception as error:
+            event.error = d.masker.mask(f"{type(error).__name__}: {error}")
+            d.log.add(
+                LogRecord(
+                    execution_id=run.execution_id,
+                    taskrun_id=run.id,
+                    task_id=run.task_id,
+                    attempt=len(run.attempts),
+                    level="ERROR",
+                    message="".join(traceback.format_exception(error)).rstrip(),
+                )
+            )
+        if event.error and not event.killed:
+            d.log.add(
+                LogRecord(
+                    execution_id=run.execution_id,
+                    taskrun_id=run.id,
+                    task_id=run.task_id,
+                    attempt=len(run.attempts),
+                    level="ERROR",
+                    message=event.error,
+                )
+            )
+        d.events.put_nowait(event)
+
+    async def _materialise(self, d: _Driving, run: TaskRun, spec: Any) -> Any:
+        cls = spec.type_info.task_class
+        context = d.executor.context_for(run)
+        render = self._render_for(d.executor.execution, d.masker)
+        properties: dict[str, Any] = {}
+        for name, value in spec.properties.items():
+            try:
+                properties[name] = await render(context, value)
+            except TemplateError as error:
+                raise UserError(
+                    f"task '{spec.id}', property '{name}': {error.message}"
+                    + (f" in `{error.expression}`" if error.expression else "")
+                ) from None
+        try:
+            return cls.model_validate(properties)
+        except pydantic.ValidationError as error:
+            problems = []
+            for item in error.errors(include_url=False):
+                where = ".".join(str(p) for p in item["loc"])
+                problems.append(f"property '{where}': {item['msg']} (got {item.get('input')!r})")
+            raise UserError(f"task '{spec.id}': " + "; ".join(problems)) from None
+
+    def _context(
+        self, flow: Flow, execution: Execution, d: _Driving, run: TaskRun
+    ) -> TaskRunContext:
+        prefix = execution_prefix(flow.namespace, flow.id, execution.id)
+        read = [prefix]
+        if execution.parent_execution_id:
+            parent = self._driving.get(execution.parent_execution_id)
+            if parent is not None:
+                pe = parent.executor.execution
+                read.append(execution_prefix(pe.namespace, pe.flow_id, pe.id))
+        storage = ExecutionStorage(self.storage, f"{prefix}/{run.task_id}/{run.id}", read)
+        render = self._render_for(execution, d.masker)
+
+        async def render_value(value: Any, extra: Mapping[str, Any] | None) -> Any:
+            context = d.executor.context_for(run)
+            if extra:
+                context = {**context, **extra}
+            return await render(context, value)
+
+        async def secret(name: str) -> str:
+            return await self._secret(execution, d.masker, name, run.task_id)
+
+        return TaskRunContext(
+            run=run,
+            namespace=flow.namespace,
+            flow_id=flow.id,
+            log=d.log,
+            masker=d.masker,
+            storage=storage,
+            working_dir=self._workdir(d, run),
+            render=render_value,
+            secret=secret,
+            metrics=d.metrics,
+        )
+
+    def _workdir(self, d: _Driving, run: TaskRun) -> Path:
+        owner = run
+        for parent in d.executor.ancestors(run):
+            if d.executor.spec_of(parent).type == "plait.core.WorkingDirectory":
+                owner = parent
+                break
+        if owner.id not in d.workdirs:
+            d.workdirs[owner.id] = Path(tempfile.mkdtemp(prefix=f"plait-{owner.task_id}-"))
+        return d.workdirs[owner.id]
+
+    # -- templates and secrets -------------------------------------------------------------------
+
+    def _render_for(
+        self, execution: Execution, masker: Masker
+    ) -> Callable[[dict[str, Any], Any], Any]:
+        templates = self.templates
+
+        async def render(context: dict[str, Any], value: Any) -> Any:
+            used: list[str] = []
+
+            async def secret(name: str) -> str:
+                found = await self._secret(execution, masker, name, None)
+                used.append(found)
+                return found
+
+            result = await templates.render_value(value, {**context, "secret": secret})
+            if used:
+                _mask_derived(masker, result)
+            return result
+
+        return render
+
+    async def _secret(
+        self, execution: Execution, masker: Masker, name: str, task_id: str | None
+    ) -> str:
+        if self._secrets is None:
+            raise UserError(f"secret('{name}'): no secret backend is configured")
+        value = await self._secrets(execution.namespace, name)
+        masker.add(value)
+        return str(value)
+
+    # -- control ---------------------------------------------------------------------------------
+
+    def _cancel_all(self, d: _Driving) -> None:
+        for run_id, task in d.workers.items():
+            ctx = d.contexts.get(run_id)
+            if ctx is not None:
+                ctx.cancel()
+            task.cancel()
+        for child in d.children.values():
+            child.cancel()
+
+    async def _check_remote_kill(self, execution: Execution, executor: Executor) -> None:
+        if execution.kill_requested:
+            return
+        stored = await self.repo.list_executions(
+            namespace=execution.namespace,
+            flow_id=execution.flow_id,
+            limit=1,
+            before_id=_after_id(execution.id),
+        )
+        if stored and stored[0].id == execution.id and stored[0].kill_requested:
+            executor.request_kill()
+
+    async def kill(self, execution_id: str) -> Execution:
+        """Kill a running execution (and its subflows); a paused or queued one ends at once."""
+        driving = self._driving.get(execution_id)
+        if driving is not None:
+            driving.executor.request_kill()
+            driving.events.put_nowait(_Event("", error=None))  # wake the loop
+            return driving.executor.execution
+        execution = await self._load(execution_id)
+        if execution.state.terminal:
+            raise UserError(f"execution {execution_id} already ended {execution.state.value}")
+        execution.kill_requested = True
+        await self.repo.save(execution)
+        if execution.state in (State.PAUSED, State.QUEUED, State.CREATED):
+            flow = await self.flow_of(
+                execution.namespace, execution.flow_id, execution.flow_revision
+            )
+            return await self.drive(flow, execution)
+        return execution
+
+    async def resume(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> Execution:
+        """Resume a paused execution; the inputs are validated against the Pause's onResume."""
+        execution = await self._load(execution_id)
+        if execution.state is not State.PAUSED:
+            raise UserError(f"execution {execution_id} is {execution.state.value}, not PAUSED")
+        flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
+        executor = Executor(flow, execution, render=self._render_for(execution, Masker()))
+        paused = executor.paused_runs()
+        declared = [
+            i for r in paused for i in getattr(executor.spec_of(r).flowable, "on_resume", [])
+        ]
+        probe = Flow.model_validate(
+            {
+                "id": "resume",
+                "namespace": "resume",
+                "tasks": [{"id": "t", "type": "x"}],
+                "inputs": [i.model_dump(by_alias=True) for i in declared],
+            }
+        )
+        values = coerce_inputs(probe, inputs or {})
+        changed = executor.resume(utcnow(), values)
+        await self.repo.save(execution, changed)
+        return await self.drive(flow, execution)
+
+    async def restart(self, execution_id: str) -> Execution:
+        """Restart a failed execution from its failed task runs (earlier outputs kept)."""
+        execution = await self._load(execution_id)
+        if execution.state not in (State.FAILED, State.KILLED):
+            raise UserError(
+                f"only a FAILED or KILLED execution can be restarted; {execution_id} "
+                f"is {execution.state.value}"
+            )
+        flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
+        executor = Executor(flow, execution, render=self._render_for(execution, Masker()))
+        changed = executor.restart(utcnow())
+        await self.repo.save(execution, changed)
+        return await self.drive(flow, execution)
+
+    async def recover(self, execution_id: str) -> Execution:
+        """Resume an execution whose process died: re-run only the unfinished task runs."""
+        execution = await self._load(execution_id)
+        if execution.state.terminal:
+            return execution
+        flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
+        executor = Executor(flow, execution, render=self._render_for(execution, Masker()))
+        changed = executor.recover(utcnow())
+        await self.repo.save(execution, changed)
+        if execution.state is State.PAUSED:
+            return execution
+        return await self.drive(flow, execution)
+
+    async def recover_all(self) -> list[Execution]:
+        return [await self.recover(i) for i in await self.repo.unfinished_executions()]
+
+    async def _load(self, execution_id: str) -> Execution:
+        execution = await self.repo.get_execution(execution_id)
+        if execution is None:
+            raise UserError(f"no execution with id {execution_id}")
+        return execution
+
+    # -- concurrency and subflows ----------------------------------------------------------------
+
+    async def _admit(self, flow: Flow, execution: Execution) -> bool:
+        limit = flow.concurrency
+        assert limit is not None
+        while await self.repo.count_running(flow.namespace, flow.id) >= limit.limit:
+            if limit.behavior is ConcurrencyBehavior.CANCEL:
+                execution.transition(State.CANCELLED)
+                execution.error = f"concurrency limit of {limit.limit} reached"
+                await self.repo.save(execution)
+                return False
+            if limit.behavior is ConcurrencyBehavior.FAIL:
+                execution.transition(State.FAILED)
+                execution.error = f"concurrency limit of {limit.limit} reached"
+                await self.repo.save(execution)
+                return False
+            if execution.state is not State.QUEUED:
+                execution.transition(State.QUEUED)
+                await self.repo.save(execution)
+            await asyncio.sleep(0.05)
+        execution.transition(State.RUNNING)
+        await self.repo.save(execution)
+        return True
+
+    async def _start_subflow(
+        self, flow: Flow, execution: Execution, d: _Driving, run: TaskRun
+    ) -> None:
+        model = d.executor.spec_of(run).flowable
+        context = d.executor.context_for(run)
+        render = self._render_for(execution, d.masker)
+        try:
+            namespace = await render(context, model.namespace)
+            flow_id = await render(context, model.flow_id)
+            inputs = await render(context, model.inputs)
+            labels = await render(context, model.labels)
+            child_flow = await self.flow_of(namespace, flow_id, model.revision)
+            stored = await self.repo.get_flow(namespace, flow_id, model.revision)
+            assert stored is not None
+            child = await self.create(
+                child_flow,
+                stored.revision,
+                inputs,
+                labels={str(k): str(v) for k, v in labels.items()},
+                parent=(execution.id, run.id),
+            )
+        except (UserError, TemplateError) as error:
+            d.executor.complete_subflow(
+                run.id, child_id="", state=State.FAILED, outputs={}, now=utcnow()
+            )
+            run.error = f"subflow: {error}"
+            return
+        d.executor.subflow_started(run.id, child.id)
+
+        async def follow() -> Execution:
+            try:
+                return await self.drive(child_flow, child)
+            except asyncio.CancelledError:
+                await self.kill(child.id)
+                raise
+
+        if model.wait:
+            task = asyncio.create_task(follow())
+            d.children[run.id] = task
+
+            def done(t: asyncio.Task[Execution]) -> None:
+                if not t.cancelled() and t.exception() is None:
+                    d.events.put_nowait(_Event(run.id, child=t.result()))
+
+            task.add_done_callback(done)
+        else:
+            asyncio.create_task(follow())  # noqa: RUF006 - the child is durable on its own
+
+
+def _outputs_of(result: Output | None) -> dict[str, Any]:
+    if result is None:
+        return {}
+    return result.dump()
+
+
+def _mask_derived(masker: Masker, value: Any) -> None:
+    """A value a template derived from a secret is itself sensitive."""
+    if isinstance(value, str):
+        masker.add(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _mask_derived(masker, item)
+    elif isinstance(value, list):
+        for item in value:
+            _mask_derived(masker, item)
+
+
+def _after_id(execution_id: str) -> str:
+    return execution_id + "~"
+
+
+_ = (UTC, datetime)

@@ -1,0 +1,51 @@
+"""The flow language: model, loading and validation."""
+
+from plait.flows._flowable import FlowableTask
+from plait.flows._inputs import coerce_inputs, coerce_value
+from plait.flows._model import (
+    TERMINAL_STATES,
+    Concurrency,
+    ConcurrencyBehavior,
+    ConstantRetry,
+    ExponentialRetry,
+    Flow,
+    FlowOutput,
+    Input,
+    InputType,
+    PluginDefault,
+    RandomRetry,
+    Retry,
+    State,
+    TaskSpec,
+    TriggerSpec,
+    all_task_specs,
+)
+from plait.flows._validate import load_flow, validate_flow_text
+from plait.flows._yaml import Document, Position, parse
+
+__all__ = [
+    "TERMINAL_STATES",
+    "Concurrency",
+    "ConcurrencyBehavior",
+    "ConstantRetry",
+    "Document",
+    "ExponentialRetry",
+    "Flow",
+    "FlowOutput",
+    "FlowableTask",
+    "Input",
+    "InputType",
+    "PluginDefault",
+    "Position",
+    "RandomRetry",
+    "Retry",
+    "State",
+    "TaskSpec",
+    "TriggerSpec",
+    "all_task_specs",
+    "coerce_inputs",
+    "coerce_value",
+    "load_flow",
+    "parse",
+    "validate_flow_text",
+]

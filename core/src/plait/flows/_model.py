@@ -1,0 +1,349 @@
+"""The flow language as data: what a flow file holds once parsed and validated.
+
+Names follow Kestra's vocabulary (camelCase in YAML, snake_case here). A task entry keeps its
+common fields (id, type, retry...) apart from its type-specific ``properties``; properties are
+validated against the task type's own model, leniently where they hold templates (those are
+checked again, typed, once rendered at run time).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from plait_sdk import Model
+from pydantic import Field, PrivateAttr, field_validator, model_validator
+
+ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
+NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
+_ID = re.compile(ID_PATTERN)
+
+
+class State(StrEnum):
+    """Execution and task-run states (Kestra's)."""
+
+    CREATED = "CREATED"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    PAUSED = "PAUSED"
+    RETRYING = "RETRYING"
+    SUCCESS = "SUCCESS"
+    WARNING = "WARNING"
+    FAILED = "FAILED"
+    KILLING = "KILLING"
+    KILLED = "KILLED"
+    CANCELLED = "CANCELLED"
+    SKIPPED = "SKIPPED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+    @property
+    def failed(self) -> bool:
+        return self in (State.FAILED, State.KILLED, State.CANCELLED)
+
+
+TERMINAL_STATES = frozenset(
+    {State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED, State.SKIPPED}
+)
+
+
+# -- retry ------------------------------------------------------------------------------------
+
+
+class _RetryBase(Model):
+    max_attempts: int | None = Field(default=None, ge=1)
+    """Total attempts including the first; unlimited when unset (then maxDuration bounds it)."""
+    max_duration: timedelta | None = None
+    """Stop retrying once this much time has passed since the first attempt started."""
+    warning_on_retry: bool = False
+    """End in WARNING rather than SUCCESS when a retry was needed."""
+
+    @model_validator(mode="after")
+    def _bounded(self) -> _RetryBase:
+        if self.max_attempts is None and self.max_duration is None:
+            raise ValueError("set maxAttempts or maxDuration, or the task could retry forever")
+        return self
+
+
+class ConstantRetry(_RetryBase):
+    type: Literal["constant"]
+    interval: timedelta
+    """Delay between attempts."""
+
+
+class ExponentialRetry(_RetryBase):
+    type: Literal["exponential"]
+    interval: timedelta
+    """Delay before the first retry; multiplied by ``delayFactor`` each time."""
+    max_interval: timedelta
+    """Upper bound of a single delay."""
+    delay_factor: float = Field(default=2.0, gt=1.0)
+    jitter: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Randomise each delay by up to this fraction (0.1 = +/-10%) to spread retries out."""
+
+
+class RandomRetry(_RetryBase):
+    type: Literal["random"]
+    min_interval: timedelta
+    max_interval: timedelta
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandomRetry:
+        if self.min_interval > self.max_interval:
+            raise ValueError("minInterval must not exceed maxInterval")
+        return self
+
+
+Retry = Annotated[ConstantRetry | ExponentialRetry | RandomRetry, Field(discriminator="type")]
+
+
+# -- inputs and outputs ----------------------------------------------------------------------
+
+
+class InputType(StrEnum):
+    STRING = "STRING"
+    INT = "INT"
+    FLOAT = "FLOAT"
+    BOOLEAN = "BOOLEAN"
+    DATETIME = "DATETIME"
+    DATE = "DATE"
+    TIME = "TIME"
+    DURATION = "DURATION"
+    JSON = "JSON"
+    YAML = "YAML"
+    URI = "URI"
+    EMAIL = "EMAIL"
+    FILE = "FILE"
+    ENUM = "ENUM"
+    SELECT = "SELECT"
+    MULTISELECT = "MULTISELECT"
+    SECRET = "SECRET"
+    ARRAY = "ARRAY"
+
+
+class Input(Model):
+    """A typed flow input (``inputs.<id>`` in templates)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    type: InputType
+    description: str | None = None
+    display_name: str | None = None
+    required: bool = True
+    defaults: Any = None
+    # Validators, each meaningful for some types only (checked by the flow validator).
+    validator: str | None = None
+    """STRING: a regular expression the whole value must match."""
+    min: Any = None
+    """INT, FLOAT, DURATION: the smallest accepted value."""
+    max: Any = None
+    """INT, FLOAT, DURATION: the largest accepted value."""
+    after: Any = None
+    """DATETIME, DATE, TIME: values must be after this."""
+    before: Any = None
+    """DATETIME, DATE, TIME: values must be before this."""
+    values: list[str] | None = None
+    """ENUM, SELECT, MULTISELECT: the allowed values."""
+    allow_custom_value: bool = False
+    """SELECT, MULTISELECT: accept values outside ``values`` too."""
+    item_type: InputType | None = None
+    """ARRAY: the type of every item."""
+
+
+class FlowOutput(Model):
+    """A flow output, rendered when the execution ends (``outputs`` of the execution)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    type: InputType = InputType.STRING
+    value: Any
+    description: str | None = None
+
+
+class ConcurrencyBehavior(StrEnum):
+    QUEUE = "QUEUE"
+    CANCEL = "CANCEL"
+    FAIL = "FAIL"
+
+
+class Concurrency(Model):
+    """At most ``limit`` running executions of the flow; what to do with the next one."""
+
+    limit: int = Field(ge=1)
+    behavior: ConcurrencyBehavior = ConcurrencyBehavior.QUEUE
+
+
+class PluginDefault(Model):
+    """Default property values for every task of a type (``forced`` overrides the task's own)."""
+
+    type: str
+    values: dict[str, Any] = Field(default_factory=dict)
+    forced: bool = False
+
+
+# -- tasks and triggers ----------------------------------------------------------------------
+
+#: Keys every task entry may have whatever its type; everything else is a property of the type.
+TASK_COMMON_KEYS = frozenset(
+    {
+        "id",
+        "type",
+        "description",
+        "retry",
+        "timeout",
+        "disabled",
+        "allowFailure",
+        "allowWarning",
+        "runIf",
+        "logLevel",
+    }
+)
+
+
+class TaskSpec(Model):
+    """One entry of ``tasks`` (or ``errors``, ``finally``, or a flowable task's children)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    type: str
+    description: str | None = None
+    retry: Retry | None = None
+    timeout: timedelta | None = None
+    disabled: bool = False
+    allow_failure: bool = False
+    allow_warning: bool = False
+    run_if: Any = None
+    """Skip the task unless this renders truthy."""
+    log_level: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+    """The type's own properties, as written (templates unrendered)."""
+
+    # Filled by the flow validator once the type is resolved.
+    _type_info: Any = PrivateAttr(default=None)
+    _flowable: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_properties(cls, data: Any) -> Any:
+        # Always split: a type may well have a property literally named "properties".
+        if not isinstance(data, dict):
+            return data
+        common = {k: v for k, v in data.items() if k in TASK_COMMON_KEYS}
+        common["properties"] = {k: v for k, v in data.items() if k not in TASK_COMMON_KEYS}
+        return common
+
+    def dump(self) -> dict[str, Any]:
+        """The entry as written in a flow file (properties inline)."""
+        data = self.model_dump(
+            mode="json",
+            by_alias=True,
+            exclude_none=True,
+            exclude={"properties"},
+            exclude_defaults=True,
+        )
+        data["id"], data["type"] = self.id, self.type
+        return {**data, **self.properties}
+
+    @property
+    def type_info(self) -> Any:
+        """The resolved :class:`~plait.plugins.TypeInfo` (set by validation)."""
+        return self._type_info
+
+    @property
+    def flowable(self) -> Any:
+        """For a flowable type: its validated model, children as :class:`TaskSpec` lists."""
+        return self._flowable
+
+
+class TriggerSpec(Model):
+    """One entry of ``triggers``."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    type: str
+    description: str | None = None
+    disabled: bool = False
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    """Inputs passed to the executions this trigger starts."""
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+    _type_info: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_properties(cls, data: Any) -> Any:
+        common_keys = {"id", "type", "description", "disabled", "inputs"}
+        if not isinstance(data, dict):
+            return data
+        common = {k: v for k, v in data.items() if k in common_keys}
+        common["properties"] = {k: v for k, v in data.items() if k not in common_keys}
+        return common
+
+    @property
+    def type_info(self) -> Any:
+        return self._type_info
+
+
+# -- the flow ----------------------------------------------------------------------------------
+
+
+class Flow(Model):
+    """A whole flow file."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    namespace: str = Field(pattern=NAMESPACE_PATTERN)
+    revision: int | None = None
+    description: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    inputs: list[Input] = Field(default_factory=list)
+    variables: dict[str, Any] = Field(default_factory=dict)
+    tasks: list[TaskSpec] = Field(min_length=1)
+    errors: list[TaskSpec] = Field(default_factory=list)
+    finally_: list[TaskSpec] = Field(default_factory=list, alias="finally")
+    outputs: list[FlowOutput] = Field(default_factory=list)
+    triggers: list[TriggerSpec] = Field(default_factory=list)
+    concurrency: Concurrency | None = None
+    retry: Retry | None = None
+    timeout: timedelta | None = None
+    disabled: bool = False
+    plugin_defaults: list[PluginDefault] = Field(default_factory=list)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_map(cls, value: Any) -> Any:
+        # Kestra accepts labels as a map or as a list of {key, value} pairs.
+        if isinstance(value, list):
+            pairs: dict[str, Any] = {}
+            for item in value:
+                if not isinstance(item, dict) or set(item) != {"key", "value"}:
+                    raise ValueError("a label list holds {key, value} pairs")
+                pairs[str(item["key"])] = item["value"]
+            value = pairs
+        if isinstance(value, dict):
+            return {str(k): _label_text(v) for k, v in value.items()}
+        return value
+
+    @property
+    def uid(self) -> str:
+        return f"{self.namespace}.{self.id}"
+
+
+def _label_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def all_task_specs(specs: list[TaskSpec]) -> list[TaskSpec]:
+    """Every task spec in ``specs`` and, depth first, in their flowable children."""
+    found: list[TaskSpec] = []
+    stack = list(reversed(specs))
+    while stack:
+        spec = stack.pop()
+        found.append(spec)
+        children = getattr(spec.flowable, "child_specs", None)
+        if callable(children):
+            stack.extend(reversed(children()))
+    return found

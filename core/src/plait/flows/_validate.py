@@ -1,0 +1,398 @@
+"""Loading a flow file: parse, validate everything at once, resolve types, report precisely."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path as FsPath
+from typing import Any, TypeVar
+
+import pydantic
+from plait_sdk import UserError, ValidationError
+
+from plait.flows._errors import did_you_mean, field_names, problems_from
+from plait.flows._flowable import FlowableTask
+from plait.flows._inputs import check_declarations
+from plait.flows._model import Flow, FlowOutput, Input, PluginDefault, TaskSpec, TriggerSpec
+from plait.flows._yaml import Document, Path, dotted, parse
+from plait.plugins import TypeInfo, TypeRegistry
+from plait.templating import TemplateEngine, TemplateSyntaxError, is_template
+
+_checker = TemplateEngine()
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+class _Context:
+    def __init__(self, doc: Document, file: str | None, registry: TypeRegistry) -> None:
+        self.doc = doc
+        self.file = file
+        self.registry = registry
+        self.problems: list[UserError] = list(doc.problems)
+
+    def add(self, path: Path, reason: str, *, at_key: bool = False) -> None:
+        pos = (self.doc.keys.get(path) if at_key else None) or self.doc.position(path)
+        self.problems.append(
+            UserError(
+                reason,
+                file=self.file,
+                line=pos.line if pos else None,
+                column=pos.column if pos else None,
+                field=dotted(path) or None,
+            )
+        )
+
+    def value_at(self, path: Path) -> Any:
+        current = self.doc.data
+        for part in path:
+            try:
+                current = current[part]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return current
+
+
+def load_flow(source: str | FsPath, *, registry: TypeRegistry, file: str | None = None) -> Flow:
+    """Parse and validate a flow; raise :class:`ValidationError` listing every problem.
+
+    ``source`` is YAML text or a path. On success every :class:`TaskSpec` has its
+    ``type_info`` resolved (``spec.type`` rewritten to the canonical name) and, for a flowable
+    type, its validated ``flowable`` model with the children parsed.
+    """
+    if isinstance(source, FsPath):
+        file = file or str(source)
+        try:
+            text = source.read_text("utf-8")
+        except OSError as error:
+            raise UserError(f"cannot read the flow file: {error.strerror}", file=file) from None
+        except UnicodeDecodeError:
+            raise UserError("the flow file is not UTF-8 text", file=file) from None
+    else:
+        text = source
+    flow, problems = _validate(text, registry=registry, file=file)
+    if problems or flow is None:
+        raise ValidationError(sorted(problems, key=_order), file=file)
+    return flow
+
+
+def validate_flow_text(
+    text: str, *, registry: TypeRegistry, file: str | None = None
+) -> list[UserError]:
+    """Every problem of a flow's text, in file order (empty when valid)."""
+    try:
+        _flow, problems = _validate(text, registry=registry, file=file)
+    except UserError as error:  # YAML syntax
+        return [error]
+    return sorted(problems, key=_order)
+
+
+def _order(problem: UserError) -> tuple[int, int, str]:
+    return (problem.line or 0, problem.column or 0, problem.field or "")
+
+
+def _validate(
+    text: str, *, registry: TypeRegistry, file: str | None
+) -> tuple[Flow | None, list[UserError]]:
+    doc = parse(text, file=file)
+    ctx = _Context(doc, file, registry)
+    data = doc.data
+    if data is None:
+        ctx.add((), "the flow file is empty")
+        return None, ctx.problems
+    if not isinstance(data, dict):
+        ctx.add((), "a flow is a mapping with id, namespace and tasks")
+        return None, ctx.problems
+
+    _check_templates(ctx, data, ())
+    try:
+        flow = Flow.model_validate(data)
+    except pydantic.ValidationError as exc:
+        ctx.problems.extend(problems_from(exc, doc=doc, data=data, base=(), file=file, model=Flow))
+        flow = None
+    # Tasks and triggers are checked even when the flow as a whole has problems elsewhere, so
+    # one run of `flows validate` reports everything.
+    defaults = _plugin_defaults(data)
+    ids: dict[str, Path] = {}
+    for key in ("tasks", "errors", "finally"):
+        entries = data.get(key)
+        if isinstance(entries, list):
+            specs = (
+                flow.tasks
+                if flow and key == "tasks"
+                else (flow.errors if flow and key == "errors" else flow.finally_ if flow else None)
+            )
+            for index, raw in enumerate(entries):
+                spec = specs[index] if specs is not None and index < len(specs) else None
+                _check_task(ctx, raw, spec, (key, index), defaults, ids)
+    entries = data.get("triggers")
+    if isinstance(entries, list):
+        seen: dict[str, Path] = {}
+        for index, raw in enumerate(entries):
+            trigger = flow.triggers[index] if flow and index < len(flow.triggers) else None
+            _check_trigger(ctx, raw, trigger, ("triggers", index), seen)
+    inputs = _valid_items(data.get("inputs"), Input)
+    outputs = _valid_items(data.get("outputs"), FlowOutput)
+    _check_unique(ctx, [(i.id, ("inputs", n, "id")) for n, i in inputs], "input")
+    _check_unique(ctx, [(o.id, ("outputs", n, "id")) for n, o in outputs], "output")
+    for problem_path, reason in check_declarations(inputs):
+        ctx.add(problem_path, reason)
+    return (flow if not ctx.problems else None), ctx.problems
+
+
+def _valid_items(raw: Any, model: type[M]) -> list[tuple[int, M]]:
+    """The entries of a list that validate (the others are reported by the Flow model)."""
+    if not isinstance(raw, list):
+        return []
+    found = []
+    for index, item in enumerate(raw):
+        try:
+            found.append((index, model.model_validate(item)))
+        except pydantic.ValidationError:
+            continue
+    return found
+
+
+def _check_unique(ctx: _Context, items: list[tuple[str, Path]], what: str) -> None:
+    first: dict[str, Path] = {}
+    for ident, path in items:
+        if ident in first:
+            pos = ctx.doc.position(first[ident])
+            ctx.add(
+                path,
+                f"duplicate {what} id '{ident}' (first used at line {pos.line if pos else '?'})",
+            )
+        else:
+            first[ident] = path
+
+
+def _plugin_defaults(data: dict[str, Any]) -> list[PluginDefault]:
+    raw = data.get("pluginDefaults")
+    if not isinstance(raw, list):
+        return []
+    found = []
+    for item in raw:
+        try:
+            found.append(PluginDefault.model_validate(item))
+        except pydantic.ValidationError:
+            continue  # reported by the Flow validation
+    return found
+
+
+def _apply_defaults(
+    info: TypeInfo, props: dict[str, Any], defaults: list[PluginDefault]
+) -> dict[str, Any]:
+    """Apply matching plugin defaults (exact type, alias, or a dotted prefix of either).
+
+    A default only sets properties the type has, so ``type: plait.core`` with ``level: INFO``
+    reaches every core task that has a level and leaves the others alone.
+    """
+    names = {info.name, *info.aliases}
+    known = set(field_names(info.cls)) | set(info.cls.model_fields)
+    result = dict(props)
+    for default in defaults:
+        if not any(n == default.type or n.startswith(default.type + ".") for n in names):
+            continue
+        for key, value in default.values.items():
+            if key in known and (default.forced or key not in result):
+                result[key] = value
+    return result
+
+
+def _check_task(
+    ctx: _Context,
+    raw: Any,
+    spec: TaskSpec | None,
+    path: Path,
+    defaults: list[PluginDefault],
+    ids: dict[str, Path],
+) -> None:
+    if not isinstance(raw, dict):
+        return  # reported by the model validation
+    task_id = raw.get("id")
+    if isinstance(task_id, str):
+        if task_id in ids:
+            pos = ctx.doc.position((*ids[task_id], "id"))
+            ctx.add(
+                (*path, "id"),
+                f"duplicate task id '{task_id}' (first used at line {pos.line if pos else '?'})",
+            )
+        else:
+            ids[task_id] = path
+    type_name = raw.get("type")
+    if not isinstance(type_name, str):
+        if "type" in raw:
+            ctx.add((*path, "type"), "a task type is a dotted name such as plait.core.Log")
+        return
+    info = ctx.registry.resolve(type_name)
+    if info is None or info.kind != "task":
+        hint = ctx.registry.suggest(type_name, "task")
+        kind = " (it is a trigger type)" if info is not None else ""
+        ctx.add(
+            (*path, "type"),
+            f"unknown task type '{type_name}'{kind}"
+            + (f"; did you mean '{hint}'?" if hint else ""),
+        )
+        return
+    cls = info.task_class
+    props = {k: v for k, v in raw.items() if k not in _common_keys()}
+    props = _apply_defaults(info, props, defaults)
+    flowable: Any = None
+    try:
+        flowable = cls.model_validate(props)
+    except pydantic.ValidationError as exc:
+        lenient = not issubclass(cls, FlowableTask)
+        ctx.problems.extend(
+            problems_from(
+                exc, doc=ctx.doc, data=raw, base=path, file=ctx.file, model=cls, lenient=lenient
+            )
+        )
+    if spec is not None:
+        spec.type = info.name
+        spec.properties = props
+        spec._type_info = info
+    if isinstance(flowable, FlowableTask):
+        if spec is not None:
+            spec._flowable = flowable
+        for child, child_path in _children(flowable, raw, path):
+            child_raw = ctx.value_at(child_path)
+            _check_task(ctx, child_raw, child, child_path, defaults, ids)
+        graph = getattr(flowable, "dependency_graph", None)
+        if callable(graph):
+            _check_graph(ctx, graph(), path)
+
+
+def _common_keys() -> frozenset[str]:
+    from plait.flows._model import TASK_COMMON_KEYS
+
+    return TASK_COMMON_KEYS
+
+
+def _children(model: Any, raw: Any, path: Path) -> Iterator[tuple[TaskSpec, Path]]:
+    """Child task specs of a validated flowable model, with their paths in the user's data."""
+    if isinstance(model, TaskSpec):
+        yield model, path
+        return
+    if isinstance(model, pydantic.BaseModel):
+        for name, info in type(model).model_fields.items():
+            key = info.alias or name
+            if isinstance(raw, dict) and key not in raw and name in raw:
+                key = name
+            value = getattr(model, name)
+            sub = raw.get(key) if isinstance(raw, dict) else None
+            yield from _children(value, sub, (*path, key))
+    elif isinstance(model, list):
+        for i, item in enumerate(model):
+            sub = raw[i] if isinstance(raw, list) and i < len(raw) else None
+            yield from _children(item, sub, (*path, i))
+    elif isinstance(model, dict):
+        for k, item in model.items():
+            sub = raw.get(k) if isinstance(raw, dict) else None
+            yield from _children(item, sub, (*path, k))
+
+
+def _check_graph(ctx: _Context, graph: dict[str, list[str]], path: Path) -> None:
+    for node, deps in graph.items():
+        for dep in deps:
+            if dep not in graph:
+                ctx.add(
+                    path,
+                    f"task '{node}' depends on unknown task '{dep}'" + did_you_mean(dep, graph),
+                )
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, []):
+            if dep not in graph:
+                continue
+            if state.get(dep) == 1:
+                return [*stack[stack.index(dep) :], dep]
+            if state.get(dep) is None:
+                cycle = visit(dep)
+                if cycle:
+                    return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if state.get(node) is None:
+            cycle = visit(node)
+            if cycle:
+                ctx.add(path, "dependency cycle: " + " -> ".join(cycle))
+                return
+
+
+def _check_trigger(
+    ctx: _Context, raw: Any, trigger: TriggerSpec | None, path: Path, seen: dict[str, Path]
+) -> None:
+    if not isinstance(raw, dict):
+        return
+    trigger_id = raw.get("id")
+    if isinstance(trigger_id, str):
+        if trigger_id in seen:
+            ctx.add((*path, "id"), f"duplicate trigger id '{trigger_id}'")
+        seen[trigger_id] = path
+    type_name = raw.get("type")
+    if not isinstance(type_name, str):
+        return
+    info = ctx.registry.resolve(type_name)
+    if info is None or info.kind != "trigger":
+        hint = ctx.registry.suggest(type_name, "trigger")
+        ctx.add(
+            (*path, "type"),
+            f"unknown trigger type '{type_name}'" + (f"; did you mean '{hint}'?" if hint else ""),
+        )
+        return
+    common = {"id", "type", "description", "disabled", "inputs"}
+    props = {k: v for k, v in raw.items() if k not in common}
+    try:
+        info.trigger_class.model_validate(props)
+    except pydantic.ValidationError as exc:
+        ctx.problems.extend(
+            problems_from(
+                exc,
+                doc=ctx.doc,
+                data=raw,
+                base=path,
+                file=ctx.file,
+                model=info.trigger_class,
+                lenient=True,
+            )
+        )
+    if trigger is not None:
+        trigger.type = info.name
+        trigger.properties = props
+        trigger._type_info = info
+
+
+_LINE_OFFSET_STYLES = ("|", ">")
+
+
+def _check_templates(ctx: _Context, value: Any, path: Path) -> None:
+    if isinstance(value, str):
+        if is_template(value):
+            try:
+                _checker.check(value)
+            except TemplateSyntaxError as error:
+                pos = ctx.doc.values.get(path)
+                line = column = None
+                if pos is not None:
+                    offset = (error.line or 1) - (0 if pos.style in _LINE_OFFSET_STYLES else 1)
+                    line = pos.line + offset
+                    column = pos.column if offset == 0 else None
+                ctx.problems.append(
+                    UserError(
+                        f"template does not parse: {error.message}",
+                        file=ctx.file,
+                        line=line,
+                        column=column,
+                        field=dotted(path) or None,
+                    )
+                )
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_templates(ctx, v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_templates(ctx, v, (*path, i))

@@ -1,0 +1,286 @@
+"""Plugin discovery and registration: the typed facade over pluggy's PluginManager.
+
+Plugins are modules listed under the ``plait.plugins`` entry-point group and loaded with
+stevedore. Each plugin's hook implementations are called one plugin at a time, so a failure is
+attributed to the plugin that caused it and never stops the others from loading.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, Literal
+
+import pluggy
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+from plait_sdk import PLUGIN_API_VERSION, Blueprint, Task, Trigger
+from plait_sdk import _hookspecs as hookspecs
+from stevedore import ExtensionManager
+
+from plait.plugins._awaiting import resolve
+from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "plait.plugins"
+API_ATTRIBUTE = "PLAIT_PLUGIN_API"
+
+#: Hooks called once per plugin at discovery, each given a ``register`` callback.
+REGISTRATION_HOOKS = (
+    "register_tasks",
+    "register_triggers",
+    "register_template_extensions",
+    "register_secret_backends",
+    "register_storage_backends",
+    "register_commands",
+    "register_routes",
+    "register_blueprints",
+)
+
+Status = Literal["ok", "error", "incompatible"]
+
+
+@dataclass
+class PluginRecord:
+    """What ``plait plugins list`` shows for one plugin."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    status: Status = "ok"
+    errors: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    api: str | None = None
+
+    @property
+    def origin(self) -> Origin:
+        return Origin(self.name, self.distribution, self.version)
+
+    def fail(self, message: str, status: Status = "error") -> None:
+        self.errors.append(message)
+        if self.status == "ok":
+            self.status = status
+
+
+@dataclass(frozen=True)
+class TemplateExtension:
+    name: str
+    fn: Callable[..., Any]
+    kind: str
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Callable[..., Any]
+    origin: Origin
+
+
+class PluginHost:
+    """Everything plugins contributed, and the report of how loading went."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = TypeRegistry()
+        self.records: list[PluginRecord] = []
+        self.template_extensions: dict[str, TemplateExtension] = {}
+        self.secret_backends: dict[str, tuple[Callable[[dict[str, Any]], Any], Origin]] = {}
+        self.storage_backends: dict[str, tuple[Callable[[dict[str, Any]], Any], Origin]] = {}
+        self.commands: list[tuple[Any, Origin]] = []
+        self.routes: list[Route] = []
+        self.blueprints: dict[str, tuple[Blueprint, Origin]] = {}
+
+    # -- discovery ---------------------------------------------------------------------------
+
+    @classmethod
+    def discover(cls, *, entry_points: bool = True, extra: Sequence[ModuleType] = ()) -> PluginHost:
+        """Load the built-in plugin, then every installed plugin, then ``extra`` modules."""
+        host = cls()
+        from plait import builtin
+
+        core_dist = _distribution_version("plait")
+        host.add_plugin(builtin.plugin, PluginRecord("core", builtin.plugin.__name__, *core_dist))
+        if entry_points:
+            host._load_entry_points()
+        for module in extra:
+            host.add_plugin(module, PluginRecord(module.__name__, module.__name__, "-", "-"))
+        return host
+
+    def _load_entry_points(self) -> None:
+        dists = _entry_point_distributions()
+        failures: list[PluginRecord] = []
+
+        def on_failure(_manager: Any, entry_point: Any, error: BaseException) -> None:
+            dist, version = dists.get((entry_point.name, entry_point.value), ("?", "?"))
+            record = PluginRecord(entry_point.name, entry_point.value, dist, version)
+            record.fail(f"import failed: {type(error).__name__}: {error}")
+            failures.append(record)
+
+        manager = ExtensionManager(
+            namespace=ENTRY_POINT_GROUP,
+            invoke_on_load=False,
+            on_load_failure_callback=on_failure,
+        )
+        loaded: list[PluginRecord] = []
+        for ext in manager.extensions:
+            dist, version = dists.get((ext.name, ext.entry_point.value), ("?", "?"))
+            record = PluginRecord(ext.name, ext.entry_point.value, dist, version)
+            plugin: object = ext.plugin
+            if not isinstance(plugin, ModuleType):
+                record.fail("the entry point must name a module of hook implementations")
+                loaded.append(record)
+                continue
+            self.add_plugin(plugin, record)
+        self.records.extend(loaded + failures)
+        self.records.sort(key=lambda r: (r.name != "core", r.distribution, r.name))
+
+    def add_plugin(self, module: ModuleType, record: PluginRecord) -> PluginRecord:
+        """Register one plugin module and run its registration hooks, isolating its failures."""
+        if record not in self.records:
+            self.records.append(record)
+        record.api = getattr(module, API_ATTRIBUTE, None)
+        problem = _api_problem(record.api)
+        if problem is not None:
+            record.fail(problem, status="incompatible")
+            return record
+        try:
+            self.pm.register(module, name=f"{record.distribution}:{record.name}")
+        except Exception as error:  # pluggy validation: unknown hook arguments and the like
+            record.fail(f"invalid hook implementation: {error}")
+            return record
+        for hook_name in REGISTRATION_HOOKS:
+            hook = getattr(self.pm.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                if impl.plugin is not module:
+                    continue
+                callback = self._register_callback(hook_name, record)
+                try:
+                    result = impl.function(register=callback)
+                    if inspect.isawaitable(result):
+                        record.fail(f"{hook_name} must not be async (registration is synchronous)")
+                        _close(result)
+                except Exception as error:
+                    record.fail(f"{hook_name} raised {type(error).__name__}: {error}")
+        return record
+
+    def _register_callback(self, hook_name: str, record: PluginRecord) -> Callable[..., None]:
+        origin = record.origin
+
+        def add_type(cls: Any, kind: Literal["task", "trigger"]) -> None:
+            base = Task if kind == "task" else Trigger
+            if not (inspect.isclass(cls) and issubclass(cls, base)):
+                record.fail(f"{hook_name}: {cls!r} is not a {base.__name__} subclass")
+                return
+            if not cls.type_name:
+                record.fail(f"{hook_name}: {cls.__name__} has no type_name")
+                return
+            info = TypeInfo(cls.type_name, cls, kind, origin, tuple(cls.aliases))
+            try:
+                self.registry.add(info)
+            except TypeClash as clash:
+                record.fail(f"{clash}; {cls.type_name} from {origin} was not registered")
+                return
+            record.types.append(cls.type_name)
+
+        def register(*args: Any, **kwargs: Any) -> None:
+            if hook_name == "register_tasks":
+                add_type(args[0], "task")
+            elif hook_name == "register_triggers":
+                add_type(args[0], "trigger")
+            elif hook_name == "register_template_extensions":
+                name, fn = args
+                kind = kwargs.get("kind", "function")
+                self.template_extensions[f"{kind}:{name}"] = TemplateExtension(
+                    name, fn, kind, origin
+                )
+            elif hook_name == "register_secret_backends":
+                self.secret_backends[args[0]] = (args[1], origin)
+            elif hook_name == "register_storage_backends":
+                self.storage_backends[args[0]] = (args[1], origin)
+            elif hook_name == "register_commands":
+                self.commands.append((args[0], origin))
+            elif hook_name == "register_routes":
+                self.routes.append(Route(args[0].upper(), args[1], args[2], origin))
+            elif hook_name == "register_blueprints":
+                blueprint: Blueprint = args[0]
+                if blueprint.id in self.blueprints:
+                    owner = self.blueprints[blueprint.id][1]
+                    record.fail(f"blueprint '{blueprint.id}' is already registered by {owner}")
+                    return
+                self.blueprints[blueprint.id] = (blueprint, origin)
+
+        return register
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def startup(self, settings: dict[str, Any]) -> None:
+        await self._call_each("plait_startup", settings=settings)
+
+    async def shutdown(self) -> None:
+        await self._call_each("plait_shutdown")
+
+    async def _call_each(self, hook_name: str, **kwargs: Any) -> None:
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                await resolve(impl.function(**kwargs))
+            except Exception:
+                log.exception("plugin %s failed in %s", impl.plugin_name, hook_name)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def record_of(self, type_name: str) -> PluginRecord | None:
+        return next((r for r in self.records if type_name in r.types), None)
+
+    @property
+    def healthy(self) -> bool:
+        return all(r.status == "ok" for r in self.records)
+
+
+def _api_problem(declared: object) -> str | None:
+    if declared is None:
+        return None  # undeclared: assumed to follow the current major version
+    if not isinstance(declared, str):
+        return f"{API_ATTRIBUTE} must be a version specifier string, not {declared!r}"
+    try:
+        spec = SpecifierSet(declared)
+    except InvalidSpecifier:
+        return f"{API_ATTRIBUTE} {declared!r} is not a valid version specifier"
+    if Version(PLUGIN_API_VERSION) not in spec:
+        return f"supports plugin API {declared} but this Plait provides {PLUGIN_API_VERSION}"
+    return None
+
+
+def _distribution_version(name: str) -> tuple[str, str]:
+    try:
+        return name, importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return name, "0+unknown"
+
+
+def _entry_point_distributions() -> dict[tuple[str, str], tuple[str, str]]:
+    """(entry-point name, value) -> (distribution, version), for stamping records."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        if dist is not None:
+            found[(ep.name, ep.value)] = (dist.metadata["Name"], dist.version)
+    return found
+
+
+def _close(awaitable: Any) -> None:
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
+def iter_types(host: PluginHost, kinds: Iterable[str] = ("task", "trigger")) -> list[TypeInfo]:
+    return [info for info in host.registry if info.kind in kinds]

@@ -1,0 +1,20 @@
+"""Secrets: authenticated encryption at rest, key rotation, lookup backends and masking."""
+
+from plait.secrets._crypto import KeyRing, MasterKey, Sealed, SecretDecryptionError
+from plait.secrets._keys import ENV_KEY, ENV_KEY_FILE, load_key_ring, read_key_file, write_key_file
+from plait.secrets._masking import MASK, Masker, variants
+
+__all__ = [
+    "ENV_KEY",
+    "ENV_KEY_FILE",
+    "MASK",
+    "KeyRing",
+    "Masker",
+    "MasterKey",
+    "Sealed",
+    "SecretDecryptionError",
+    "load_key_ring",
+    "read_key_file",
+    "variants",
+    "write_key_file",
+]

@@ -1,0 +1,23 @@
+"""Persistence backends (SQL) and internal storage (files between tasks)."""
+
+from plait.storage._files import (
+    SCHEME,
+    ExecutionStorage,
+    LocalStorageBackend,
+    StorageError,
+    check_key,
+    execution_prefix,
+    key_of,
+)
+from plait.storage._sql import SqlRepository
+
+__all__ = [
+    "SCHEME",
+    "ExecutionStorage",
+    "LocalStorageBackend",
+    "SqlRepository",
+    "StorageError",
+    "check_key",
+    "execution_prefix",
+    "key_of",
+]

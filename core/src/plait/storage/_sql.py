@@ -1,0 +1,485 @@
+"""``SqlRepository``: the Repository on SQLAlchemy 2 async (embedded SQLite by default).
+
+SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives the process
+being killed (``kill -9``), which is the durability the engine promises; a power cut may lose the
+last transactions. All access goes through one connection owned by one dedicated thread: SQLite
+has one writer anyway, and running SQLAlchemy Core synchronously in that thread costs one thread
+hop per call (about 0.5 ms per engine save, against 2.2 ms through the async aiosqlite bridge,
+which hops threads for every statement). The event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from plait_sdk import UserError
+from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun, utcnow
+from plait.engine._repository import Repository
+from plait.flows import TERMINAL_STATES, State
+from plait.storage import _migrate
+from plait.storage._tables import executions, flows, logs, metrics, task_runs
+
+LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
+ACTIVE_STATES = (State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING)
+T = TypeVar("T")
+
+
+class SqlRepository(Repository):
+    """Flows, executions, task runs, logs and metrics in a SQL database.
+
+    Example::
+
+        repo = SqlRepository.sqlite(Path(".plait/plait.db"))
+        await repo.open()
+        ...
+        await repo.close()
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def sqlite(cls, path: Path) -> SqlRepository:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return cls(f"sqlite:///{path}")
+
+    async def _run(self, fn: Callable[[Connection], T]) -> T:
+        if self._thread is None or self._conn is None:
+            raise RuntimeError("the repository is not open")
+        conn = self._conn
+
+        def call() -> T:
+            try:
+                return fn(conn)
+            except BaseException:
+                conn.rollback()
+                raise
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+
+    @property
+    def dialect(self) -> str:
+        return self.url.split(":", 1)[0].split("+", 1)[0]
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="plait-db")
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._thread, self._open_sync)
+        except Exception as error:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+            if isinstance(error, UserError):
+                raise
+            raise UserError(f"cannot open the database {self.url}: {error}") from None
+
+    def _open_sync(self) -> None:
+        engine = create_engine(self.url)
+        if self.dialect == "sqlite":
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+                dbapi_connection.isolation_level = None  # SQLAlchemy drives transactions
+                cursor = dbapi_connection.cursor()
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute("PRAGMA foreign_keys=ON")
+                cursor.execute("PRAGMA busy_timeout=10000")
+                cursor.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin(conn: Connection) -> None:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        self._engine = engine
+        conn = engine.connect()
+        self._conn = conn
+        try:
+            _migrate.upgrade(conn)
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+
+    async def close(self) -> None:
+        if self._thread is None:
+            return
+
+        def _close() -> None:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._engine is not None:
+                self._engine.dispose()
+                self._engine = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, _close)
+        self._thread.shutdown(wait=True)
+        self._thread = None
+
+    def _upsert(self, table: Any, columns: list[str], keys: list[str]) -> Any:
+        dialect = sqlite if self.dialect == "sqlite" else postgresql
+        stmt = dialect.insert(table)
+        updates = {c: getattr(stmt.excluded, c) for c in columns}
+        return stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+
+    # -- flows -------------------------------------------------------------------------------
+
+    async def save_flow(self, namespace: str, flow_id: str, source: str) -> FlowRevision:
+        def run(conn: Connection) -> FlowRevision:
+            latest = _latest_flow(conn, namespace, flow_id, include_deleted=True)
+            if latest is not None and latest.source == source and not latest.deleted:
+                conn.commit()
+                return latest
+            revision = FlowRevision(
+                namespace=namespace,
+                flow_id=flow_id,
+                revision=(latest.revision + 1) if latest else 1,
+                source=source,
+            )
+            conn.execute(insert(flows).values(**revision.model_dump(by_alias=False)))
+            conn.commit()
+            return revision
+
+        return await self._run(run)
+
+    async def get_flow(
+        self, namespace: str, flow_id: str, revision: int | None = None
+    ) -> FlowRevision | None:
+        def run(conn: Connection) -> FlowRevision | None:
+            if revision is None:
+                found = _latest_flow(conn, namespace, flow_id)
+            else:
+                row = conn.execute(
+                    select(flows).where(
+                        flows.c.namespace == namespace,
+                        flows.c.flow_id == flow_id,
+                        flows.c.revision == revision,
+                    )
+                ).first()
+                found = _flow(row) if row else None
+            conn.commit()
+            return found
+
+        return await self._run(run)
+
+    async def list_flows(self, namespace: str | None = None) -> list[FlowRevision]:
+        latest = (
+            select(flows.c.namespace, flows.c.flow_id, func.max(flows.c.revision).label("rev"))
+            .group_by(flows.c.namespace, flows.c.flow_id)
+            .subquery()
+        )
+        query = select(flows).join(
+            latest,
+            and_(
+                flows.c.namespace == latest.c.namespace,
+                flows.c.flow_id == latest.c.flow_id,
+                flows.c.revision == latest.c.rev,
+            ),
+        )
+        if namespace is not None:
+            query = query.where(
+                (flows.c.namespace == namespace) | flows.c.namespace.startswith(namespace + ".")
+            )
+        query = query.order_by(flows.c.namespace, flows.c.flow_id)
+
+        def run(conn: Connection) -> list[FlowRevision]:
+            found = [_flow(r) for r in conn.execute(query)]
+            conn.commit()
+            return [f for f in found if not f.deleted]
+
+        return await self._run(run)
+
+    async def flow_revisions(self, namespace: str, flow_id: str) -> list[FlowRevision]:
+        query = (
+            select(flows)
+            .where(flows.c.namespace == namespace, flows.c.flow_id == flow_id)
+            .order_by(flows.c.revision)
+        )
+
+        def run(conn: Connection) -> list[FlowRevision]:
+            found = [_flow(r) for r in conn.execute(query)]
+            conn.commit()
+            return found
+
+        return await self._run(run)
+
+    async def delete_flow(self, namespace: str, flow_id: str) -> bool:
+        def run(conn: Connection) -> bool:
+            latest = _latest_flow(conn, namespace, flow_id, include_deleted=True)
+            if latest is None or latest.deleted:
+                conn.commit()
+                return False
+            values = latest.model_dump(by_alias=False)
+            values.update(revision=latest.revision + 1, deleted=True, created=utcnow())
+            conn.execute(insert(flows).values(**values))
+            conn.commit()
+            return True
+
+        return await self._run(run)
+
+    # -- executions --------------------------------------------------------------------------
+
+    async def save(self, execution: Execution, task_runs_: Sequence[TaskRun] = ()) -> None:
+        header = _execution_row(execution)
+        rows = [
+            {
+                "id": t.id,
+                "execution_id": t.execution_id,
+                "state": t.state.value,
+                "document": t.model_dump_json(),
+            }
+            for t in task_runs_
+        ]
+
+        def run(conn: Connection) -> None:
+            conn.execute(self._upsert_executions, [header])
+            if rows:
+                conn.execute(self._upsert_task_runs, rows)
+            conn.commit()
+
+        await self._run(run)
+
+    async def get_execution(self, execution_id: str) -> Execution | None:
+        def run(conn: Connection) -> Execution | None:
+            row = conn.execute(
+                select(executions.c.document).where(executions.c.id == execution_id)
+            ).first()
+            if row is None:
+                conn.commit()
+                return None
+            runs = conn.execute(
+                select(task_runs.c.document)
+                .where(task_runs.c.execution_id == execution_id)
+                .order_by(task_runs.c.id)
+            ).all()
+            conn.commit()
+            execution = Execution.model_validate_json(row[0])
+            execution.task_runs = [TaskRun.model_validate_json(r[0]) for r in runs]
+            return execution
+
+        return await self._run(run)
+
+    async def list_executions(
+        self,
+        *,
+        namespace: str | None = None,
+        flow_id: str | None = None,
+        states: Sequence[State] | None = None,
+        limit: int = 100,
+        before_id: str | None = None,
+    ) -> list[Execution]:
+        query = select(executions.c.document).order_by(executions.c.id.desc()).limit(limit)
+        if namespace is not None:
+            query = query.where(executions.c.namespace == namespace)
+        if flow_id is not None:
+            query = query.where(executions.c.flow_id == flow_id)
+        if states:
+            query = query.where(executions.c.state.in_([s.value for s in states]))
+        if before_id is not None:
+            query = query.where(executions.c.id < before_id)
+
+        def run(conn: Connection) -> list[Execution]:
+            rows = conn.execute(query).all()
+            conn.commit()
+            return [Execution.model_validate_json(r[0]) for r in rows]
+
+        return await self._run(run)
+
+    async def unfinished_executions(self) -> list[str]:
+        query = (
+            select(executions.c.id)
+            .where(executions.c.state.not_in([s.value for s in TERMINAL_STATES]))
+            .order_by(executions.c.id)
+        )
+
+        def run(conn: Connection) -> list[str]:
+            found = [r[0] for r in conn.execute(query)]
+            conn.commit()
+            return found
+
+        return await self._run(run)
+
+    async def count_running(self, namespace: str, flow_id: str) -> int:
+        query = select(func.count()).where(
+            executions.c.namespace == namespace,
+            executions.c.flow_id == flow_id,
+            executions.c.state.in_([s.value for s in ACTIVE_STATES]),
+        )
+
+        def run(conn: Connection) -> int:
+            value = conn.execute(query).scalar_one()
+            conn.commit()
+            return int(value)
+
+        return await self._run(run)
+
+    async def delete_execution(self, execution_id: str) -> bool:
+        def run(conn: Connection) -> bool:
+            deleted = _delete_executions(conn, [execution_id])
+            conn.commit()
+            return deleted > 0
+
+        return await self._run(run)
+
+    # -- logs and metrics --------------------------------------------------------------------
+
+    async def append_logs(self, records: Sequence[LogRecord]) -> None:
+        if not records:
+            return
+        rows = [r.model_dump(by_alias=False, exclude={"seq"}) for r in records]
+
+        def run(conn: Connection) -> None:
+            conn.execute(insert(logs), rows)
+            conn.commit()
+
+        await self._run(run)
+
+    async def logs(
+        self,
+        execution_id: str,
+        *,
+        taskrun_id: str | None = None,
+        after_seq: int | None = None,
+        min_level: str | None = None,
+        limit: int | None = None,
+    ) -> list[LogRecord]:
+        query = select(logs).where(logs.c.execution_id == execution_id).order_by(logs.c.seq)
+        if taskrun_id is not None:
+            query = query.where(logs.c.taskrun_id == taskrun_id)
+        if after_seq is not None:
+            query = query.where(logs.c.seq > after_seq)
+        if min_level is not None:
+            floor = LEVELS.get(min_level.upper(), 0)
+            query = query.where(logs.c.level.in_([n for n, v in LEVELS.items() if v >= floor]))
+        if limit is not None:
+            query = query.limit(limit)
+
+        def run(conn: Connection) -> list[LogRecord]:
+            rows = conn.execute(query).all()
+            conn.commit()
+            return [LogRecord.model_validate(dict(r._mapping)) for r in rows]
+
+        return await self._run(run)
+
+    async def append_metrics(self, records: Sequence[MetricRecord]) -> None:
+        if not records:
+            return
+        rows = [{**r.model_dump(by_alias=False), "tags": json.dumps(r.tags)} for r in records]
+
+        def run(conn: Connection) -> None:
+            conn.execute(insert(metrics), rows)
+            conn.commit()
+
+        await self._run(run)
+
+    async def metrics(self, execution_id: str) -> list[MetricRecord]:
+        query = (
+            select(metrics).where(metrics.c.execution_id == execution_id).order_by(metrics.c.seq)
+        )
+
+        def run(conn: Connection) -> list[MetricRecord]:
+            rows = conn.execute(query).all()
+            conn.commit()
+            return [
+                MetricRecord.model_validate({**dict(r._mapping), "tags": json.loads(r.tags)})
+                for r in rows
+            ]
+
+        return await self._run(run)
+
+    # -- maintenance -------------------------------------------------------------------------
+
+    async def purge(self, *, ended_before: datetime) -> int:
+        query = select(executions.c.id).where(
+            executions.c.state.in_([s.value for s in TERMINAL_STATES]),
+            executions.c.updated < ended_before,
+        )
+
+        def run(conn: Connection) -> int:
+            ids = [r[0] for r in conn.execute(query)]
+            deleted = _delete_executions(conn, ids)
+            conn.commit()
+            return deleted
+
+        return await self._run(run)
+
+    async def call(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(connection)`` in the database thread (for stores sharing this database)."""
+        return await self._run(fn)
+
+    @property
+    def _upsert_executions(self) -> Any:
+        if self.__dict__.get("_ue") is None:
+            self.__dict__["_ue"] = self._upsert(
+                executions, ["state", "updated", "document", "flow_revision"], ["id"]
+            )
+        return self.__dict__["_ue"]
+
+    @property
+    def _upsert_task_runs(self) -> Any:
+        if self.__dict__.get("_ut") is None:
+            self.__dict__["_ut"] = self._upsert(task_runs, ["state", "document"], ["id"])
+        return self.__dict__["_ut"]
+
+
+def _flow(row: Any) -> FlowRevision:
+    return FlowRevision.model_validate(dict(row._mapping))
+
+
+def _latest_flow(
+    conn: Connection, namespace: str, flow_id: str, *, include_deleted: bool = False
+) -> FlowRevision | None:
+    row = conn.execute(
+        select(flows)
+        .where(flows.c.namespace == namespace, flows.c.flow_id == flow_id)
+        .order_by(flows.c.revision.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    found = _flow(row)
+    if found.deleted and not include_deleted:
+        return None
+    return found
+
+
+def _delete_executions(conn: Connection, ids: list[str]) -> int:
+    deleted = 0
+    for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+        conn.execute(delete(logs).where(logs.c.execution_id.in_(chunk)))
+        conn.execute(delete(metrics).where(metrics.c.execution_id.in_(chunk)))
+        conn.execute(delete(task_runs).where(task_runs.c.execution_id.in_(chunk)))
+        result = conn.execute(delete(executions).where(executions.c.id.in_(chunk)))
+        deleted += result.rowcount
+    return deleted
+
+
+def _execution_row(execution: Execution) -> dict[str, Any]:
+    created = execution.created or utcnow()
+    updated = execution.history[-1].date if execution.history else created
+    return {
+        "id": execution.id,
+        "namespace": execution.namespace,
+        "flow_id": execution.flow_id,
+        "flow_revision": execution.flow_revision,
+        "state": execution.state.value,
+        "created": created,
+        "updated": updated,
+        "parent_execution_id": execution.parent_execution_id,
+        "document": execution.model_dump_json(exclude={"task_runs"}),
+    }

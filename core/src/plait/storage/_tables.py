@@ -1,0 +1,134 @@
+"""The database schema (SQLAlchemy Core). Migrations in ``migrations/`` must match it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+
+flows = Table(
+    "flows",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("flow_id", String(255), primary_key=True),
+    Column("revision", Integer, primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("namespace", String(255), nullable=False),
+    Column("flow_id", String(255), nullable=False),
+    Column("flow_revision", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("parent_execution_id", String(32), nullable=True),
+    Column("document", Text, nullable=False),
+    Index("ix_executions_flow", "namespace", "flow_id", "id"),
+    Index("ix_executions_state", "state"),
+)
+
+task_runs = Table(
+    "task_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "execution_id",
+        String(32),
+        ForeignKey("executions.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("state", String(16), nullable=False),
+    Column("document", Text, nullable=False),
+    Index("ix_task_runs_execution", "execution_id", "id"),
+)
+
+logs = Table(
+    "logs",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("execution_id", String(32), nullable=False),
+    Column("taskrun_id", String(32), nullable=True),
+    Column("task_id", String(255), nullable=True),
+    Column("attempt", Integer, nullable=True),
+    Column("level", String(8), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Index("ix_logs_execution", "execution_id", "seq"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("execution_id", String(32), nullable=False),
+    Column("taskrun_id", String(32), nullable=False),
+    Column("task_id", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    Index("ix_metrics_execution", "execution_id", "seq"),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("name", String(128), primary_key=True),
+    Column("key_id", String(32), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+kv = Table(
+    "kv",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("type", String(16), nullable=False),
+    Column("value", Text, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=True),
+)
+
+secret_reads = Table(
+    "secret_reads",
+    metadata,
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("execution_id", String(32), nullable=True),
+    Column("task_id", String(255), nullable=True),
+    Column("namespace", String(255), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("timestamp", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("seq"),
+)

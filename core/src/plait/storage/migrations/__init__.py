@@ -1,0 +1,1 @@
+"""Alembic migrations of the Plait database (one history for every backend)."""

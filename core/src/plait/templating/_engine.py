@@ -1,0 +1,326 @@
+"""The one template renderer: a sandboxed, async Jinja2 environment with Pebble's forms."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+import jinja2
+from jinja2 import nodes, pass_context
+from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from plait.templating import _filters as f
+from plait.templating._errors import TemplateRenderError, TemplateSyntaxError
+from plait.templating._pebble import translate
+from plait.templating._undefined import PlaitUndefined
+
+_MARKERS = ("{{", "{%", "{#")
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?!.*\{\{)(.*?)\}\}\s*$", re.DOTALL)
+#: ``{{ a.b['c-d'].e }}``: resolved without Jinja (the most common template by far).
+_PATH = re.compile(
+    r"^\s*\{\{-?\s*([A-Za-z][\w]*(?:\.[A-Za-z][\w]*|\['[^'\\]*'\]|\[\d+\])*)\s*-?\}\}\s*$"
+)
+_PATH_PART = re.compile(r"\.([A-Za-z][\w]*)|\['([^'\\]*)'\]|\[(\d+)\]")
+_MISSING = object()
+CACHE_SIZE = 4096
+
+
+def is_template(value: str) -> bool:
+    """True when ``value`` holds template syntax (the fast path skips Jinja otherwise)."""
+    return "{" in value and any(m in value for m in _MARKERS)
+
+
+def finalize(value: Any) -> Any:
+    """Print values as Kestra does: ``true``/``false``, compact JSON, ISO dates, no ``None``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < 1e16:
+            return repr(value)
+        return repr(value)
+    if isinstance(value, dict | list | tuple):
+        return f.to_json(value)
+    if isinstance(value, datetime):
+        return f.format_datetime(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return f.format_duration(value)
+    return value
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    """The sandbox: no mutation of the context, no underscore attributes, no unsafe callables,
+    and no loader (so no include, import or extends)."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # A map's keys win over its methods (``inputs.items`` is the input named "items"),
+        # as in Pebble; methods stay reachable when no such key exists.
+        if isinstance(obj, dict) and attribute in obj:
+            return obj[attribute]
+        return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr.startswith("_"):
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+
+class _Sink:
+    """Receives the native value of a lone expression (``{{ expr }}``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def __call__(self, value: Any) -> str:
+        if isinstance(value, jinja2.Undefined):
+            str(value)  # raises, naming the undefined path
+        self.value = value
+        return ""
+
+
+@pass_context
+async def _render_function(context: Context, source: Any) -> Any:
+    engine = context.environment.globals["__plait_engine__"]
+    assert isinstance(engine, TemplateEngine)
+    if not isinstance(source, str):
+        return source
+    return await engine.render_native(source, context.get_all())
+
+
+class TemplateEngine:
+    """Renders templates in a sandbox; one per process, cached compiled templates.
+
+    Example::
+
+        engine = TemplateEngine()
+        await engine.render("Hello {{ inputs.name }}", {"inputs": {"name": "Ada"}})
+        await engine.render_native("{{ [1, 2] }}", {})   # -> [1, 2]
+    """
+
+    def __init__(self) -> None:
+        self.env = _Environment(
+            undefined=PlaitUndefined,
+            enable_async=True,
+            autoescape=False,
+            finalize=finalize,
+            keep_trailing_newline=True,
+            loader=None,
+            extensions=[],
+        )
+        self.env.globals.clear()
+        self.env.globals.update(
+            {
+                "__plait_engine__": self,
+                "now": f.now,
+                "range": range,
+                "json": f.from_json,
+                "fromJson": f.from_json,
+                "render": _render_function,
+            }
+        )
+        self.env.filters.update(
+            {
+                "json": f.to_json,
+                "toJson": f.to_json,
+                "fromJson": f.from_json,
+                "plait_coalesce": f.coalesce,
+                "date": f.format_date,
+                "dateAdd": f.date_add,
+                "timestamp": f.timestamp,
+                "slugify": f.slugify,
+                "abbreviate": f.abbreviate,
+                "keys": f.keys,
+                "values": f.values,
+                "startsWith": f.starts_with,
+                "endsWith": f.ends_with,
+            }
+        )
+        self.env.tests.update(
+            {
+                "json": f.is_json,
+                "empty": f.is_empty,
+                "null": lambda v: v is None,
+                "startsWith": f.starts_with,
+                "endsWith": f.ends_with,
+            }
+        )
+        self._cache: OrderedDict[str, jinja2.Template] = OrderedDict()
+
+    # -- extension ---------------------------------------------------------------------------
+
+    def add_function(self, name: str, fn: Callable[..., Any]) -> None:
+        self.env.globals[name] = fn
+
+    def add_filter(self, name: str, fn: Callable[..., Any]) -> None:
+        self.env.filters[name] = fn
+
+    def add_test(self, name: str, fn: Callable[..., Any]) -> None:
+        self.env.tests[name] = fn
+
+    # -- compile -----------------------------------------------------------------------------
+
+    def _compile(self, source: str) -> jinja2.Template:
+        template = self._cache.get(source)
+        if template is not None:
+            self._cache.move_to_end(source)
+            return template
+        translated = translate(source)
+        try:
+            _check_forbidden_tags(self.env, translated)
+            template = self.env.from_string(translated)
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateSyntaxError(
+                _syntax_reason(error), line=error.lineno, expression=_excerpt(source, error.lineno)
+            ) from None
+        self._cache[source] = template
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return template
+
+    def check(self, source: str) -> None:
+        """Raise :class:`TemplateSyntaxError` when ``source`` does not parse."""
+        if is_template(source):
+            self._compile(source)
+
+    # -- render ------------------------------------------------------------------------------
+
+    async def render(self, source: str, context: Mapping[str, Any]) -> str:
+        """Render to a string."""
+        if not is_template(source):
+            return source
+        template = self._compile(source)
+        try:
+            return await template.render_async(context)
+        except Exception as error:
+            raise _render_error(error, source) from None
+
+    async def render_native(self, source: str, context: Mapping[str, Any]) -> Any:
+        """Render, keeping the native type when ``source`` is a single ``{{ expression }}``."""
+        if not is_template(source):
+            return source
+        path = _PATH.match(source)
+        if path is not None:
+            value = _lookup(path.group(1), context)
+            if value is not _MISSING:
+                return value
+        match = _SINGLE_EXPRESSION.match(source)
+        if match is None or "}}" in match.group(1):
+            return await self.render(source, context)
+        sink = _Sink()
+        template = self._compile_native(source, match.group(1))
+        try:
+            await template.render_async({**context, "__plait_sink__": sink})
+        except Exception as error:
+            raise _render_error(error, source) from None
+        return sink.value
+
+    def _compile_native(self, source: str, expression: str) -> jinja2.Template:
+        key = "\0native\0" + source
+        template = self._cache.get(key)
+        if template is not None:
+            self._cache.move_to_end(key)
+            return template
+        self._compile(source)  # reports syntax errors against the user's own text
+        translated = translate("{{ __plait_sink__((" + expression.strip() + "\n)) }}")
+        try:
+            template = self.env.from_string(translated)
+        except jinja2.TemplateSyntaxError as error:
+            raise TemplateSyntaxError(_syntax_reason(error), line=error.lineno) from None
+        self._cache[key] = template
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return template
+
+    async def render_value(self, value: Any, context: Mapping[str, Any]) -> Any:
+        """Render every string inside ``value`` (dict keys as strings, values natively)."""
+        if isinstance(value, str):
+            return await self.render_native(value, context)
+        if isinstance(value, dict):
+            return {
+                (
+                    await self.render(k, context) if isinstance(k, str) else k
+                ): await self.render_value(v, context)
+                for k, v in value.items()
+            }
+        if isinstance(value, list):
+            return [await self.render_value(v, context) for v in value]
+        if isinstance(value, tuple):
+            return tuple([await self.render_value(v, context) for v in value])
+        return value
+
+
+def _lookup(path: str, context: Mapping[str, Any]) -> Any:
+    """Resolve a plain path through dicts and lists, or ``_MISSING`` to let Jinja decide.
+
+    Only plain containers are walked, so the sandbox's rules cannot be bypassed here; anything
+    else (objects, missing keys, functions) goes the slow way for Jinja's own semantics.
+    """
+    head = re.split(r"[.\[]", path, maxsplit=1)[0]
+    value: Any = context.get(head, _MISSING)
+    if value is _MISSING:
+        return _MISSING
+    for match in _PATH_PART.finditer(path, len(head)):
+        key, quoted, index = match.groups()
+        if isinstance(value, dict):
+            name = key if key is not None else quoted if quoted is not None else None
+            if name is None or name not in value:
+                return _MISSING
+            value = value[name]
+        elif isinstance(value, list) and index is not None and int(index) < len(value):
+            value = value[int(index)]
+        else:
+            return _MISSING
+    if isinstance(value, str | int | float | bool | dict | list) or value is None:
+        return value
+    return _MISSING
+
+
+def _check_forbidden_tags(env: jinja2.Environment, source: str) -> None:
+    tree = env.parse(source)
+    for node in tree.find_all((nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)):
+        raise TemplateSyntaxError(
+            f"'{type(node).__name__.lower()}' is not available in templates", line=node.lineno
+        )
+
+
+def _syntax_reason(error: jinja2.TemplateSyntaxError) -> str:
+    message = error.message or "invalid template"
+    return message.replace("__plait_sink__", "").replace("plait_coalesce", "??")
+
+
+def _excerpt(source: str, line: int | None) -> str:
+    lines = source.splitlines() or [source]
+    if line is not None and 1 <= line <= len(lines):
+        return lines[line - 1].strip()
+    return source.strip()
+
+
+def _render_error(error: Exception, source: str) -> TemplateRenderError:
+    if isinstance(error, TemplateRenderError | TemplateSyntaxError):
+        return TemplateRenderError(error.message, line=error.line, expression=source)
+    if isinstance(error, SecurityError):
+        return TemplateRenderError(f"not allowed: {error}", expression=source)
+    if isinstance(error, TemplateNotFound):
+        return TemplateRenderError("include and import are not available", expression=source)
+    if isinstance(error, UndefinedError):
+        return TemplateRenderError(str(error.message), expression=source)
+    if isinstance(error, ZeroDivisionError):
+        return TemplateRenderError("division by zero", expression=source)
+    reason = str(error) or type(error).__name__
+    if isinstance(error, TypeError | ValueError | KeyError | IndexError | AttributeError):
+        return TemplateRenderError(reason, expression=source)
+    # A template function from a plugin (or secret()) raised: keep its message.
+    if hasattr(error, "reason"):
+        return TemplateRenderError(str(error.reason), expression=source)
+    return TemplateRenderError(f"{type(error).__name__}: {reason}", expression=source)

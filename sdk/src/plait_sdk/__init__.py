@@ -1,0 +1,72 @@
+"""plait-sdk: everything a Plait plugin depends on, and nothing else.
+
+The public API is exactly ``__all__``; every other module is private.
+"""
+
+from plait_sdk._context import MetricType, RunContext, Storage, TaskLogger
+from plait_sdk._errors import PlaitError, PluginError, TaskFailure, UserError, ValidationError
+from plait_sdk._extensions import Blueprint, SecretBackend, StorageBackend
+from plait_sdk._hookspecs import (
+    RegisterBlueprint,
+    RegisterCommand,
+    RegisterRoute,
+    RegisterSecretBackend,
+    RegisterStorageBackend,
+    RegisterTask,
+    RegisterTemplateExtension,
+    RegisterTrigger,
+    TemplateExtensionKind,
+    hookimpl,
+    hookspec,
+)
+from plait_sdk._models import Model
+from plait_sdk._schema import type_schema
+from plait_sdk._task import Example, Output, Task
+from plait_sdk._trigger import (
+    ExecutionRequest,
+    PollingTrigger,
+    RealtimeTrigger,
+    Trigger,
+    WebhookRequest,
+    WebhookTrigger,
+)
+from plait_sdk._version import PLUGIN_API_VERSION, __version__
+
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "Blueprint",
+    "Example",
+    "ExecutionRequest",
+    "MetricType",
+    "Model",
+    "Output",
+    "PlaitError",
+    "PluginError",
+    "PollingTrigger",
+    "RealtimeTrigger",
+    "RegisterBlueprint",
+    "RegisterCommand",
+    "RegisterRoute",
+    "RegisterSecretBackend",
+    "RegisterStorageBackend",
+    "RegisterTask",
+    "RegisterTemplateExtension",
+    "RegisterTrigger",
+    "RunContext",
+    "SecretBackend",
+    "Storage",
+    "StorageBackend",
+    "Task",
+    "TaskFailure",
+    "TaskLogger",
+    "TemplateExtensionKind",
+    "Trigger",
+    "UserError",
+    "ValidationError",
+    "WebhookRequest",
+    "WebhookTrigger",
+    "__version__",
+    "hookimpl",
+    "hookspec",
+    "type_schema",
+]

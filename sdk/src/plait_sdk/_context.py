@@ -1,0 +1,131 @@
+"""``RunContext``: the one door from a running task (or trigger) to the hub."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, Protocol, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MetricType = Literal["counter", "timer", "gauge"]
+
+
+class TaskLogger(Protocol):
+    """Logs of a task run: stored with the execution, streamed live, secrets masked.
+
+    ``%``-style arguments as in :mod:`logging`.
+    """
+
+    def debug(self, msg: str, *args: object) -> None: ...
+    def info(self, msg: str, *args: object) -> None: ...
+    def warning(self, msg: str, *args: object) -> None: ...
+    def error(self, msg: str, *args: object) -> None: ...
+
+
+class Storage(abc.ABC):
+    """Internal storage of one execution: files passed between tasks, addressed by URI.
+
+    URIs look like ``plait:///<namespace>/<flowId>/executions/<executionId>/<path>``. A URI outside
+    the current execution's prefix (or its namespace's shared files) is refused.
+
+    Example::
+
+        uri = await ctx.storage.put("report.csv", b"a,b\\n1,2\\n")
+        async for chunk in ctx.storage.open(uri):
+            ...
+    """
+
+    @abc.abstractmethod
+    async def put(self, name: str, data: bytes | AsyncIterable[bytes] | Path) -> str:
+        """Store ``data`` under ``name`` in this task run's area and return its URI."""
+
+    @abc.abstractmethod
+    def open(self, uri: str, *, chunk_size: int = 1 << 20) -> AsyncIterator[bytes]:
+        """Stream the file at ``uri`` in chunks."""
+
+    @abc.abstractmethod
+    async def read_bytes(self, uri: str) -> bytes:
+        """The whole file at ``uri`` (for small files; prefer :meth:`open`)."""
+
+    @abc.abstractmethod
+    async def download(self, uri: str, path: Path) -> Path:
+        """Copy the file at ``uri`` to a local ``path`` and return it."""
+
+    @abc.abstractmethod
+    async def size(self, uri: str) -> int:
+        """Size in bytes of the file at ``uri``."""
+
+
+class RunContext(abc.ABC):
+    """Everything a task may use of the hub while it runs.
+
+    The core builds one per task-run attempt. A task never imports the core: templates,
+    secrets, logs, metrics, files and cancellation all go through this object.
+
+    Example::
+
+        async def run(self, ctx: RunContext) -> Output:
+            token = await ctx.secret("API_TOKEN")
+            ctx.log.info("calling %s", self.uri)       # the token would be masked if logged
+            ctx.metric("requests", 1)
+            uri = await ctx.storage.put("body.json", payload)
+            return MyOutput(uri=uri)
+    """
+
+    #: Identity of the run, for messages and metrics tags.
+    namespace: str
+    flow_id: str
+    execution_id: str
+    task_id: str
+    taskrun_id: str
+    attempt: int
+
+    @property
+    @abc.abstractmethod
+    def log(self) -> TaskLogger:
+        """The task run's logger (masked, stored, streamed)."""
+
+    @property
+    @abc.abstractmethod
+    def storage(self) -> Storage:
+        """Internal storage scoped to this execution."""
+
+    @property
+    @abc.abstractmethod
+    def working_dir(self) -> Path:
+        """A private temporary directory for this task run (shared inside WorkingDirectory)."""
+
+    @abc.abstractmethod
+    async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        """Render templates in ``value`` (strings, lists, dicts) with the execution's context."""
+
+    @abc.abstractmethod
+    async def secret(self, name: str) -> str:
+        """The secret ``name`` seen from the flow's namespace; masked from then on."""
+
+    @abc.abstractmethod
+    def mask(self, value: str) -> None:
+        """Treat ``value`` as sensitive: it is replaced by ``******`` wherever it would surface."""
+
+    @abc.abstractmethod
+    def metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        type: MetricType = "counter",
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record a metric of this task run."""
+
+    @property
+    @abc.abstractmethod
+    def cancelled(self) -> bool:
+        """True once the task run was killed or timed out; long loops should stop."""
+
+    @abc.abstractmethod
+    async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking callable in a worker thread so the event loop stays free."""

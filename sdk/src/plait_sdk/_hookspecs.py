@@ -1,0 +1,206 @@
+"""The hook specifications: every way a plugin extends Plait.
+
+A plugin is a module listed under the ``plait.plugins`` entry-point group. It implements any of
+these hooks with the :data:`hookimpl` marker and declares the plugin-API range it supports::
+
+    # acme_plait/plugin.py
+    from plait_sdk import hookimpl
+
+    PLAIT_PLUGIN_API = ">=1.0,<2"
+
+    @hookimpl
+    def register_tasks(register):
+        register(Hello)
+
+Registration hooks receive a ``register`` callback (rather than returning values) so the core can
+stamp each registered type with the plugin and distribution it came from, and report a problem in
+one registration without losing the others. Hooks may be ``async def``; the core awaits them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
+
+import pluggy
+
+from plait_sdk._extensions import Blueprint, SecretBackend, StorageBackend
+from plait_sdk._task import Task
+from plait_sdk._trigger import Trigger
+
+PROJECT_NAME = "plait"
+
+#: Marks a function as a hook specification (used by the SDK itself).
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Marks a plugin function as an implementation of one of the hooks below.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+TemplateExtensionKind = Literal["function", "filter", "test"]
+
+
+class RegisterTask(Protocol):
+    def __call__(self, task: type[Task], /) -> None: ...
+
+
+class RegisterTrigger(Protocol):
+    def __call__(self, trigger: type[Trigger], /) -> None: ...
+
+
+class RegisterTemplateExtension(Protocol):
+    def __call__(
+        self, name: str, fn: Callable[..., Any], /, *, kind: TemplateExtensionKind = "function"
+    ) -> None: ...
+
+
+class RegisterSecretBackend(Protocol):
+    def __call__(
+        self, name: str, factory: Callable[[dict[str, Any]], SecretBackend], /
+    ) -> None: ...
+
+
+class RegisterStorageBackend(Protocol):
+    def __call__(
+        self, name: str, factory: Callable[[dict[str, Any]], StorageBackend], /
+    ) -> None: ...
+
+
+class RegisterCommand(Protocol):
+    def __call__(self, command: Any, /) -> None: ...
+
+
+class RegisterRoute(Protocol):
+    def __call__(
+        self, method: str, path: str, handler: Callable[[Any], Awaitable[Any]], /
+    ) -> None: ...
+
+
+class RegisterBlueprint(Protocol):
+    def __call__(self, blueprint: Blueprint, /) -> None: ...
+
+
+@hookspec
+def register_tasks(register: RegisterTask) -> None:
+    """Register task types: call ``register(TaskClass)`` once per :class:`~plait_sdk.Task`.
+
+    The class's ``type_name`` (and ``aliases``) must be unique across installed plugins; a clash
+    is reported against the plugin that registered second.
+
+    Example::
+
+        @hookimpl
+        def register_tasks(register):
+            register(Request)
+            register(Download)
+    """
+
+
+@hookspec
+def register_triggers(register: RegisterTrigger) -> None:
+    """Register trigger types: ``register(TriggerClass)`` per polling, realtime or webhook trigger.
+
+    Example::
+
+        @hookimpl
+        def register_triggers(register):
+            register(NewObjectsTrigger)
+    """
+
+
+@hookspec
+def register_template_extensions(register: RegisterTemplateExtension) -> None:
+    """Add template functions, filters or tests: ``register(name, fn, kind="filter")``.
+
+    Functions may be ``async def``; they run in the template sandbox and must not block.
+
+    Example::
+
+        @hookimpl
+        def register_template_extensions(register):
+            register("rot13", lambda s: codecs.encode(s, "rot13"), kind="filter")
+    """
+
+
+@hookspec
+def register_secret_backends(register: RegisterSecretBackend) -> None:
+    """Add a secret backend: ``register(name, factory)``; ``factory(config)`` builds it.
+
+    Example::
+
+        @hookimpl
+        def register_secret_backends(register):
+            register("vault", lambda config: VaultSecrets(config["url"]))
+    """
+
+
+@hookspec
+def register_storage_backends(register: RegisterStorageBackend) -> None:
+    """Add an internal-storage backend: ``register(name, factory)``.
+
+    Example::
+
+        @hookimpl
+        def register_storage_backends(register):
+            register("s3", lambda config: S3Storage(**config))
+    """
+
+
+@hookspec
+def register_commands(register: RegisterCommand) -> None:
+    """Add ``click`` commands or groups under ``plait``: ``register(command)``.
+
+    Example::
+
+        @hookimpl
+        def register_commands(register):
+            register(my_click_group)
+    """
+
+
+@hookspec
+def register_routes(register: RegisterRoute) -> None:
+    """Add server routes: ``register("GET", "/api/v1/acme/status", handler)``.
+
+    ``handler`` is an aiohttp handler (``async def handler(request) -> web.Response``).
+
+    Example::
+
+        @hookimpl
+        def register_routes(register):
+            register("GET", "/api/v1/acme/status", status)
+    """
+
+
+@hookspec
+def register_blueprints(register: RegisterBlueprint) -> None:
+    """Offer flow blueprints in the catalogue: ``register(Blueprint(...))``.
+
+    Example::
+
+        @hookimpl
+        def register_blueprints(register):
+            register(Blueprint(id="s3-to-db", title="S3 to database", flow=FLOW_YAML))
+    """
+
+
+@hookspec
+def plait_startup(settings: dict[str, Any]) -> Awaitable[None] | None:
+    """Called once when a hub process starts (server or ``plait run``); may be ``async``.
+
+    Example::
+
+        @hookimpl
+        async def plait_startup(settings):
+            await warm_up_pool()
+    """
+
+
+@hookspec
+def plait_shutdown() -> Awaitable[None] | None:
+    """Called once when a hub process stops: close pools and clients; may be ``async``.
+
+    Example::
+
+        @hookimpl
+        async def plait_shutdown():
+            await ENGINES.dispose_all()
+    """
