@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
 from plait_sdk import Example, Output, RunContext, Task, TaskFailure
-from pydantic import Field
+from pydantic import Field, field_validator
 
 
 class Level(StrEnum):
@@ -54,8 +55,8 @@ class Log(Task):
 
 
 class ReturnOutput(Output):
-    value: Any = None
-    """The rendered ``format``."""
+    value: str | None = None
+    """The rendered ``format``, as text (as in Kestra)."""
 
 
 class Return(Task):
@@ -73,8 +74,20 @@ class Return(Task):
         ),
     )
 
-    format: Any = None
-    """The value to return (templates are rendered; a lone expression keeps its type)."""
+    format: str | None = None
+    """The text to return; templates render as text (booleans ``true``, lists as JSON)."""
+
+    @field_validator("format", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        # A YAML scalar like `format: 42` is text to Kestra; lists and maps become JSON.
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (int, float)):
+            return str(value)
+        return json.dumps(value, separators=(",", ":"), default=str)
 
     async def run(self, ctx: RunContext) -> ReturnOutput:
         return ReturnOutput(value=self.format)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plait.cli import _flows, _plugins  # noqa: F401  (register the command groups)
+from plait.cli import _executions, _flows, _plugins, _run  # noqa: F401  (register commands)
 from plait.cli._app import cli
 
 

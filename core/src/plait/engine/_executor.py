@@ -489,7 +489,7 @@ class Executor:
         for run in self.runs.values():
             if run.state is State.PAUSED:
                 run.scratch["resumed"] = True
-                run.outputs = dict(outputs or {})
+                run.outputs = {"onResume": dict(outputs or {})}
                 self._touch(run)
                 resumed.append(run)
         return resumed
@@ -679,6 +679,7 @@ async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> Non
         due = datetime.fromisoformat(resume_at)
         if ex._now >= due:
             run.scratch["resumed"] = True
+            run.outputs = {"onResume": {i.id: i.defaults for i in m.on_resume}}
             await ex._finish(run, State.SUCCESS)
         else:
             ex._wake(due)

@@ -11,14 +11,16 @@ had not finished.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import shutil
 import tempfile
 import traceback
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +29,19 @@ from plait_sdk import Output, StorageBackend, TaskFailure, UserError
 
 from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import Executor
-from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, utcnow
+from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
 from plait.engine._repository import Repository
-from plait.flows import ConcurrencyBehavior, Flow, State, coerce_inputs, load_flow
+from plait.flows import (
+    ConcurrencyBehavior,
+    Flow,
+    Input,
+    InputType,
+    State,
+    coerce_inputs,
+    coerce_value,
+    load_flow,
+)
+from plait.flows._inputs import InputError
 from plait.plugins import PluginHost
 from plait.secrets import Masker
 from plait.storage import ExecutionStorage, execution_prefix
@@ -204,6 +216,19 @@ class Runner:
                 )
                 executor.request_kill()
             step = await executor.step(now)
+            for run in step.changed:
+                # Failures the executor decided (a flowable's template, a runIf) have no worker
+                # to log them; workers log their own.
+                if run.state is State.FAILED and run.error and not run.attempts:
+                    d.log.add(
+                        LogRecord(
+                            execution_id=run.execution_id,
+                            taskrun_id=run.id,
+                            task_id=run.task_id,
+                            level="ERROR",
+                            message=run.error,
+                        )
+                    )
             if execution.state.terminal:
                 await self._finalize(flow, execution, d)
             await self._persist(execution, step.changed, d)
@@ -269,11 +294,17 @@ class Runner:
         if execution.state in (State.SUCCESS, State.WARNING) and flow.outputs:
             context = d.executor.context_for(None)
             outputs: dict[str, Any] = {}
+            render = self._render_for(execution, d.masker)
             try:
                 for out in flow.outputs:
-                    outputs[out.id] = await self._render_for(execution, d.masker)(
-                        context, out.value
-                    )
+                    text = out.type is InputType.STRING
+                    value = await render(context, out.value, text)
+                    if not text and out.type is not InputType.ARRAY:
+                        try:
+                            value = coerce_value(Input(id=out.id, type=out.type), value)
+                        except InputError as error:
+                            raise UserError(f"output '{out.id}': {error}") from None
+                    outputs[out.id] = _plain(value)
             except (TemplateError, UserError) as error:
                 execution.error = f"flow outputs: {error}"
                 execution.transition(State.FAILED)
@@ -341,9 +372,10 @@ class Runner:
         context = d.executor.context_for(run)
         render = self._render_for(d.executor.execution, d.masker)
         properties: dict[str, Any] = {}
+        text_fields = _text_properties(cls)
         for name, value in spec.properties.items():
             try:
-                properties[name] = await render(context, value)
+                properties[name] = await render(context, value, name in text_fields)
             except TemplateError as error:
                 raise UserError(
                     f"task '{spec.id}', property '{name}': {error.message}"
@@ -405,12 +437,10 @@ class Runner:
 
     # -- templates and secrets -------------------------------------------------------------------
 
-    def _render_for(
-        self, execution: Execution, masker: Masker
-    ) -> Callable[[dict[str, Any], Any], Any]:
+    def _render_for(self, execution: Execution, masker: Masker) -> Callable[..., Any]:
         templates = self.templates
 
-        async def render(context: dict[str, Any], value: Any) -> Any:
+        async def render(context: dict[str, Any], value: Any, as_text: bool = False) -> Any:
             used: list[str] = []
 
             async def secret(name: str) -> str:
@@ -418,7 +448,11 @@ class Runner:
                 used.append(found)
                 return found
 
-            result = await templates.render_value(value, {**context, "secret": secret})
+            full = {**context, "secret": secret}
+            if as_text and isinstance(value, str):
+                result: Any = await templates.render(value, full)
+            else:
+                result = await templates.render_value(value, full)
             if used:
                 _mask_derived(masker, result)
             return result
@@ -513,6 +547,32 @@ class Runner:
         changed = executor.restart(utcnow())
         await self.repo.save(execution, changed)
         return await self.drive(flow, execution)
+
+    async def replay(self, execution_id: str, taskrun_id: str | None = None) -> Execution:
+        """A new execution of the same flow revision and inputs, replayed from a task run.
+
+        Task runs that ended successfully before ``taskrun_id`` (and its ancestors, reopened) are
+        copied with their outputs, so the replay starts at that task; with no task run it starts
+        from the beginning.
+        """
+        original = await self._load(execution_id)
+        if not original.state.terminal:
+            raise UserError(f"execution {execution_id} is still {original.state.value}")
+        flow = await self.flow_of(original.namespace, original.flow_id, original.flow_revision)
+        replay = Execution(
+            namespace=original.namespace,
+            flow_id=original.flow_id,
+            flow_revision=original.flow_revision,
+            inputs=dict(original.inputs),
+            labels=dict(original.labels),
+            trigger=original.trigger,
+            original_id=original.id,
+        )
+        replay.transition(State.CREATED)
+        if taskrun_id is not None:
+            replay.task_runs = _replayed_runs(original, taskrun_id, replay.id)
+        await self.repo.save(replay, replay.task_runs)
+        return await self.drive(flow, replay)
 
     async def recover(self, execution_id: str) -> Execution:
         """Resume an execution whose process died: re-run only the unfinished task runs."""
@@ -609,6 +669,66 @@ class Runner:
             asyncio.create_task(follow())  # noqa: RUF006 - the child is durable on its own
 
 
+def _replayed_runs(original: Execution, taskrun_id: str, new_execution_id: str) -> list[TaskRun]:
+    by_id = {r.id: r for r in original.task_runs}
+    chosen = by_id.get(taskrun_id)
+    if chosen is None:
+        raise UserError(f"execution {original.id} has no task run {taskrun_id}")
+    ancestors: set[str] = set()
+    current = chosen
+    while current.parent_id is not None:
+        ancestors.add(current.parent_id)
+        current = by_id[current.parent_id]
+    started = chosen.history[0].date
+    ids: dict[str, str] = {}
+    copied: list[TaskRun] = []
+    now = utcnow()
+    for run in sorted(original.task_runs, key=lambda r: r.history[0].date):
+        reopen = run.id in ancestors
+        done = run.state in (State.SUCCESS, State.WARNING, State.SKIPPED)
+        if not reopen and not (done and run.history[0].date < started):
+            continue
+        if run.parent_id is not None and run.parent_id not in ids:
+            continue  # its parent is not replayed, so neither is it
+        copy = run.model_copy(deep=True)
+        copy.id = ids[run.id] = new_id()
+        copy.execution_id = new_execution_id
+        copy.parent_id = ids.get(run.parent_id) if run.parent_id else None
+        if reopen:
+            copy.outputs = {}
+            copy.error = None
+            copy.transition(State.RUNNING, now)
+        copied.append(copy)
+    return copied
+
+
+@functools.cache
+def _text_properties(cls: type[pydantic.BaseModel]) -> frozenset[str]:
+    """Properties (by alias and name) typed as text: their templates render to a string.
+
+    Kestra renders such properties as text (``true``, compact JSON), so ``{{ a > 0 }}`` given
+    to a string property is the string ``"true"``, while a number or list property gets the
+    native value.
+    """
+    names = set()
+    for name, info in cls.model_fields.items():
+        args = typing.get_args(info.annotation) or (info.annotation,)
+        if str in args and all(a in (str, type(None)) for a in args):
+            names.add(name)
+            if info.alias:
+                names.add(info.alias)
+    return frozenset(names)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-storable form of a coerced output (dates and durations as ISO-8601 text)."""
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, datetime) or hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
 def _outputs_of(result: Output | None) -> dict[str, Any]:
     if result is None:
         return {}
@@ -629,6 +749,3 @@ def _mask_derived(masker: Masker, value: Any) -> None:
 
 def _after_id(execution_id: str) -> str:
     return execution_id + "~"
-
-
-_ = (UTC, datetime)
