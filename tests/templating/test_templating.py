@@ -3,7 +3,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from plait.templating import TemplateEngine, TemplateRenderError, TemplateSyntaxError, is_template
+from plait.templating import (
+    TemplateEngine,
+    TemplateError,
+    TemplateRenderError,
+    TemplateSyntaxError,
+    is_template,
+)
 
 CTX: dict[str, Any] = {
     "inputs": {"name": "Ada", "n": 3, "flag": True, "items": [1, 2, 3]},
@@ -263,3 +269,18 @@ async def test_render_value_walks_nested_structures(engine: TemplateEngine) -> N
 
 def test_raw_blocks_are_left_alone(engine: TemplateEngine) -> None:
     assert text(engine, "{% raw %}{{ a ? b : c }}{% endraw %}") == "{{ a ? b : c }}"
+
+
+async def test_the_engine_itself_is_out_of_reach() -> None:
+    engine = TemplateEngine()
+    for source in ("{{ __plait_engine__ }}", "{{ render.__globals__ }}", "{{ range.__self__ }}"):
+        with pytest.raises(TemplateError):
+            await engine.render(source, {})
+    assert await engine.render("{{ render('{{ 1 + 1 }}') }}", {}) == "2"
+
+
+async def test_range_is_capped() -> None:
+    engine = TemplateEngine()
+    assert await engine.render_native("{{ range(3) | list }}", {}) == [0, 1, 2]
+    with pytest.raises(TemplateError):
+        await engine.render("{{ range(10000000) | list | length }}", {})

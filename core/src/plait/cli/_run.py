@@ -123,11 +123,13 @@ def run(
     progress = Progress(err_console, live=True, quiet=quiet or as_json)
     # Files are read before the event loop starts: no blocking I/O inside it.
     source = _read(flow_file)
-    siblings = [
-        (file, _read(file))
-        for file in flow_files((flows_dir or flow_file.parent,))
-        if file.resolve() != flow_file.resolve()
-    ]
+    siblings = []
+    if flows_dir is not None or _calls_subflows(source):
+        siblings = [
+            (file, _read(file))
+            for file in flow_files((flows_dir or flow_file.parent,))
+            if file.resolve() != flow_file.resolve()
+        ]
     execution = asyncio.run(
         _run_one((flow_file, source), siblings, given, parse_pairs(labels, "label"), home, progress)
     )
@@ -162,6 +164,11 @@ async def _run_one(
                 await runner.deploy(text, file=str(file))
         flow_obj, revision = await runner.deploy(flow[1], file=str(flow[0]))
         return await runner.run(flow_obj, revision, inputs, labels=labels)
+
+
+def _calls_subflows(source: str) -> bool:
+    """Whether the flow may start subflows (then the flows beside it are deployed too)."""
+    return "Subflow" in source or "flow.Flow" in source
 
 
 def _read(file: Path) -> str:

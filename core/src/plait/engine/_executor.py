@@ -450,6 +450,8 @@ class Executor:
     ) -> None:
         self._now = now
         run = self.runs[run_id]
+        if run.state.terminal:
+            return  # killed meanwhile: the child's late report changes nothing
         model = self.specs[run.task_id].flowable
         run.outputs = {"executionId": child_id, "state": state.value, "outputs": outputs}
         if state.failed and getattr(model, "transmit_failed", True):

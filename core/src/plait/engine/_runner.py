@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 SecretLookup = Callable[[str, str], Any]
 
+#: The run id of an event that only wakes an execution's loop (after a kill request).
+WAKE = ""
+
 
 @dataclass
 class _Event:
@@ -72,6 +75,7 @@ class _Driving:
     children: dict[str, asyncio.Task[Execution]] = field(default_factory=dict)
     metrics: list[MetricRecord] = field(default_factory=list)
     workdirs: dict[str, Path] = field(default_factory=dict)
+    killing: bool = False
 
 
 class Runner:
@@ -234,7 +238,8 @@ class Runner:
             await self._persist(execution, step.changed, d)
             if self._on_step is not None:
                 self._on_step(execution)
-            if execution.kill_requested:
+            if execution.kill_requested and not d.killing:
+                d.killing = True  # cancel once: a task cleaning up must not be re-cancelled
                 self._cancel_all(d)
             for run in step.start:
                 d.workers[run.id] = asyncio.create_task(self._work(flow, execution, d, run))
@@ -244,24 +249,34 @@ class Runner:
                 continue
             if execution.state.terminal:
                 return
-            if execution.state is State.PAUSED and not d.workers and not d.children:
-                return
+            idle = not d.workers and not d.children
+            if execution.state is State.PAUSED and idle and step.wake_at is None:
+                return  # waits for a resume; a timed pause (wake_at) is waited for here
             wake = step.wake_at
-            if deadline is not None and (wake is None or deadline < wake):
-                wake = deadline
+            if deadline is not None and not execution.kill_requested:
+                wake = deadline if wake is None else min(wake, deadline)
             timeout = self._poll
             if wake is not None:
-                timeout = min(timeout, max((wake - utcnow()).total_seconds(), 0.0))
-            try:
-                event = await asyncio.wait_for(d.events.get(), timeout)
-            except TimeoutError:
-                await self._check_remote_kill(execution, executor)
+                timeout = min(timeout, (wake - utcnow()).total_seconds())
+            if not d.events.empty():
+                event = d.events.get_nowait()
+            elif timeout <= 0:
+                # Due now: step again (a zero wait_for would cancel the get before it ran).
+                await asyncio.sleep(0)
                 continue
+            else:
+                try:
+                    event = await asyncio.wait_for(d.events.get(), timeout)
+                except TimeoutError:
+                    await self._check_remote_kill(execution, executor)
+                    continue
             self._apply(execution, d, event)
             while not d.events.empty():
                 self._apply(execution, d, d.events.get_nowait())
 
     def _apply(self, execution: Execution, d: _Driving, event: _Event) -> None:
+        if event.run_id == WAKE:
+            return
         now = utcnow()
         d.workers.pop(event.run_id, None)
         d.contexts.pop(event.run_id, None)
@@ -476,8 +491,12 @@ class Runner:
             if ctx is not None:
                 ctx.cancel()
             task.cancel()
-        for child in d.children.values():
-            child.cancel()
+        for run_id in list(d.children):
+            child_id = d.executor.runs[run_id].scratch.get("child")
+            driving = self._driving.get(child_id) if child_id else None
+            if driving is not None and not driving.executor.execution.state.terminal:
+                driving.executor.request_kill()
+                driving.events.put_nowait(_Event(WAKE))
 
     async def _check_remote_kill(self, execution: Execution, executor: Executor) -> None:
         if execution.kill_requested:
@@ -496,7 +515,7 @@ class Runner:
         driving = self._driving.get(execution_id)
         if driving is not None:
             driving.executor.request_kill()
-            driving.events.put_nowait(_Event("", error=None))  # wake the loop
+            driving.events.put_nowait(_Event(WAKE))
             return driving.executor.execution
         execution = await self._load(execution_id)
         if execution.state.terminal:
@@ -650,11 +669,9 @@ class Runner:
         d.executor.subflow_started(run.id, child.id)
 
         async def follow() -> Execution:
-            try:
-                return await self.drive(child_flow, child)
-            except asyncio.CancelledError:
-                await self.kill(child.id)
-                raise
+            # Killing the parent kills the child through _cancel_all (a durable request, not a
+            # cancellation of this task); if the process stops, recover() picks the child up.
+            return await self.drive(child_flow, child)
 
         if model.wait:
             task = asyncio.create_task(follow())
@@ -713,11 +730,16 @@ def _text_properties(cls: type[pydantic.BaseModel]) -> frozenset[str]:
     names = set()
     for name, info in cls.model_fields.items():
         args = typing.get_args(info.annotation) or (info.annotation,)
-        if str in args and all(a in (str, type(None)) for a in args):
+        if str in args and all(a in (str, type(None)) or _text_list(a) for a in args):
             names.add(name)
             if info.alias:
                 names.add(info.alias)
     return frozenset(names)
+
+
+def _text_list(annotation: Any) -> bool:
+    """``list[str]``: a text property that also takes several lines (Log's ``message``)."""
+    return typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,)
 
 
 def _plain(value: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from plait_sdk import Task
+from pydantic import BaseModel
 
 from plait.flows._model import TaskSpec
 
@@ -37,6 +38,6 @@ def _collect(value: Any, found: list[TaskSpec]) -> None:
     elif isinstance(value, dict):
         for item in value.values():
             _collect(item, found)
-    elif hasattr(value, "model_fields"):
+    elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
             _collect(getattr(value, name), found)

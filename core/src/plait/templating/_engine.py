@@ -13,7 +13,7 @@ import jinja2
 from jinja2 import nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from plait.templating import _filters as f
 from plait.templating._errors import TemplateRenderError, TemplateSyntaxError
@@ -61,6 +61,8 @@ class _Environment(ImmutableSandboxedEnvironment):
     """The sandbox: no mutation of the context, no underscore attributes, no unsafe callables,
     and no loader (so no include, import or extends)."""
 
+    plait_engine: TemplateEngine | None = None
+
     def getattr(self, obj: Any, attribute: str) -> Any:
         # A map's keys win over its methods (``inputs.items`` is the input named "items"),
         # as in Pebble; methods stay reachable when no such key exists.
@@ -91,7 +93,8 @@ class _Sink:
 
 @pass_context
 async def _render_function(context: Context, source: Any) -> Any:
-    engine = context.environment.globals["__plait_engine__"]
+    # The engine hangs off the environment, which no template can reach (a global could be).
+    engine = getattr(context.environment, "plait_engine", None)
     assert isinstance(engine, TemplateEngine)
     if not isinstance(source, str):
         return source
@@ -118,12 +121,12 @@ class TemplateEngine:
             loader=None,
             extensions=[],
         )
+        self.env.plait_engine = self
         self.env.globals.clear()
         self.env.globals.update(
             {
-                "__plait_engine__": self,
                 "now": f.now,
-                "range": range,
+                "range": safe_range,  # Jinja's sandbox range: capped in size
                 "json": f.from_json,
                 "fromJson": f.from_json,
                 "render": _render_function,

@@ -1,0 +1,277 @@
+"""Pause/resume, kill, restart, replay, concurrency limits and subflows."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from plait.flows import State
+from plait_sdk import UserError
+
+from . import testplugin
+from .conftest import Harness, runs, state_of
+
+APPROVAL = """
+id: approval
+namespace: t
+tasks:
+  - id: before
+    type: test.Record
+    value: before
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+    onResume:
+      - {id: approved, type: BOOLEAN}
+      - {id: reason, type: STRING, defaults: none}
+  - id: after
+    type: test.Record
+    value: "{{ outputs.approve.onResume.approved }}/{{ outputs.approve.onResume.reason }}"
+"""
+
+
+async def test_pause_then_resume_with_validated_inputs(harness: Harness) -> None:
+    ex = await harness.run(APPROVAL)
+    assert ex.state is State.PAUSED
+    assert state_of(ex, "approve") == "PAUSED"
+    assert runs(ex, "after") == []
+    stored = await harness.reload(ex)
+    assert stored.state is State.PAUSED
+    with pytest.raises(UserError, match="approved"):
+        await harness.runner.resume(ex.id, {"approved": "maybe"})
+    assert (await harness.reload(ex)).state is State.PAUSED  # a bad resume changes nothing
+    done = await harness.runner.resume(ex.id, {"approved": "true"})
+    assert done.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == ["before", "true/none"]
+    with pytest.raises(UserError, match="not PAUSED"):
+        await harness.runner.resume(ex.id, {})
+
+
+async def test_pause_with_a_duration_resumes_by_itself(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: nap
+        namespace: t
+        tasks:
+          - id: wait
+            type: io.kestra.plugin.core.flow.Pause
+            pauseDuration: PT0.1S
+          - {id: after, type: test.Record}
+        """
+    )
+    assert ex.state is State.SUCCESS
+    wait = runs(ex, "wait")[0]
+    assert State.PAUSED in [t.state for t in wait.history]
+
+
+async def test_kill_cancels_running_tasks_and_cascades_to_subflows(harness: Harness) -> None:
+    await harness.deploy(
+        """
+        id: child
+        namespace: t.lib
+        tasks:
+          - {id: hold, type: test.Gate, name: child}
+        """
+    )
+    flow, revision = await harness.deploy(
+        """
+        id: parent
+        namespace: t
+        tasks:
+          - id: both
+            type: io.kestra.plugin.core.flow.Parallel
+            tasks:
+              - {id: hold, type: test.Gate, name: parent}
+              - {id: sub, type: io.kestra.plugin.core.flow.Subflow, namespace: t.lib, flowId: child}
+          - {id: after, type: test.Record}
+        """
+    )
+    running = asyncio.create_task(harness.runner.run(flow, revision, {}))
+    while not (testplugin.CALLS["gate:child"] and testplugin.CALLS["gate:parent"]):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    parent_id = next(iter(harness.runner._driving))
+    await harness.runner.kill(parent_id)
+    ex = await asyncio.wait_for(running, 5)
+    assert ex.state is State.KILLED
+    assert testplugin.CALLS["gate:parent"] == ["started", "cancelled"]
+    assert testplugin.CALLS["gate:child"] == ["started", "cancelled"]
+    assert runs(ex, "after") == []
+    child_id = runs(ex, "sub")[0].outputs["executionId"]
+    for _ in range(100):
+        child = await harness.repo.get_execution(child_id)
+        if child is not None and child.state.terminal:
+            break
+        await asyncio.sleep(0.02)
+    assert child is not None
+    assert child.state is State.KILLED
+    with pytest.raises(UserError, match="already ended"):
+        await harness.runner.kill(parent_id)
+
+
+async def test_kill_a_paused_execution(harness: Harness) -> None:
+    ex = await harness.run(APPROVAL)
+    killed = await harness.runner.kill(ex.id)
+    assert killed.state is State.KILLED
+    assert (await harness.reload(ex)).state is State.KILLED
+
+
+async def test_restart_reruns_only_the_failed_task_and_keeps_outputs(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: restartable
+        namespace: t
+        tasks:
+          - {id: first, type: test.Record, value: one}
+          - {id: shaky, type: test.Flaky, key: shaky, failures: 1}
+          - id: last
+            type: test.Record
+            value: "{{ outputs.first.value }}+{{ outputs.shaky.value }}"
+        """
+    )
+    assert ex.state is State.FAILED
+    again = await harness.runner.restart(ex.id)
+    assert again.id == ex.id
+    assert again.state is State.SUCCESS
+    assert again.attempt == 2
+    assert testplugin.CALLS["record"] == ["one", "one+2"]  # 'first' ran once
+    shaky = runs(again, "shaky")[0]
+    assert [a.state for a in shaky.attempts] == [State.FAILED, State.SUCCESS]
+    with pytest.raises(UserError, match="FAILED or KILLED"):
+        await harness.runner.restart(ex.id)
+
+
+async def test_replay_from_a_task_run_is_a_new_execution(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: replayable
+        namespace: t
+        tasks:
+          - {id: a, type: test.Record, value: a}
+          - {id: b, type: test.Record, value: b}
+          - {id: c, type: test.Record, value: "{{ outputs.a.value }}c"}
+        """
+    )
+    assert ex.state is State.SUCCESS
+    b = runs(ex, "b")[0]
+    replay = await harness.runner.replay(ex.id, b.id)
+    assert replay.id != ex.id
+    assert replay.original_id == ex.id
+    assert replay.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == ["a", "b", "ac", "b", "ac"]
+    assert runs(replay, "a")[0].outputs == {"value": "a"}
+    whole = await harness.runner.replay(ex.id)
+    assert whole.state is State.SUCCESS
+    assert testplugin.CALLS["record"][-3:] == ["a", "b", "ac"]
+
+
+@pytest.mark.parametrize(
+    ("behavior", "second_state"),
+    [("CANCEL", State.CANCELLED), ("FAIL", State.FAILED), ("QUEUE", State.SUCCESS)],
+)
+async def test_concurrency_limit(harness: Harness, behavior: str, second_state: State) -> None:
+    flow, revision = await harness.deploy(
+        f"""
+        id: limited
+        namespace: t
+        concurrency:
+          limit: 1
+          behavior: {behavior}
+        tasks:
+          - {{id: hold, type: test.Gate, name: limited}}
+        """
+    )
+    first = asyncio.create_task(harness.runner.run(flow, revision, {}))
+    while not testplugin.CALLS["gate:limited"]:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    second = asyncio.create_task(harness.runner.run(flow, revision, {}))
+    await asyncio.sleep(0.2)
+    if behavior == "QUEUE":
+        queued = await harness.repo.list_executions(flow_id="limited", states=[State.QUEUED])
+        assert len(queued) == 1
+        assert not second.done()
+    testplugin.GATES["limited"].set()
+    one, two = await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert one.state is State.SUCCESS
+    assert two.state is second_state
+    if behavior != "QUEUE":
+        assert "concurrency limit of 1" in (two.error or "")
+
+
+async def test_subflow_outputs_come_back_to_the_parent(harness: Harness) -> None:
+    await harness.deploy(
+        """
+        id: child
+        namespace: t.lib
+        inputs:
+          - {id: x, type: INT}
+        tasks:
+          - {id: double, type: plait.core.Return, format: "{{ inputs.x * 2 }}"}
+        outputs:
+          - {id: result, type: INT, value: "{{ outputs.double.value }}"}
+        """
+    )
+    ex = await harness.run(
+        """
+        id: parent
+        namespace: t
+        tasks:
+          - id: call
+            type: io.kestra.plugin.core.flow.Subflow
+            namespace: t.lib
+            flowId: child
+            inputs: {x: 21}
+            labels: {origin: parent}
+          - id: use
+            type: test.Record
+            value: "{{ outputs.call.outputs.result }}"
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    assert testplugin.CALLS["record"] == [42]
+    call = runs(ex, "call")[0]
+    child = await harness.repo.get_execution(call.outputs["executionId"])
+    assert child is not None
+    assert child.parent_execution_id == ex.id
+    assert child.parent_taskrun_id == call.id
+    assert child.labels == {"origin": "parent"}
+    assert call.outputs["state"] == "SUCCESS"
+
+
+async def test_subflow_failure_transmitted_or_not(harness: Harness) -> None:
+    await harness.deploy(
+        """
+        id: broken
+        namespace: t.lib
+        tasks:
+          - {id: f, type: plait.core.Fail, errorMessage: child broke}
+        """
+    )
+    source = """
+        id: parent
+        namespace: t
+        tasks:
+          - id: call
+            type: io.kestra.plugin.core.flow.Subflow
+            namespace: t.lib
+            flowId: broken
+            transmitFailed: {transmit}
+          - {{id: after, type: test.Record}}
+        """
+    failed = await harness.run(source.format(transmit="true"))
+    assert failed.state is State.FAILED
+    assert runs(failed, "after") == []
+    tolerated = await harness.run(source.format(transmit="false"))
+    assert tolerated.state is State.SUCCESS
+    assert runs(tolerated, "call")[0].outputs["state"] == "FAILED"
+
+
+async def test_subflow_that_does_not_exist_fails_the_task(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: parent
+        namespace: t
+        tasks:
+          - {id: call, type: io.kestra.plugin.core.flow.Subflow, namespace: t, flowId: ghost}
+        """
+    )
+    assert ex.state is State.FAILED
+    assert "ghost" in (runs(ex, "call")[0].error or "")

@@ -1,0 +1,403 @@
+"""errors / finally branches, allowFailure, retries (exact delays), timeouts, template errors."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from plait.engine import Execution
+from plait.engine._executor import Executor
+from plait.engine._retry import delay, next_attempt_at
+from plait.flows import ConstantRetry, ExponentialRetry, RandomRetry, State, load_flow
+from plait.plugins import PluginHost
+
+from . import testplugin
+from .conftest import SECRETS, Harness, runs, state_of
+
+
+async def test_flow_errors_run_on_failure_and_finally_always(harness: Harness) -> None:
+    source = """
+        id: handlers
+        namespace: t
+        inputs:
+          - {id: fail, type: BOOLEAN}
+        tasks:
+          - id: work
+            type: plait.core.Fail
+            condition: "{{ inputs.fail }}"
+          - id: next
+            type: test.Record
+            value: next
+        errors:
+          - {id: alert, type: test.Record, value: alert}
+        finally:
+          - {id: cleanup, type: test.Record, value: cleanup}
+        """
+    ex = await harness.run(source, {"fail": True})
+    assert ex.state is State.FAILED
+    assert testplugin.CALLS["record"] == ["alert", "cleanup"]
+    testplugin.reset()
+    ex = await harness.run(source, {"fail": False})
+    assert ex.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == ["next", "cleanup"]
+
+
+async def test_task_level_errors_branch(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: local
+        namespace: t
+        tasks:
+          - id: group
+            type: io.kestra.plugin.core.flow.Sequential
+            tasks:
+              - {id: bad, type: test.Boom}
+            errors:
+              - {id: handle, type: test.Record, value: "{{ 'handled' }}"}
+        errors:
+          - {id: flow_alert, type: test.Record, value: flow}
+        """
+    )
+    assert ex.state is State.FAILED
+    assert testplugin.CALLS["record"] == ["handled", "flow"]
+    # an unexpected exception keeps its type in the message and its traceback in the logs
+    assert runs(ex, "bad")[0].error == "RuntimeError: kaboom"
+    logs = await harness.repo.logs(ex.id)
+    assert any("Traceback" in r.message and r.task_id == "bad" for r in logs)
+
+
+async def test_failing_finally_fails_a_successful_execution(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: fin
+        namespace: t
+        tasks:
+          - {id: ok, type: test.Record}
+        finally:
+          - {id: broken, type: plait.core.Fail, errorMessage: cleanup broke}
+        """
+    )
+    assert ex.state is State.FAILED
+    assert "cleanup broke" in (ex.error or "")
+
+
+async def test_retry_until_success_keeps_every_attempt(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: retry
+        namespace: t
+        tasks:
+          - id: flaky
+            type: test.Flaky
+            key: f
+            failures: 2
+            retry:
+              type: constant
+              interval: PT0.01S
+              maxAttempts: 5
+        """
+    )
+    assert ex.state is State.SUCCESS
+    run = runs(ex, "flaky")[0]
+    assert [a.state for a in run.attempts] == [State.FAILED, State.FAILED, State.SUCCESS]
+    assert [a.error for a in run.attempts][:2] == ["flaky failure 1", "flaky failure 2"]
+    assert testplugin.CALLS["f"] == [1, 2, 3]  # ctx.attempt seen by the task
+    assert State.RETRYING in [t.state for t in run.history]
+    for before, after in zip(run.attempts, run.attempts[1:], strict=False):
+        assert after.started
+        assert before.ended
+        assert after.started - before.ended >= timedelta(seconds=0.01)
+
+
+async def test_retry_exhausted_fails_and_warning_on_retry(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: retry
+        namespace: t
+        tasks:
+          - id: flaky
+            type: test.Flaky
+            key: f
+            failures: 5
+            retry: {type: constant, interval: PT0.001S, maxAttempts: 3}
+        """
+    )
+    assert ex.state is State.FAILED
+    assert len(runs(ex, "flaky")[0].attempts) == 3
+    testplugin.reset()
+    ex = await harness.run(
+        """
+        id: retry2
+        namespace: t
+        tasks:
+          - id: flaky
+            type: test.Flaky
+            key: f
+            failures: 1
+            retry: {type: constant, interval: PT0.001S, maxAttempts: 3, warningOnRetry: true}
+        """
+    )
+    assert ex.state is State.WARNING
+    assert state_of(ex, "flaky") == "WARNING"
+
+
+def _rng() -> random.Random:
+    return random.Random(1234)
+
+
+def test_constant_delays_are_constant() -> None:
+    policy = ConstantRetry(type="constant", interval=timedelta(seconds=3), maxAttempts=10)
+    assert [delay(policy, n, _rng()).total_seconds() for n in range(1, 6)] == [3.0] * 5
+
+
+def test_exponential_delays_double_and_cap() -> None:
+    policy = ExponentialRetry.model_validate(
+        {"type": "exponential", "interval": "PT1S", "maxInterval": "PT10S", "maxAttempts": 9}
+    )
+    got = [delay(policy, n, _rng()).total_seconds() for n in range(1, 7)]
+    assert got == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    factor3 = ExponentialRetry.model_validate(
+        {
+            "type": "exponential",
+            "interval": "PT0.5S",
+            "maxInterval": "PT1H",
+            "delayFactor": 3,
+            "maxAttempts": 9,
+        }
+    )
+    got = [delay(factor3, n, _rng()).total_seconds() for n in range(1, 5)]
+    assert got == [0.5, 1.5, 4.5, 13.5]
+
+
+def test_exponential_jitter_spreads_within_bounds() -> None:
+    policy = ExponentialRetry.model_validate(
+        {
+            "type": "exponential",
+            "interval": "PT10S",
+            "maxInterval": "PT1000S",
+            "jitter": 0.2,
+            "maxAttempts": 9,
+        }
+    )
+    rng = _rng()
+    expected_rng = _rng()
+    for n in range(1, 6):
+        base = 10.0 * 2 ** (n - 1)
+        expected = base * expected_rng.uniform(0.8, 1.2)
+        got = delay(policy, n, rng).total_seconds()
+        assert got == pytest.approx(expected)
+        assert 0.8 * base <= got <= 1.2 * base
+    # jitter really varies the delays (a jitter setting that does nothing fails here)
+    samples = {delay(policy, 1, rng).total_seconds() for _ in range(20)}
+    assert len(samples) == 20
+    assert min(samples) < 9.5
+    assert max(samples) > 10.5
+
+
+def test_random_delays_stay_in_their_range() -> None:
+    policy = RandomRetry.model_validate(
+        {"type": "random", "minInterval": "PT1S", "maxInterval": "PT3S", "maxAttempts": 9}
+    )
+    rng, expected = _rng(), _rng()
+    for n in range(1, 20):
+        got = delay(policy, n, rng).total_seconds()
+        assert got == pytest.approx(expected.uniform(1, 3))
+        assert 1 <= got <= 3
+
+
+def test_max_attempts_and_max_duration_stop_retrying() -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    policy = ConstantRetry.model_validate(
+        {"type": "constant", "interval": "PT10S", "maxAttempts": 3}
+    )
+    rng = _rng()
+    at = next_attempt_at(policy, attempts_made=1, first_started=start, now=start, rng=rng)
+    assert at == start + timedelta(seconds=10)
+    assert next_attempt_at(policy, attempts_made=3, first_started=start, now=start, rng=rng) is None
+    bounded = ConstantRetry.model_validate(
+        {"type": "constant", "interval": "PT10S", "maxDuration": "PT25S"}
+    )
+    now = start + timedelta(seconds=10)
+    at = next_attempt_at(bounded, attempts_made=2, first_started=start, now=now, rng=rng)
+    assert at == start + timedelta(seconds=20)
+    now = start + timedelta(seconds=20)
+    assert next_attempt_at(bounded, attempts_made=3, first_started=start, now=now, rng=rng) is None
+
+
+async def test_executor_schedules_the_exact_exponential_sequence(host: PluginHost) -> None:
+    """The executor with an injected clock: each failure schedules the next attempt exactly."""
+    flow = load_flow(
+        """
+id: x
+namespace: t
+tasks:
+  - id: flaky
+    type: test.Flaky
+    key: k
+    retry: {type: exponential, interval: PT2S, maxInterval: PT60S, maxAttempts: 5}
+""",
+        registry=host.registry,
+    )
+    execution = Execution(namespace="t", flow_id="x", flow_revision=1)
+
+    async def render(context: dict[str, object], value: object) -> object:
+        return value
+
+    executor = Executor(flow, execution, render=render)
+    clock = datetime(2026, 1, 1, tzinfo=UTC)
+    step = await executor.step(clock)
+    (run,) = step.start
+    waits = []
+    for _ in range(4):
+        clock += timedelta(seconds=1)  # the attempt took one second
+        executor.complete(run.id, now=clock, error="boom")
+        assert run.state is State.RETRYING
+        assert run.retry_at is not None
+        waits.append((run.retry_at - clock).total_seconds())
+        early = await executor.step(run.retry_at - timedelta(milliseconds=1))
+        assert early.start == []
+        assert early.wake_at == run.retry_at
+        clock = run.retry_at
+        step = await executor.step(clock)
+        assert step.start == [run]
+    assert waits == [2.0, 4.0, 8.0, 16.0]
+    executor.complete(run.id, now=clock, error="boom")
+    assert run.state is State.FAILED
+    assert len(run.attempts) == 5
+
+
+async def test_task_timeout_cancels_and_fails_clearly(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: slow
+        namespace: t
+        tasks:
+          - id: wait
+            type: test.Gate
+            name: never
+            timeout: PT0.1S
+        """
+    )
+    assert ex.state is State.FAILED
+    assert runs(ex, "wait")[0].error == "timed out after PT0.1S"
+    assert testplugin.CALLS["gate:never"] == ["started", "cancelled"]
+
+
+async def test_execution_timeout_kills_the_execution(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: slow
+        namespace: t
+        timeout: PT0.2S
+        tasks:
+          - {id: wait, type: test.Gate, name: never}
+          - {id: after, type: test.Record}
+        """
+    )
+    assert ex.state is State.KILLED
+    assert "timed out after PT0.2S" in (ex.error or "")
+    assert testplugin.CALLS["gate:never"] == ["started", "cancelled"]
+    assert runs(ex, "after") == []
+
+
+async def test_undefined_name_fails_the_task_naming_property_and_expression(
+    harness: Harness,
+) -> None:
+    ex = await harness.run(
+        """
+        id: undefined
+        namespace: t
+        tasks:
+          - id: greet
+            type: plait.core.Log
+            message: "Hello {{ inputs.nobody }}"
+        """
+    )
+    assert ex.state is State.FAILED
+    error = runs(ex, "greet")[0].error or ""
+    assert "task 'greet'" in error
+    assert "property 'message'" in error
+    assert "{{ inputs.nobody }}" in error
+
+
+async def test_property_of_the_wrong_type_after_rendering(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: wrongtype
+        namespace: t
+        tasks:
+          - id: nap
+            type: plait.core.Sleep
+            duration: "{{ 'soon' }}"
+        """
+    )
+    assert ex.state is State.FAILED
+    assert "property 'duration'" in (runs(ex, "nap")[0].error or "")
+
+
+async def test_secrets_are_masked_in_logs_outputs_and_derived_values(harness: Harness) -> None:
+    token = SECRETS["API_TOKEN"]
+    ex = await harness.run(
+        """
+        id: secrets
+        namespace: t
+        tasks:
+          - {id: use, type: test.UseSecret, name: API_TOKEN}
+          - id: header
+            type: plait.core.Return
+            format: "Bearer {{ secret('API_TOKEN') }}"
+          - id: log
+            type: plait.core.Log
+            message: "header is {{ outputs.header.value }}"
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    stored = await harness.reload(ex)
+    text = stored.model_dump_json() + "".join(r.message for r in await harness.repo.logs(ex.id))
+    assert token not in text
+    assert "Bearer" not in runs(stored, "header")[0].outputs["value"] or "****" in text
+    assert any("****" in r.message for r in await harness.repo.logs(ex.id))
+
+
+async def test_unknown_secret_fails_with_a_clear_message(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: nosecret
+        namespace: t
+        tasks:
+          - id: r
+            type: plait.core.Return
+            format: "{{ secret('MISSING') }}"
+        """
+    )
+    assert ex.state is State.FAILED
+
+
+async def test_text_properties_render_kestra_style(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: text
+        namespace: t
+        inputs:
+          - {id: n, type: INT, defaults: 3}
+        tasks:
+          - id: log
+            type: plait.core.Log
+            message: "{{ inputs.n }}"
+          - id: flag
+            type: plait.core.Return
+            format: "{{ inputs.n > 2 }}"
+          - id: data
+            type: plait.core.Return
+            format: "{{ {'a': [1, 2]} }}"
+          - id: nap
+            type: plait.core.Sleep
+            duration: "{{ 'PT0.001S' }}"
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    assert runs(ex, "flag")[0].outputs == {"value": "true"}
+    assert runs(ex, "data")[0].outputs == {"value": '{"a":[1,2]}'}
+    logs = await harness.repo.logs(ex.id)
+    assert [r.message for r in logs if r.task_id == "log"] == ["3"]
