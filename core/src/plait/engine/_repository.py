@@ -55,10 +55,19 @@ class Repository(abc.ABC):
     # -- executions --------------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def save(self, execution: Execution, task_runs: Sequence[TaskRun] = ()) -> None:
+    async def save(
+        self,
+        execution: Execution,
+        task_runs: Sequence[TaskRun] = (),
+        *,
+        logs: Sequence[LogRecord] = (),
+        metrics: Sequence[MetricRecord] = (),
+    ) -> None:
         """Insert or update the execution header and the given task runs, atomically.
 
-        ``execution.task_runs`` is not written implicitly; pass the runs that changed.
+        ``execution.task_runs`` is not written implicitly; pass the runs that changed. Logs and
+        metrics given here are written in the same transaction, so a task run is never stored
+        as ended without the log lines it wrote.
         """
 
     @abc.abstractmethod

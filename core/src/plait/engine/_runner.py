@@ -297,13 +297,10 @@ class Runner:
             execution.labels.update(run.outputs.get("labels", {}))
 
     async def _persist(self, execution: Execution, changed: list[TaskRun], d: _Driving) -> None:
-        await self.repo.save(execution, changed)
-        logs = d.log.take()
-        if logs:
-            await self.repo.append_logs(logs)
-        if d.metrics:
-            metrics, d.metrics = d.metrics, []
-            await self.repo.append_metrics(metrics)
+        # One transaction: a task run is never stored as ended without its logs and metrics.
+        metrics = list(d.metrics)
+        d.metrics.clear()  # the list is shared with the task contexts: empty it in place
+        await self.repo.save(execution, changed, logs=d.log.take(), metrics=metrics)
 
     async def _finalize(self, flow: Flow, execution: Execution, d: _Driving) -> None:
         if execution.state in (State.SUCCESS, State.WARNING) and flow.outputs:

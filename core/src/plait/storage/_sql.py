@@ -26,7 +26,9 @@ from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord
 from plait.engine._repository import Repository
 from plait.flows import TERMINAL_STATES, State
 from plait.storage import _migrate
-from plait.storage._tables import executions, flows, logs, metrics, task_runs
+from plait.storage._tables import executions, flows, task_runs
+from plait.storage._tables import logs as logs_table
+from plait.storage._tables import metrics as metrics_table
 
 LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
 ACTIVE_STATES = (State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING)
@@ -234,8 +236,17 @@ class SqlRepository(Repository):
 
     # -- executions --------------------------------------------------------------------------
 
-    async def save(self, execution: Execution, task_runs_: Sequence[TaskRun] = ()) -> None:
+    async def save(
+        self,
+        execution: Execution,
+        task_runs_: Sequence[TaskRun] = (),
+        *,
+        logs: Sequence[LogRecord] = (),
+        metrics: Sequence[MetricRecord] = (),
+    ) -> None:
         header = _execution_row(execution)
+        log_rows = _log_rows(logs)
+        metric_rows = _metric_rows(metrics)
         rows = [
             {
                 "id": t.id,
@@ -250,6 +261,10 @@ class SqlRepository(Repository):
             conn.execute(self._upsert_executions, [header])
             if rows:
                 conn.execute(self._upsert_task_runs, rows)
+            if log_rows:
+                conn.execute(insert(logs_table), log_rows)
+            if metric_rows:
+                conn.execute(insert(metrics_table), metric_rows)
             conn.commit()
 
         await self._run(run)
@@ -341,10 +356,10 @@ class SqlRepository(Repository):
     async def append_logs(self, records: Sequence[LogRecord]) -> None:
         if not records:
             return
-        rows = [r.model_dump(by_alias=False, exclude={"seq"}) for r in records]
+        rows = _log_rows(records)
 
         def run(conn: Connection) -> None:
-            conn.execute(insert(logs), rows)
+            conn.execute(insert(logs_table), rows)
             conn.commit()
 
         await self._run(run)
@@ -358,14 +373,20 @@ class SqlRepository(Repository):
         min_level: str | None = None,
         limit: int | None = None,
     ) -> list[LogRecord]:
-        query = select(logs).where(logs.c.execution_id == execution_id).order_by(logs.c.seq)
+        query = (
+            select(logs_table)
+            .where(logs_table.c.execution_id == execution_id)
+            .order_by(logs_table.c.seq)
+        )
         if taskrun_id is not None:
-            query = query.where(logs.c.taskrun_id == taskrun_id)
+            query = query.where(logs_table.c.taskrun_id == taskrun_id)
         if after_seq is not None:
-            query = query.where(logs.c.seq > after_seq)
+            query = query.where(logs_table.c.seq > after_seq)
         if min_level is not None:
             floor = LEVELS.get(min_level.upper(), 0)
-            query = query.where(logs.c.level.in_([n for n, v in LEVELS.items() if v >= floor]))
+            query = query.where(
+                logs_table.c.level.in_([n for n, v in LEVELS.items() if v >= floor])
+            )
         if limit is not None:
             query = query.limit(limit)
 
@@ -379,17 +400,19 @@ class SqlRepository(Repository):
     async def append_metrics(self, records: Sequence[MetricRecord]) -> None:
         if not records:
             return
-        rows = [{**r.model_dump(by_alias=False), "tags": json.dumps(r.tags)} for r in records]
+        rows = _metric_rows(records)
 
         def run(conn: Connection) -> None:
-            conn.execute(insert(metrics), rows)
+            conn.execute(insert(metrics_table), rows)
             conn.commit()
 
         await self._run(run)
 
     async def metrics(self, execution_id: str) -> list[MetricRecord]:
         query = (
-            select(metrics).where(metrics.c.execution_id == execution_id).order_by(metrics.c.seq)
+            select(metrics_table)
+            .where(metrics_table.c.execution_id == execution_id)
+            .order_by(metrics_table.c.seq)
         )
 
         def run(conn: Connection) -> list[MetricRecord]:
@@ -437,6 +460,14 @@ class SqlRepository(Repository):
         return self.__dict__["_ut"]
 
 
+def _log_rows(records: Sequence[LogRecord]) -> list[dict[str, Any]]:
+    return [r.model_dump(by_alias=False, exclude={"seq"}) for r in records]
+
+
+def _metric_rows(records: Sequence[MetricRecord]) -> list[dict[str, Any]]:
+    return [{**r.model_dump(by_alias=False), "tags": json.dumps(r.tags)} for r in records]
+
+
 def _flow(row: Any) -> FlowRevision:
     return FlowRevision.model_validate(dict(row._mapping))
 
@@ -461,8 +492,8 @@ def _latest_flow(
 def _delete_executions(conn: Connection, ids: list[str]) -> int:
     deleted = 0
     for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
-        conn.execute(delete(logs).where(logs.c.execution_id.in_(chunk)))
-        conn.execute(delete(metrics).where(metrics.c.execution_id.in_(chunk)))
+        conn.execute(delete(logs_table).where(logs_table.c.execution_id.in_(chunk)))
+        conn.execute(delete(metrics_table).where(metrics_table.c.execution_id.in_(chunk)))
         conn.execute(delete(task_runs).where(task_runs.c.execution_id.in_(chunk)))
         result = conn.execute(delete(executions).where(executions.c.id.in_(chunk)))
         deleted += result.rowcount
