@@ -8,6 +8,7 @@ from typing import Any
 import click
 from plait_sdk import UserError
 from rich.console import Console
+from rich.markup import escape
 
 from plait import __version__
 
@@ -27,7 +28,9 @@ class PlaitGroup(click.Group):
             if _debug(ctx):
                 raise
             for line in str(error).splitlines():
-                err_console.print(f"[bold red]error:[/] {line}", markup=True, highlight=False)
+                err_console.print(
+                    f"[bold red]error:[/] {escape(line)}", markup=True, highlight=False
+                )
             ctx.exit(1)
         except KeyboardInterrupt:
             err_console.print("interrupted")
@@ -36,7 +39,7 @@ class PlaitGroup(click.Group):
             if _debug(ctx):
                 raise
             err_console.print(
-                f"[bold red]internal error:[/] {type(error).__name__}: {error}\n"
+                f"[bold red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n"
                 "run again with --debug for the traceback, and please report it",
                 markup=True,
             )

@@ -7,6 +7,7 @@ import json
 import click
 from plait_sdk import UserError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from plait.cli._app import cli
@@ -44,10 +45,15 @@ def list_plugins(as_json: bool) -> None:
     for column in ("plugin", "distribution", "version", "types", "status"):
         table.add_column(column, overflow="fold")
     for r in host.records:
+        # Everything but the status colour comes from plugins: escape it, or a bracket in an
+        # error ("[/etc/x.key]", "pkg[extra]") is taken for rich markup, dropped or fatal.
         status = (
-            "[green]ok[/]" if r.status == "ok" else f"[red]{r.status}[/]: " + "; ".join(r.errors)
+            "[green]ok[/]"
+            if r.status == "ok"
+            else f"[red]{r.status}[/]: " + escape("; ".join(r.errors))
         )
-        table.add_row(r.name, r.distribution, r.version, "\n".join(r.types) or "-", status)
+        cells = (r.name, r.distribution, r.version, "\n".join(r.types) or "-")
+        table.add_row(*map(escape, cells), status)
     Console(soft_wrap=False, width=max(Console().width, 140)).print(table)
 
 

@@ -90,7 +90,7 @@ class TaskRunContext(RunContext):
         log: ExecutionLog,
         masker: Masker,
         storage: Storage,
-        working_dir: Path,
+        working_dir: Callable[[], Path],
         render: Callable[[Any, Mapping[str, Any] | None], Any],
         secret: Callable[[str], Any],
         metrics: list[MetricRecord],
@@ -105,7 +105,7 @@ class TaskRunContext(RunContext):
         self._log = TaskRunLogger(log, run)
         self._masker = masker
         self._storage = storage
-        self._working_dir = working_dir
+        self._working_dir = working_dir  # created on first use: most tasks never need one
         self._render = render
         self._secret = secret
         self._metrics = metrics
@@ -121,8 +121,7 @@ class TaskRunContext(RunContext):
 
     @property
     def working_dir(self) -> Path:
-        self._working_dir.mkdir(parents=True, exist_ok=True)
-        return self._working_dir
+        return self._working_dir()
 
     async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
         return await self._render(value, extra)

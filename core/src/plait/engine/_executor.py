@@ -73,6 +73,9 @@ class Executor:
         for run in execution.task_runs:
             self._index(run)
             self._record_outputs(run)
+        self._cursors: dict[tuple[str | None, int | None, int], tuple[int, bool]] = {}
+        #: Runs that were PAUSED at some point (the only ones _only_paused has to look at).
+        self._maybe_paused = [r for r in execution.task_runs if r.state is State.PAUSED]
         self._changed: dict[str, TaskRun] = {}
         self._execution_changed = False
         self._now = datetime.min
@@ -175,6 +178,8 @@ class Executor:
         self._changed[run.id] = run
 
     def _set(self, run: TaskRun, state: State) -> None:
+        if state is State.PAUSED:
+            self._maybe_paused.append(run)
         if run.state is not state:
             run.transition(state, self._now)
             self._touch(run)
@@ -238,6 +243,8 @@ class Executor:
         return step
 
     def _only_paused(self) -> bool:
+        if not any(r.state is State.PAUSED for r in self._maybe_paused):
+            return False
         active = [r for r in self.runs.values() if not r.state.terminal]
         paused = [r for r in active if r.state is State.PAUSED]
         if not paused:
@@ -295,7 +302,14 @@ class Executor:
         parent_id = parent.id if parent else None
         running = 0
         waiting = failed = warning = False
-        for spec in specs:
+        # A sequential scope resumes after the tasks it already saw end well (they stay ended
+        # for this executor's life), so a long flow costs O(1) per step rather than O(tasks).
+        cursor_key = (parent_id, iteration, id(specs))
+        start = 0
+        if not parallel:
+            start, warning = self._cursors.get(cursor_key, (0, False))
+        for index in range(start, len(specs)):
+            spec = specs[index]
             if spec.disabled:
                 continue
             run = self._by_key.get((parent_id, iteration, spec.id))
@@ -319,6 +333,8 @@ class Executor:
                     return State.FAILED
             elif run.state is State.WARNING:
                 warning = True
+            if not parallel:
+                self._cursors[cursor_key] = (index + 1, warning)
         if running or (waiting and not failed):
             return None
         if failed:

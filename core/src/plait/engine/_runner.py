@@ -204,8 +204,9 @@ class Runner:
             self._driving.pop(execution.id, None)
             for task in driving.workers.values():
                 task.cancel()
-            for path in driving.workdirs.values():
-                shutil.rmtree(path, ignore_errors=True)
+            if driving.workdirs:
+                paths = list(driving.workdirs.values())
+                await asyncio.to_thread(_remove_dirs, paths)
         return execution
 
     async def _loop(
@@ -431,7 +432,7 @@ class Runner:
             log=d.log,
             masker=d.masker,
             storage=storage,
-            working_dir=self._workdir(d, run),
+            working_dir=functools.partial(self._workdir, d, run),
             render=render_value,
             secret=secret,
             metrics=d.metrics,
@@ -732,6 +733,11 @@ def _text_properties(cls: type[pydantic.BaseModel]) -> frozenset[str]:
             if info.alias:
                 names.add(info.alias)
     return frozenset(names)
+
+
+def _remove_dirs(paths: list[Path]) -> None:
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _text_list(annotation: Any) -> bool:

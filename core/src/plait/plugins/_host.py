@@ -120,21 +120,27 @@ class PluginHost:
         failures: list[PluginRecord] = []
 
         def on_failure(_manager: Any, entry_point: Any, error: BaseException) -> None:
+            if isinstance(error, _ImportAborted) and error.__cause__ is not None:
+                error = error.__cause__
             dist, version = dists.get((entry_point.name, entry_point.value), ("?", "?"))
             record = PluginRecord(entry_point.name, entry_point.value, dist, version)
             record.fail(f"import failed: {type(error).__name__}: {error}")
             failures.append(record)
 
-        manager = ExtensionManager(
+        manager = _IsolatingExtensionManager(
             namespace=ENTRY_POINT_GROUP,
             invoke_on_load=False,
             on_load_failure_callback=on_failure,
         )
         loaded: list[PluginRecord] = []
+        found: list[tuple[PluginRecord, object]] = []
         for ext in manager.extensions:
             dist, version = dists.get((ext.name, ext.entry_point.value), ("?", "?"))
-            record = PluginRecord(ext.name, ext.entry_point.value, dist, version)
-            plugin: object = ext.plugin
+            found.append((PluginRecord(ext.name, ext.entry_point.value, dist, version), ext.plugin))
+        # Register in a fixed order (not sys.path or directory-listing order), so which plugin
+        # keeps a clashing type name is the same on every machine with the same plugins.
+        found.sort(key=lambda item: (item[0].distribution.lower(), item[0].name))
+        for record, plugin in found:
             if not isinstance(plugin, ModuleType):
                 record.fail("the entry point must name a module of hook implementations")
                 loaded.append(record)
@@ -243,6 +249,22 @@ class PluginHost:
     @property
     def healthy(self) -> bool:
         return all(r.status == "ok" for r in self.records)
+
+
+class _ImportAborted(Exception):
+    """Carries an import error that stevedore would let escape, so it stays one plugin's."""
+
+
+class _IsolatingExtensionManager(ExtensionManager[Any]):
+    """stevedore re-raises an ``AssertionError`` (and lets ``SystemExit`` through) from a
+    plugin's import, which would abort discovery of every plugin: hand them to the failure
+    callback like any other import error."""
+
+    def _load_one_plugin(self, ep: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super()._load_one_plugin(ep, *args, **kwargs)
+        except (AssertionError, SystemExit) as error:
+            raise _ImportAborted(str(error)) from error
 
 
 def _api_problem(declared: object) -> str | None:

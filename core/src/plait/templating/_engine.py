@@ -11,6 +11,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes, pass_context
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
@@ -21,13 +22,15 @@ from plait.templating._pebble import translate
 from plait.templating._undefined import PlaitUndefined
 
 _MARKERS = ("{{", "{%", "{#")
-_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?!.*\{\{)(.*?)\}\}\s*$", re.DOTALL)
+#: A lone ``{{ expression }}``, whitespace-control markers (``{{-``, ``-}}``) outside the group.
+_SINGLE_EXPRESSION = re.compile(r"^\s*\{\{-?(?!.*\{\{)(.*?)-?\}\}\s*$", re.DOTALL)
 #: ``{{ a.b['c-d'].e }}``: resolved without Jinja (the most common template by far).
 _PATH = re.compile(
     r"^\s*\{\{-?\s*([A-Za-z][\w]*(?:\.[A-Za-z][\w]*|\['[^'\\]*'\]|\[\d+\])*)\s*-?\}\}\s*$"
 )
 _PATH_PART = re.compile(r"\.([A-Za-z][\w]*)|\['([^'\\]*)'\]|\[(\d+)\]")
 _MISSING = object()
+_COALESCE = "plait_coalesce"
 CACHE_SIZE = 4096
 
 
@@ -57,11 +60,45 @@ def finalize(value: Any) -> Any:
     return value
 
 
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, compiling ``a ?? b`` lazily.
+
+    The Pebble rewrite turns ``a ?? b`` into ``((a) | plait_coalesce(b))``. As a filter call,
+    both operands would be evaluated first; here it becomes the Python expression
+    ``(t if not ((t := a) is None or isinstance(t, Undefined)) else b)``, so ``a`` is evaluated
+    once and ``b`` only when ``a`` is undefined or null (as in Pebble).
+    """
+
+    def visit_Filter(self, node: nodes.Filter, frame: Frame) -> None:
+        if (
+            node.name != _COALESCE
+            or node.node is None
+            or len(node.args) != 1
+            or node.kwargs
+            or node.dyn_args is not None
+            or node.dyn_kwargs is not None
+        ):
+            super().visit_Filter(node, frame)
+            return
+        value = self.temporary_identifier()
+        self.write(f"({value} if not (({value} := ")
+        self.visit(node.node, frame)
+        self.write(f") is None or isinstance({value}, Undefined)) else ")
+        self.visit(node.args[0], frame)
+        self.write(")")
+
+
 class _Environment(ImmutableSandboxedEnvironment):
     """The sandbox: no mutation of the context, no underscore attributes, no unsafe callables,
     and no loader (so no include, import or extends)."""
 
     plait_engine: TemplateEngine | None = None
+    code_generator_class = _CodeGenerator
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(obj, PlaitUndefined):
+            obj.fail_call()  # "unknown function 'kv'" rather than an error about its attributes
+        return super().call(context, obj, *args, **kwargs)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # A map's keys win over its methods (``inputs.items`` is the input named "items"),
@@ -137,7 +174,7 @@ class TemplateEngine:
                 "json": f.to_json,
                 "toJson": f.to_json,
                 "fromJson": f.from_json,
-                "plait_coalesce": f.coalesce,
+                _COALESCE: f.coalesce,  # compiled lazily by _CodeGenerator
                 "date": f.format_date,
                 "dateAdd": f.date_add,
                 "timestamp": f.timestamp,
@@ -299,7 +336,7 @@ def _check_forbidden_tags(env: jinja2.Environment, source: str) -> None:
 
 def _syntax_reason(error: jinja2.TemplateSyntaxError) -> str:
     message = error.message or "invalid template"
-    return message.replace("__plait_sink__", "").replace("plait_coalesce", "??")
+    return message.replace("__plait_sink__", "").replace(_COALESCE, "??")
 
 
 def _excerpt(source: str, line: int | None) -> str:

@@ -102,6 +102,8 @@ def format_duration(value: timedelta) -> str:
 
 
 def to_datetime(value: Any) -> datetime:
+    if isinstance(value, Undefined):
+        str(value)  # raises, naming the undefined path
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, date):
@@ -219,10 +221,14 @@ def abbreviate(value: Any, length: int) -> str:
 
 
 def keys(value: Mapping[str, Any]) -> list[Any]:
+    if isinstance(value, Undefined):
+        str(value)  # raises, naming the undefined path
     return list(value.keys())
 
 
 def values(value: Mapping[str, Any]) -> list[Any]:
+    if isinstance(value, Undefined):
+        str(value)  # raises, naming the undefined path
     return list(value.values())
 
 

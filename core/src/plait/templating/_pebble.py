@@ -3,17 +3,23 @@
 Jinja's lexer rejects ``?`` outright, so these forms are rewritten before Jinja sees the source:
 
 * ``cond ? a : b``  ->  ``(a if cond else b)`` (only the chosen branch is evaluated)
-* ``a ?? b``        ->  ``((a) | plait_coalesce(b))`` (undefined- and null-safe fallback)
+* ``a ?? b``        ->  ``((a) | plait_coalesce(b))`` (undefined- and null-safe fallback; the
+  engine's code generator compiles this filter so that ``a`` is evaluated once and ``b`` only
+  when it is needed)
 * ``a equals b``    ->  ``a == b``
 
 The rewrite works on tokens inside ``{{ }}`` and ``{% %}`` only, never inside string literals or
-raw text, and keeps every newline where it was so Jinja's line numbers stay right.
+raw text, and keeps every newline where it was so Jinja's line numbers stay right. A malformed
+form (``a ?? ``, ``?? b``, ``c ? a``, ``c ? a :``, ``? a : b``, ``???``, and the elvis ``a ?: b``,
+which Pebble does not have either) is a :class:`TemplateSyntaxError` naming the problem.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from plait.templating._errors import TemplateSyntaxError
 
 _TAG = re.compile(r"(\{\{-?|\{%-?|\{#)")
 _CLOSE = {"{{": "}}", "{%": "%}", "{#": "#}"}
@@ -37,6 +43,14 @@ _BOUNDARY_NAMES = {"if", "elif", "in", "set", "for", "else"}
 class _Tok:
     kind: str
     text: str
+    pos: int = -1  # offset in the tag's body, for error lines
+
+
+class _RewriteError(Exception):
+    def __init__(self, message: str, pos: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pos = pos
 
 
 def translate(source: str) -> str:
@@ -61,7 +75,13 @@ def translate(source: str) -> str:
         body = source[match.end() : end]
         inner = body.rstrip("-") if body.endswith("-") else body
         trail = body[len(inner) :]
-        rewritten = body if opener == "{#" or raw_depth else _rewrite(inner) + trail
+        try:
+            rewritten = body if opener == "{#" or raw_depth else _rewrite(inner) + trail
+        except _RewriteError as error:
+            offset = match.end() + max(error.pos, 0)
+            line = source.count("\n", 0, offset) + 1
+            shown = source.splitlines()[line - 1].strip()
+            raise TemplateSyntaxError(error.message, line=line, expression=shown) from None
         if opener == "{%":
             word = inner.strip().split(" ", 1)[0]
             if word == "raw":
@@ -95,17 +115,27 @@ def _find_close(source: str, start: int, close: str) -> int:
 
 
 def _tokenize(text: str) -> list[_Tok]:
-    return [_Tok(m.lastgroup or "other", m.group()) for m in _TOKEN.finditer(text)]
+    return [_Tok(m.lastgroup or "other", m.group(), m.start()) for m in _TOKEN.finditer(text)]
 
 
 def _rewrite(text: str) -> str:
     if "?" not in text and "equals" not in text:
         return text
     tokens = _tokenize(text)
-    for tok in tokens:
+    for i, tok in enumerate(tokens):
         if tok.kind == "name" and tok.text == "equals":
             tok.kind, tok.text = "op", "=="
+        elif _is_op(tok, "??") and i + 1 < len(tokens) and _is_op(tokens[i + 1], "?"):
+            raise _RewriteError("'???' is not supported: write 'a ?? b'", tok.pos)
     return _render_group(tokens)
+
+
+def _is_op(tok: _Tok, text: str) -> bool:
+    return tok.kind == "op" and tok.text == text
+
+
+def _blank(tokens: list[_Tok]) -> bool:
+    return all(t.kind == "ws" for t in tokens)
 
 
 def _render_group(tokens: list[_Tok]) -> str:
@@ -127,7 +157,7 @@ def _render_group(tokens: list[_Tok]) -> str:
                 j += 1
             inner = tokens[i + 1 : j - 1] if depth == 0 else tokens[i + 1 : j]
             end = closing if depth == 0 else ""
-            flat.append(_Tok("group", tok.text + _render_segments(inner) + end))
+            flat.append(_Tok("group", tok.text + _render_segments(inner) + end, tok.pos))
             i = j
             continue
         flat.append(tok)
@@ -184,8 +214,18 @@ def _ternary(tokens: list[_Tok]) -> str:
                 colon = i
                 break
             depth -= 1
+    if _blank(tokens[start:q]):
+        raise _RewriteError("'cond ? a : b' needs a condition before '?'", tokens[q].pos)
     if colon is None:
-        return _text(tokens)  # not a ternary Jinja could parse either; let it report
+        raise _RewriteError("'?' without its ':': write 'cond ? a : b'", tokens[q].pos)
+    if _blank(tokens[q + 1 : colon]):
+        raise _RewriteError(
+            "'?:' is not supported: write 'a ?? b' (b when a is undefined or null) "
+            "or 'a ? a : b' (b when a is false)",
+            tokens[q].pos,
+        )
+    if _blank(tokens[colon + 1 :]):
+        raise _RewriteError("'cond ? a : b' needs a value after ':'", tokens[colon].pos)
     head = _text(tokens[:start])
     cond = _coalesce(tokens[start:q])
     then = _ternary(tokens[q + 1 : colon])
@@ -213,6 +253,11 @@ def _coalesce(tokens: list[_Tok]) -> str:
         pieces.append(tokens[prev:i])
         prev = i + 1
     pieces.append(tokens[prev:])
+    for n, i in enumerate(idx):
+        if _blank(pieces[n]):
+            raise _RewriteError("'??' needs a value on its left", tokens[i].pos)
+        if _blank(pieces[n + 1]):
+            raise _RewriteError("'??' needs a value on its right", tokens[i].pos)
     expr = f"({_text(pieces[-1]).strip()})"
     for piece in reversed(pieces[:-1]):
         expr = f"(({_text(piece).strip()}) | plait_coalesce({expr}))"

@@ -30,6 +30,20 @@ class PlaitUndefined(ChainableUndefined):
             raise self._undefined_exception(hint)  # the sandbox's "unsafe attribute" message
         raise self._undefined_exception(f"'{self._path()}' is undefined")
 
+    def fail_call(self) -> Any:
+        """Raise for a call of this value: an unknown function, a missing method or key."""
+        hint = self._undefined_hint
+        if hint and not hint.startswith("path:"):
+            raise self._undefined_exception(hint)  # the sandbox's "unsafe attribute" message
+        obj = self._undefined_obj
+        if hint is None and obj is missing:
+            raise self._undefined_exception(f"unknown function '{self._path()}'")
+        if hint is None and not isinstance(obj, dict | Undefined):
+            raise self._undefined_exception(
+                f"'{type(obj).__name__}' object has no method '{self._path()}'"
+            )
+        self._fail_with_undefined_error()
+
     def __getattr__(self, name: str) -> Any:
         if name[:2] == "__":
             raise AttributeError(name)
