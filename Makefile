@@ -36,7 +36,7 @@ lint: dev
 	@$(RUN) ruff format --check .
 
 typecheck: dev
-	@$(RUN) mypy --strict core/src sdk/src
+	@$(RUN) mypy --strict core/src sdk/src plugins/http/src plugins/db/src plugins/s3/src plugins/scripts/src
 
 ## docs: regenerate the generated reference docs
 docs: dev

@@ -432,3 +432,29 @@ async def test_disabled_task_is_skipped_entirely(harness: Harness) -> None:
         """
     )
     assert [r.task_id for r in ex.task_runs] == ["on"]
+
+
+async def test_nested_for_each_outputs_are_keyed_outer_then_inner(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: nested_outputs
+        namespace: t
+        tasks:
+          - id: outer
+            type: io.kestra.plugin.core.flow.ForEach
+            values: ["a", "b"]
+            tasks:
+              - id: inner
+                type: io.kestra.plugin.core.flow.ForEach
+                values: [1, 2]
+                tasks:
+                  - id: leaf
+                    type: plait.core.Return
+                    format: "{{ parents[0].taskrun.value }}{{ taskrun.value }}"
+          - id: pick
+            type: plait.core.Return
+            format: "{{ outputs.leaf['a']['2'].value }},{{ outputs.leaf['b']['1'].value }}"
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    assert runs(ex, "pick")[0].outputs == {"value": "a2,b1"}

@@ -92,12 +92,16 @@ class Executor:
             if run.state in (State.SUCCESS, State.WARNING) and run.task_id not in self.outputs:
                 self.outputs.setdefault(run.task_id, {})
             return
-        value = self.value_of(run)
-        if value is None:
+        # Inside loops, outputs are keyed by the loop values, outermost first, as in Kestra:
+        # outputs.task['outer']['inner'].value.
+        values = [c.value for c in (run, *self.ancestors(run)) if c.value is not None]
+        if not values:
             self.outputs[run.task_id] = run.outputs
-        else:
-            per_value = self.outputs.setdefault(run.task_id, {})
-            per_value[_value_key(value)] = run.outputs
+            return
+        level = self.outputs.setdefault(run.task_id, {})
+        for value in reversed(values[1:]):
+            level = level.setdefault(_value_key(value), {})
+        level[_value_key(values[0])] = run.outputs
 
     def spec_of(self, run: TaskRun) -> TaskSpec:
         return self.specs[run.task_id]

@@ -1,0 +1,3 @@
+"""The plait-db connector (work in progress)."""
+
+__all__: list[str] = []

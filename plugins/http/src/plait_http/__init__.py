@@ -1,0 +1,3 @@
+"""The plait-http connector (work in progress)."""
+
+__all__: list[str] = []

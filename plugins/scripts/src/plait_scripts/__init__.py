@@ -1,0 +1,3 @@
+"""The plait-scripts connector (work in progress)."""
+
+__all__: list[str] = []
