@@ -1,7 +1,8 @@
-"""The project-local Plait home: embedded database, internal storage and secrets in one folder.
+"""The project-local Plait home: embedded database, internal storage, master key and secrets.
 
-``plait run`` and ``plait executions`` work against ``./.plait`` (or ``$PLAIT_HOME``, or
-``--home``), so a flow can be run, inspected, resumed and restarted with no server and no set-up.
+``plait run``, ``plait executions`` and ``plait secrets`` work against ``./.plait`` (or
+``$PLAIT_HOME``, or ``--home``), so a flow can be run, inspected, resumed and restarted with no
+server and no set-up.
 """
 
 from __future__ import annotations
@@ -11,15 +12,23 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from plait_sdk import SecretBackend, UserError
 
 from plait.engine import Execution, LogRecord
 from plait.engine._runner import Runner
+from plait.kv import KVStore
 from plait.runtime import plugin_host
-from plait.secrets._backends import EnvSecretBackend, FileSecretBackend, SecretResolver
+from plait.secrets import ENV_KEY_FILE, KeyRing, load_key_ring
+from plait.secrets._backends import SecretResolver
+from plait.secrets._store import SecretStore
 from plait.storage import LocalStorageBackend, SqlRepository
 
 ENV_HOME = "PLAIT_HOME"
 DEFAULT_HOME = ".plait"
+ENV_SECRET_BACKENDS = "PLAIT_SECRET_BACKENDS"
+DEFAULT_SECRET_BACKENDS = "store,env,file"
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,64 @@ class LocalHome:
 
     @property
     def secrets(self) -> Path:
+        """The file secret backend's directory."""
         return self.root / "secrets"
+
+    @property
+    def key_file(self) -> Path:
+        return Path(os.environ.get(ENV_KEY_FILE) or self.root / "master.key")
+
+    def key_ring(
+        self, *, create: bool = True, notify: Callable[[str], None] | None = None
+    ) -> KeyRing:
+        ring, notice = load_key_ring(self.key_file, create=create)
+        if notice and notify is not None:
+            notify(notice)
+        return ring
+
+
+def secret_backends(
+    home: LocalHome, repo: SqlRepository, ring: KeyRing
+) -> list[tuple[str, SecretBackend]]:
+    """The secret backends in lookup order (``$PLAIT_SECRET_BACKENDS``, default store,env,file)."""
+    host = plugin_host()
+    config: dict[str, Any] = {
+        "repository": repo,
+        "key_ring": ring,
+        "reload_keys": lambda: home.key_ring(create=False),
+        "path": os.environ.get("PLAIT_SECRETS_DIR") or str(home.secrets),
+    }
+    names = [
+        n.strip() for n in os.environ.get(ENV_SECRET_BACKENDS, DEFAULT_SECRET_BACKENDS).split(",")
+    ]
+    backends = []
+    for name in filter(None, names):
+        if name not in host.secret_backends:
+            known = ", ".join(sorted(host.secret_backends))
+            raise UserError(
+                f"{ENV_SECRET_BACKENDS}: unknown secret backend '{name}' (known: {known})"
+            )
+        factory, _origin = host.secret_backends[name]
+        backends.append((_label(name, home), factory(config)))
+    return backends
+
+
+def _label(name: str, home: LocalHome) -> str:
+    return {
+        "store": "the encrypted store",
+        "env": "environment (PLAIT_SECRET_<NAME>)",
+        "file": f"files under {os.environ.get('PLAIT_SECRETS_DIR') or home.secrets}",
+    }.get(name, name)
+
+
+@asynccontextmanager
+async def local_repository(home: LocalHome) -> AsyncIterator[SqlRepository]:
+    repo = SqlRepository.sqlite(home.database)
+    await repo.open()
+    try:
+        yield repo
+    finally:
+        await repo.close()
 
 
 @asynccontextmanager
@@ -51,25 +117,37 @@ async def local_runner(
     *,
     on_log: Callable[[LogRecord], None] | None = None,
     on_step: Callable[[Execution], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> AsyncIterator[Runner]:
-    """A runner over the home's SQLite database, closed on exit."""
-    repo = SqlRepository.sqlite(home.database)
-    await repo.open()
-    resolver = SecretResolver(
-        [
-            ("environment (PLAIT_SECRET_<NAME>)", EnvSecretBackend()),
-            (f"files under {home.secrets}", FileSecretBackend(home.secrets)),
-        ]
-    )
-    try:
-        yield Runner(
-            repo,
-            plugin_host(),
-            LocalStorageBackend(home.storage),
-            secrets=resolver.get,
-            on_log=on_log,
-            on_step=on_step,
-        )
-    finally:
-        await resolver.close()
-        await repo.close()
+    """A runner over the home's SQLite database, closed on exit.
+
+    The master key is created on first use (mode 0600) and ``notify`` is told where.
+    """
+    ring = home.key_ring(create=True, notify=notify)
+    async with local_repository(home) as repo:
+        backends = secret_backends(home, repo, ring)
+        resolver = SecretResolver(backends)
+        store = next((b for _, b in backends if isinstance(b, SecretStore)), None)
+        if store is None:
+            store = SecretStore(repo, ring)
+
+        async def audit(execution_id: str, task_id: str | None, namespace: str, name: str) -> None:
+            await store.record_read(namespace, name, execution_id=execution_id, task_id=task_id)
+
+        host = plugin_host()
+        # Plugins open their shared clients/pools here and close them in plait_shutdown.
+        await host.startup({"home": str(home.root)})
+        try:
+            yield Runner(
+                repo,
+                host,
+                LocalStorageBackend(home.storage),
+                secrets=resolver.get,
+                on_log=on_log,
+                on_step=on_step,
+                on_secret_read=audit,
+                kv=KVStore(repo),
+            )
+        finally:
+            await host.shutdown()
+            await resolver.close()

@@ -3,7 +3,7 @@
 The public API is exactly ``__all__``; every other module is private.
 """
 
-from plait_sdk._context import MetricType, RunContext, Storage, TaskLogger
+from plait_sdk._context import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
 from plait_sdk._errors import PlaitError, PluginError, TaskFailure, UserError, ValidationError
 from plait_sdk._extensions import Blueprint, SecretBackend, StorageBackend
 from plait_sdk._hookspecs import (
@@ -37,6 +37,7 @@ __all__ = [
     "Blueprint",
     "Example",
     "ExecutionRequest",
+    "KeyValueStore",
     "MetricType",
     "Model",
     "Output",

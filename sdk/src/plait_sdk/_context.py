@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 
@@ -57,6 +58,44 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def size(self, uri: str) -> int:
         """Size in bytes of the file at ``uri``."""
+
+
+class KeyValueStore(abc.ABC):
+    """The namespaced key-value store, seen from a flow (its namespace is the default).
+
+    Values keep their type: strings, numbers, booleans, datetimes, dates, durations and JSON.
+
+    Example::
+
+        await ctx.kv.set("last_run", datetime.now(UTC), ttl=timedelta(days=7))
+        last = await ctx.kv.get("last_run")        # a datetime, or None
+    """
+
+    @abc.abstractmethod
+    async def get(self, key: str, *, namespace: str | None = None) -> Any:
+        """The value of ``key``, or ``None`` when it is missing or expired."""
+
+    @abc.abstractmethod
+    async def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        namespace: str | None = None,
+        ttl: timedelta | None = None,
+        type: str | None = None,
+        overwrite: bool = True,
+    ) -> None:
+        """Store ``value`` (``type``: STRING, NUMBER, BOOLEAN, DATETIME, DATE, DURATION, JSON;
+        inferred when omitted); refuses to replace an existing key when ``overwrite`` is false."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str, *, namespace: str | None = None) -> bool:
+        """Delete ``key``; whether it existed."""
+
+    @abc.abstractmethod
+    async def keys(self, prefix: str = "", *, namespace: str | None = None) -> list[str]:
+        """The live keys starting with ``prefix``, sorted."""
 
 
 class RunContext(abc.ABC):
@@ -120,6 +159,11 @@ class RunContext(abc.ABC):
         tags: Mapping[str, str] | None = None,
     ) -> None:
         """Record a metric of this task run."""
+
+    @property
+    def kv(self) -> KeyValueStore:
+        """The key-value store (flow namespace by default). Added in plugin API 1.0."""
+        raise NotImplementedError("this Plait runtime has no key-value store")
 
     @property
     @abc.abstractmethod

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from plait_sdk import RegisterTask, hookimpl
+from typing import Any
+
+from plait_sdk import RegisterSecretBackend, RegisterTask, SecretBackend, hookimpl
 
 from plait.builtin.basic import Fail, Labels, Log, OutputValues, Return, Sleep
 from plait.builtin.flowable import FLOWABLE_TASKS
+from plait.builtin.kv import KV_TASKS
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
 
@@ -14,5 +17,21 @@ RUNNABLE_TASKS = (Log, Return, OutputValues, Sleep, Fail, Labels)
 
 @hookimpl
 def register_tasks(register: RegisterTask) -> None:
-    for task in (*RUNNABLE_TASKS, *FLOWABLE_TASKS):
+    for task in (*RUNNABLE_TASKS, *KV_TASKS, *FLOWABLE_TASKS):
         register(task)
+
+
+@hookimpl
+def register_secret_backends(register: RegisterSecretBackend) -> None:
+    from plait.secrets._backends import env_backend_factory, file_backend_factory
+
+    register("store", _store_backend)
+    register("env", env_backend_factory)
+    register("file", file_backend_factory)
+
+
+def _store_backend(config: dict[str, Any]) -> SecretBackend:
+    """The encrypted store in the Plait database (needs the repository and the key ring)."""
+    from plait.secrets._store import SecretStore
+
+    return SecretStore(config["repository"], config["key_ring"], reload=config.get("reload_keys"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from plait.cli import _executions, _flows, _plugins, _run  # noqa: F401  (register commands)
+from plait.cli import _executions, _flows, _kv, _plugins, _run, _secrets  # noqa: F401
 from plait.cli._app import cli
 
 

@@ -56,3 +56,8 @@ def _debug(ctx: click.Context) -> bool:
 @click.option("--debug", is_flag=True, help="Show tracebacks for every error.")
 def cli(debug: bool) -> None:
     """Plait: declarative YAML flows, every connector a plugin."""
+
+
+def notify(message: str) -> None:
+    """A one-line notice for the user (on stderr, so --json output stays clean)."""
+    err_console.print(f"[yellow]note:[/] {escape(message)}", markup=True)

@@ -14,7 +14,7 @@ from plait_sdk import UserError
 from rich.console import Console
 from rich.table import Table
 
-from plait.cli._app import cli, err_console
+from plait.cli._app import cli, err_console, notify
 from plait.cli._display import STYLE, duration_of, execution_json, log_line, summary
 from plait.cli._run import Progress, exit_code, home_option, parse_pairs
 from plait.engine import Execution
@@ -33,6 +33,7 @@ def _with_runner(
             LocalHome.resolve(home),
             on_log=progress.on_log if progress else None,
             on_step=progress.on_step if progress else None,
+            notify=notify,
         ) as runner:
             return await action(runner)
 

@@ -14,7 +14,7 @@ from plait_sdk import UserError
 from rich.console import Console
 from rich.live import Live
 
-from plait.cli._app import cli, err_console
+from plait.cli._app import cli, err_console, notify
 from plait.cli._display import execution_json, log_line, summary
 from plait.cli._flows import flow_files
 from plait.engine import Execution, LogRecord
@@ -155,7 +155,10 @@ async def _run_one(
     from plait.local import LocalHome, local_runner
 
     async with local_runner(
-        LocalHome.resolve(home), on_log=progress.on_log, on_step=progress.on_step
+        LocalHome.resolve(home),
+        on_log=progress.on_log,
+        on_step=progress.on_step,
+        notify=notify,
     ) as runner:
         # The flows beside it are deployed so its subflows resolve; a broken one is left out
         # (only the flow being run has to be valid).
@@ -216,7 +219,9 @@ async def _run_all(
 
     progress = Progress(err_console, live=False, quiet=not verbose)
     results = []
-    async with local_runner(LocalHome.resolve(home), on_log=progress.on_log) as runner:
+    async with local_runner(
+        LocalHome.resolve(home), on_log=progress.on_log, notify=notify
+    ) as runner:
         deployed = []
         for file, text in sources:
             deployed.append((file, *await runner.deploy(text, file=str(file))))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from plait_sdk import MetricType, RunContext, Storage, TaskLogger
+from plait_sdk import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
 
 from plait.engine._model import LogRecord, MetricRecord, TaskRun
 from plait.secrets import Masker
@@ -94,6 +94,7 @@ class TaskRunContext(RunContext):
         render: Callable[[Any, Mapping[str, Any] | None], Any],
         secret: Callable[[str], Any],
         metrics: list[MetricRecord],
+        kv: KeyValueStore | None = None,
     ) -> None:
         self.namespace = namespace
         self.flow_id = flow_id
@@ -110,6 +111,7 @@ class TaskRunContext(RunContext):
         self._secret = secret
         self._metrics = metrics
         self._cancelled = False
+        self._kv = kv
 
     @property
     def log(self) -> TaskLogger:
@@ -118,6 +120,12 @@ class TaskRunContext(RunContext):
     @property
     def storage(self) -> Storage:
         return self._storage
+
+    @property
+    def kv(self) -> KeyValueStore:
+        if self._kv is None:
+            raise RuntimeError("no key-value store is configured for this runner")
+        return self._kv
 
     @property
     def working_dir(self) -> Path:

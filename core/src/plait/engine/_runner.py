@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import traceback
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -42,6 +42,7 @@ from plait.flows import (
     load_flow,
 )
 from plait.flows._inputs import InputError
+from plait.kv import KVStore, ScopedKV
 from plait.plugins import PluginHost
 from plait.secrets import Masker
 from plait.storage import ExecutionStorage, execution_prefix
@@ -50,6 +51,8 @@ from plait.templating import TemplateEngine, TemplateError, format_duration
 log = logging.getLogger(__name__)
 
 SecretLookup = Callable[[str, str], Any]
+#: Called after each secret read: (execution id, task id, namespace, name), never the value.
+SecretAudit = Callable[[str, str | None, str, str], Awaitable[None]]
 
 #: The run id of an event that only wakes an execution's loop (after a kill request).
 WAKE = ""
@@ -91,6 +94,8 @@ class Runner:
         secrets: SecretLookup | None = None,
         on_log: Callable[[LogRecord], None] | None = None,
         on_step: Callable[[Execution], None] | None = None,
+        on_secret_read: SecretAudit | None = None,
+        kv: KVStore | None = None,
         poll_interval: float = 1.0,
         rng_seed: int | None = None,
     ) -> None:
@@ -107,6 +112,8 @@ class Runner:
         self._secrets = secrets
         self._on_log = on_log
         self._on_step = on_step
+        self._on_secret_read = on_secret_read
+        self.kv = kv
         self._poll = poll_interval
         self._rng_seed = rng_seed
         self._flows: dict[tuple[str, str, int], Flow] = {}
@@ -436,6 +443,7 @@ class Runner:
             render=render_value,
             secret=secret,
             metrics=d.metrics,
+            kv=ScopedKV(self.kv, flow.namespace) if self.kv is not None else None,
         )
 
     def _workdir(self, d: _Driving, run: TaskRun) -> Path:
@@ -457,11 +465,28 @@ class Runner:
             used: list[str] = []
 
             async def secret(name: str) -> str:
-                found = await self._secret(execution, masker, name, None)
+                task = context.get("task")
+                task_id = task.get("id") if isinstance(task, dict) else None
+                found = await self._secret(execution, masker, name, task_id)
                 used.append(found)
                 return found
 
-            full = {**context, "secret": secret}
+            async def kv(
+                key: str, namespace: str | None = None, errorOnMissing: bool = True
+            ) -> Any:
+                if self.kv is None:
+                    raise UserError(f"kv('{key}'): no key-value store is configured")
+                found = await self.kv.entry(namespace or execution.namespace, key)
+                if found is None:
+                    if errorOnMissing:
+                        raise UserError(
+                            f"kv('{key}'): no such key in namespace "
+                            f"'{namespace or execution.namespace}'"
+                        )
+                    return None
+                return found[1]
+
+            full = {**context, "secret": secret, "kv": kv}
             if as_text and isinstance(value, str):
                 result: Any = await templates.render(value, full)
             else:
@@ -479,6 +504,8 @@ class Runner:
             raise UserError(f"secret('{name}'): no secret backend is configured")
         value = await self._secrets(execution.namespace, name)
         masker.add(value)
+        if self._on_secret_read is not None:
+            await self._on_secret_read(execution.id, task_id, execution.namespace, name)
         return str(value)
 
     # -- control ---------------------------------------------------------------------------------

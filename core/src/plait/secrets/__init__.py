@@ -13,8 +13,20 @@ __all__ = [
     "MasterKey",
     "Sealed",
     "SecretDecryptionError",
+    "SecretInfo",
+    "SecretStore",
     "load_key_ring",
     "read_key_file",
     "variants",
     "write_key_file",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The store needs SQLAlchemy; importing it lazily keeps `plait.secrets` (masking, crypto)
+    # light for the code paths that only mask.
+    if name in ("SecretStore", "SecretInfo"):
+        from plait.secrets import _store
+
+        return getattr(_store, name)
+    raise AttributeError(name)
