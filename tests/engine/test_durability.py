@@ -159,3 +159,70 @@ def test_kill_9_then_recover_runs_each_task_once(tmp_path: Path, task_id: str, s
     if state == "RUNNING":
         interrupted = [r for r in after.task_runs if r.task_id == task_id]
         assert any(len(r.attempts) == 2 for r in interrupted)
+
+
+CHILD = """\
+id: child
+namespace: t.lib
+tasks:
+  - id: child_log
+    type: plait.core.Log
+    message: child-ran
+  - id: child_nap
+    type: plait.core.Sleep
+    duration: PT0.5S
+outputs:
+  - id: done
+    type: STRING
+    value: yes
+"""
+PARENT = """\
+id: parent
+namespace: t
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: t.lib
+    flowId: child
+  - id: after
+    type: plait.core.Log
+    message: "parent-after-{{ outputs.call.outputs.done }}"
+"""
+
+
+def test_kill_9_while_a_subflow_runs_then_recover(tmp_path: Path) -> None:
+    (tmp_path / "child.yaml").write_text(CHILD)
+    (tmp_path / "parent.yaml").write_text(PARENT)
+    home = tmp_path / "home"
+    db = home / "plait.db"
+    env = {**os.environ, "PLAIT_HOME": str(home)}
+    with (tmp_path / "run.err").open("wb") as err:
+        proc = subprocess.Popen(
+            [PLAIT, "run", str(tmp_path / "parent.yaml"), "-q"], env=env, stderr=err
+        )
+        try:
+            _wait_for(db, "child_nap", "RUNNING", proc)
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+    recovered = subprocess.run(
+        [PLAIT, "executions", "recover", "-q"], env=env, capture_output=True, timeout=60
+    )
+    assert recovered.returncode == 0, recovered.stderr.decode()
+
+    async def check() -> None:
+        repo = SqlRepository.sqlite(db)
+        await repo.open()
+        try:
+            assert await repo.unfinished_executions() == []
+            (parent,) = await repo.list_executions(flow_id="parent")
+            (child,) = await repo.list_executions(flow_id="child")
+            assert parent.state is State.SUCCESS, parent.error
+            assert child.state is State.SUCCESS, child.error
+            messages = [r.message for r in await repo.logs(child.id)]
+            messages += [r.message for r in await repo.logs(parent.id)]
+            assert Counter(messages) == Counter(["child-ran", "parent-after-yes"])
+        finally:
+            await repo.close()
+
+    asyncio.run(check())

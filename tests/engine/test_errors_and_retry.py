@@ -401,3 +401,34 @@ async def test_text_properties_render_kestra_style(harness: Harness) -> None:
     assert runs(ex, "data")[0].outputs == {"value": '{"a":[1,2]}'}
     logs = await harness.repo.logs(ex.id)
     assert [r.message for r in logs if r.task_id == "log"] == ["3"]
+
+
+async def test_secret_inputs_are_sealed_at_rest_and_masked(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: secret_input
+        namespace: t
+        inputs:
+          - {id: password, type: SECRET}
+        tasks:
+          - id: use
+            type: plait.core.Log
+            message: "connecting with {{ inputs.password }}"
+          - id: ret
+            type: test.Record
+            value: "{{ inputs.password }}"
+        """,
+        {"password": "hunter2-very-secret"},
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    assert testplugin.CALLS["record"] == ["hunter2-very-secret"]  # the task saw the real value
+    stored = await harness.reload(ex)
+    dumped = stored.model_dump_json() + "".join(r.message for r in await harness.repo.logs(ex.id))
+    assert "hunter2-very-secret" not in dumped
+    assert set(stored.inputs["password"]) == {"$sealed", "$key"}
+    # a replay re-seals the value for the new execution and still works
+    testplugin.reset()
+    replay = await harness.runner.replay(ex.id)
+    assert replay.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == ["hunter2-very-secret"]
+    assert replay.inputs["password"] != stored.inputs["password"]

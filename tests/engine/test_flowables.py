@@ -458,3 +458,44 @@ async def test_nested_for_each_outputs_are_keyed_outer_then_inner(harness: Harne
     )
     assert ex.state is State.SUCCESS, ex.error
     assert runs(ex, "pick")[0].outputs == {"value": "a2,b1"}
+
+
+async def test_allow_failure_on_a_flowable_task(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: allow_flowable
+        namespace: t
+        tasks:
+          - id: group
+            type: plait.core.Sequential
+            allowFailure: true
+            tasks:
+              - {id: bad, type: plait.core.Fail}
+          - id: loop
+            type: plait.core.ForEach
+            values: "not a list"
+            allowFailure: true
+            tasks:
+              - {id: never, type: test.Record}
+          - {id: after, type: test.Record}
+        """
+    )
+    assert ex.state is State.WARNING, ex.error
+    assert state_of(ex, "group") == "WARNING"
+    assert state_of(ex, "loop") == "WARNING"
+    assert state_of(ex, "after") == "SUCCESS"
+
+
+async def test_plugin_template_extensions_validate_and_render(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: ext
+        namespace: t
+        tasks:
+          - id: r
+            type: plait.core.Return
+            format: "{{ 'hello' | rot13 }} {{ shout('hi') }}"
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    assert runs(ex, "r")[0].outputs == {"value": "uryyb HI!"}

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections import defaultdict
 from typing import Any, ClassVar
 
-from plait_sdk import Output, RegisterTask, RunContext, Task, TaskFailure, hookimpl
+from plait_sdk import (
+    Output,
+    RegisterTask,
+    RegisterTemplateExtension,
+    RunContext,
+    Task,
+    TaskFailure,
+    hookimpl,
+)
 
 #: What the tasks did, by key: tests read it to see exactly which attempts ran.
 CALLS: dict[str, list[Any]] = defaultdict(list)
@@ -147,3 +156,9 @@ class Blocking(Task):
 def register_tasks(register: RegisterTask) -> None:
     for cls in (Record, Flaky, Probe, Gate, Boom, UseSecret, WriteFile, ReadFile, Blocking):
         register(cls)
+
+
+@hookimpl
+def register_template_extensions(register: RegisterTemplateExtension) -> None:
+    register("rot13", lambda text: codecs.encode(str(text), "rot13"), kind="filter")
+    register("shout", lambda text: str(text).upper() + "!")

@@ -147,6 +147,7 @@ async def local_runner(
                 on_step=on_step,
                 on_secret_read=audit,
                 kv=KVStore(repo),
+                key_ring=ring,
             )
         finally:
             await host.shutdown()

@@ -5,9 +5,28 @@ from __future__ import annotations
 from functools import lru_cache
 
 from plait.plugins import PluginHost
+from plait.templating import TemplateEngine
 
 
 @lru_cache(maxsize=1)
 def plugin_host() -> PluginHost:
     """The plugin host of this process (built-in plugin plus every installed plugin)."""
     return PluginHost.discover()
+
+
+@lru_cache(maxsize=1)
+def template_engine() -> TemplateEngine:
+    """A template engine with every installed plugin's filters, tests and functions."""
+    return configured_engine(plugin_host())
+
+
+def configured_engine(host: PluginHost) -> TemplateEngine:
+    engine = TemplateEngine()
+    for ext in host.template_extensions.values():
+        if ext.kind == "filter":
+            engine.add_filter(ext.name, ext.fn)
+        elif ext.kind == "test":
+            engine.add_test(ext.name, ext.fn)
+        else:
+            engine.add_function(ext.name, ext.fn)
+    return engine

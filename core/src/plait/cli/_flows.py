@@ -36,7 +36,7 @@ def flow_files(paths: tuple[Path, ...]) -> list[Path]:
 def validate(paths: tuple[Path, ...]) -> None:
     """Check flow files (or directories of them); print every problem as file:line:column."""
     from plait.flows import validate_flow_text
-    from plait.runtime import plugin_host
+    from plait.runtime import plugin_host, template_engine
 
     registry = plugin_host().registry
     files = flow_files(paths)
@@ -50,7 +50,9 @@ def validate(paths: tuple[Path, ...]) -> None:
             err_console.print(f"{file}: cannot read: {error}", markup=False)
             failed += 1
             continue
-        problems = validate_flow_text(text, registry=registry, file=str(file))
+        problems = validate_flow_text(
+            text, registry=registry, file=str(file), templates=template_engine()
+        )
         if problems:
             failed += 1
             for problem in problems:

@@ -163,7 +163,9 @@ async def _run_one(
         # The flows beside it are deployed so its subflows resolve; a broken one is left out
         # (only the flow being run has to be valid).
         for file, text in siblings:
-            if not validate_flow_text(text, registry=runner.host.registry, file=str(file)):
+            if not validate_flow_text(
+                text, registry=runner.host.registry, file=str(file), templates=runner.templates
+            ):
                 await runner.deploy(text, file=str(file))
         flow_obj, revision = await runner.deploy(flow[1], file=str(flow[0]))
         return await runner.run(flow_obj, revision, inputs, labels=labels)

@@ -59,9 +59,12 @@ class Executor:
         *,
         render: Render,
         rng: random.Random | None = None,
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         self.flow = flow
         self.execution = execution
+        #: The inputs templates see (SECRET ones decrypted); the stored ones stay sealed.
+        self.inputs = execution.inputs if inputs is None else inputs
         self._render_fn = render
         self.rng = rng or random.Random()
         self.specs: dict[str, TaskSpec] = {
@@ -143,7 +146,7 @@ class Executor:
                 "originalId": ex.original_id or ex.id,
                 "state": ex.state.value,
             },
-            "inputs": ex.inputs,
+            "inputs": self.inputs,
             "vars": self.flow.variables,
             "outputs": self.outputs,
             "labels": ex.labels,
@@ -217,7 +220,8 @@ class Executor:
 
     def _fail(self, run: TaskRun, message: str) -> None:
         run.error = message
-        self._set(run, State.FAILED)
+        spec = self.specs.get(run.task_id)
+        self._set(run, State.WARNING if spec is not None and spec.allow_failure else State.FAILED)
 
     # -- the step ------------------------------------------------------------------------------
 
@@ -404,7 +408,8 @@ class Executor:
     ) -> None:
         if state is None:
             return
-        if allow_failure and state.failed:
+        allow_failure = allow_failure or self.specs[run.task_id].allow_failure
+        if allow_failure and state is State.FAILED:
             state = State.WARNING
         self._set(run, state)
 

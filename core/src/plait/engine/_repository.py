@@ -71,6 +71,15 @@ class Repository(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def request_kill(self, execution_id: str) -> bool:
+        """Ask for an unfinished execution to be killed (whoever drives it will); whether it
+        was unfinished. Never overwritten by the driving process's own saves."""
+
+    @abc.abstractmethod
+    async def kill_requested(self, execution_id: str) -> bool:
+        """Whether a kill was requested for the execution."""
+
+    @abc.abstractmethod
     async def get_execution(self, execution_id: str) -> Execution | None:
         """The execution with all its task runs (ordered by creation), or ``None``."""
 

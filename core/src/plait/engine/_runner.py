@@ -11,6 +11,7 @@ had not finished.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import logging
 import random
@@ -44,15 +45,19 @@ from plait.flows import (
 from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV
 from plait.plugins import PluginHost
-from plait.secrets import Masker
+from plait.runtime import configured_engine
+from plait.secrets import KeyRing, Masker, MasterKey, Sealed
 from plait.storage import ExecutionStorage, execution_prefix
-from plait.templating import TemplateEngine, TemplateError, format_duration
+from plait.templating import TemplateError, format_duration
 
 log = logging.getLogger(__name__)
 
 SecretLookup = Callable[[str, str], Any]
 #: Called after each secret read: (execution id, task id, namespace, name), never the value.
 SecretAudit = Callable[[str, str | None, str, str], Awaitable[None]]
+
+#: How a sealed SECRET input is stored in an execution's inputs.
+SEALED, SEALED_KEY = "$sealed", "$key"
 
 #: The run id of an event that only wakes an execution's loop (after a kill request).
 WAKE = ""
@@ -96,24 +101,23 @@ class Runner:
         on_step: Callable[[Execution], None] | None = None,
         on_secret_read: SecretAudit | None = None,
         kv: KVStore | None = None,
+        key_ring: KeyRing | None = None,
         poll_interval: float = 1.0,
         rng_seed: int | None = None,
     ) -> None:
         self.repo = repo
         self.host = host
         self.storage = storage
-        self.templates = TemplateEngine()
-        for ext in host.template_extensions.values():
-            adder = {"filter": self.templates.add_filter, "test": self.templates.add_test}.get(
-                ext.kind, self.templates.add_function
-            )
-            adder(ext.name, ext.fn)
+        self.templates = configured_engine(host)
         self._slots = asyncio.Semaphore(workers)
         self._secrets = secrets
         self._on_log = on_log
         self._on_step = on_step
         self._on_secret_read = on_secret_read
         self.kv = kv
+        # SECRET inputs are sealed before they are stored; without a configured ring the key
+        # lives only in this process (recovering such an execution elsewhere fails clearly).
+        self.key_ring = key_ring or KeyRing([MasterKey.generate()])
         self._poll = poll_interval
         self._rng_seed = rng_seed
         self._flows: dict[tuple[str, str, int], Flow] = {}
@@ -123,7 +127,7 @@ class Runner:
 
     async def deploy(self, source: str, *, file: str | None = None) -> tuple[Flow, int]:
         """Validate and store a flow's source as its next revision."""
-        flow = load_flow(source, registry=self.host.registry, file=file)
+        flow = load_flow(source, registry=self.host.registry, file=file, templates=self.templates)
         revision = await self.repo.save_flow(flow.namespace, flow.id, source)
         self._flows[(flow.namespace, flow.id, revision.revision)] = flow
         return flow, revision.revision
@@ -142,6 +146,7 @@ class Runner:
             self._flows[key] = load_flow(
                 stored.source,
                 registry=self.host.registry,
+                templates=self.templates,
                 file=f"{namespace}.{flow_id}@{stored.revision}",
             )
         return self._flows[key]
@@ -161,16 +166,17 @@ class Runner:
         """A new execution (inputs coerced and validated), persisted as CREATED."""
         if flow.disabled:
             raise UserError(f"flow {flow.uid} is disabled")
+        coerced = coerce_inputs(flow, inputs or {})
         execution = Execution(
             namespace=flow.namespace,
             flow_id=flow.id,
             flow_revision=revision,
-            inputs=coerce_inputs(flow, inputs or {}),
             labels={**flow.labels, **(labels or {})},
             trigger=trigger,
             parent_execution_id=parent[0] if parent else None,
             parent_taskrun_id=parent[1] if parent else None,
         )
+        execution.inputs = self._seal_inputs(flow, execution.id, coerced)
         execution.transition(State.CREATED)
         await self.repo.save(execution)
         return execution
@@ -182,6 +188,30 @@ class Runner:
         execution = await self.create(flow, revision, inputs, **kwargs)
         return await self.drive(flow, execution)
 
+    # -- SECRET inputs ---------------------------------------------------------------------------
+
+    def _seal_inputs(self, flow: Flow, execution_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """The inputs as stored: SECRET values encrypted, bound to this execution."""
+        sealed = dict(inputs)
+        for spec in flow.inputs:
+            value = inputs.get(spec.id)
+            if spec.type is InputType.SECRET and isinstance(value, str):
+                box = self.key_ring.seal(f"execution.{execution_id}", spec.id, value.encode())
+                sealed[spec.id] = {
+                    SEALED: base64.b64encode(box.blob).decode("ascii"),
+                    SEALED_KEY: box.key_id,
+                }
+        return sealed
+
+    def _open_inputs(self, flow: Flow, execution: Execution) -> dict[str, Any]:
+        """The inputs as templates see them: SECRET values decrypted (in memory only)."""
+        opened = dict(execution.inputs)
+        for name, value in execution.inputs.items():
+            if isinstance(value, dict) and set(value) == {SEALED, SEALED_KEY}:
+                box = Sealed(value[SEALED_KEY], base64.b64decode(value[SEALED]))
+                opened[name] = self.key_ring.open(f"execution.{execution.id}", name, box).decode()
+        return opened
+
     # -- driving ---------------------------------------------------------------------------------
 
     async def drive(self, flow: Flow, execution: Execution) -> Execution:
@@ -190,13 +220,15 @@ class Runner:
         if admission and not await self._admit(flow, execution):
             return execution
         masker = Masker()
+        inputs = self._open_inputs(flow, execution)
         for spec in flow.inputs:
-            if spec.type.value == "SECRET" and isinstance(execution.inputs.get(spec.id), str):
-                masker.add(execution.inputs[spec.id])
+            if spec.type is InputType.SECRET and isinstance(inputs.get(spec.id), str):
+                masker.add(inputs[spec.id])
         driving = _Driving(
             executor=Executor(
                 flow,
                 execution,
+                inputs=inputs,
                 render=self._render_for(execution, masker),
                 rng=random.Random(self._rng_seed),
             ),
@@ -204,6 +236,7 @@ class Runner:
             log=ExecutionLog(masker, self._on_log),
         )
         self._driving[execution.id] = driving
+        self._reattach_subflows(execution, driving)
         deadline = (execution.created or utcnow()) + flow.timeout if flow.timeout else None
         try:
             await self._loop(flow, execution, driving, deadline)
@@ -524,15 +557,7 @@ class Runner:
                 driving.events.put_nowait(_Event(WAKE))
 
     async def _check_remote_kill(self, execution: Execution, executor: Executor) -> None:
-        if execution.kill_requested:
-            return
-        stored = await self.repo.list_executions(
-            namespace=execution.namespace,
-            flow_id=execution.flow_id,
-            limit=1,
-            before_id=_after_id(execution.id),
-        )
-        if stored and stored[0].id == execution.id and stored[0].kill_requested:
+        if not execution.kill_requested and await self.repo.kill_requested(execution.id):
             executor.request_kill()
 
     async def kill(self, execution_id: str) -> Execution:
@@ -543,11 +568,12 @@ class Runner:
             driving.events.put_nowait(_Event(WAKE))
             return driving.executor.execution
         execution = await self._load(execution_id)
-        if execution.state.terminal:
+        if execution.state.terminal or not await self.repo.request_kill(execution_id):
             raise UserError(f"execution {execution_id} already ended {execution.state.value}")
         execution.kill_requested = True
-        await self.repo.save(execution)
-        if execution.state in (State.PAUSED, State.QUEUED, State.CREATED):
+        # A paused execution is driven by nobody: end it here. A running one is driven by
+        # another process, which sees the request within its poll interval.
+        if execution.state is State.PAUSED:
             flow = await self.flow_of(
                 execution.namespace, execution.flow_id, execution.flow_revision
             )
@@ -560,7 +586,12 @@ class Runner:
         if execution.state is not State.PAUSED:
             raise UserError(f"execution {execution_id} is {execution.state.value}, not PAUSED")
         flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
-        executor = Executor(flow, execution, render=self._render_for(execution, Masker()))
+        executor = Executor(
+            flow,
+            execution,
+            inputs=self._open_inputs(flow, execution),
+            render=self._render_for(execution, Masker()),
+        )
         paused = executor.paused_runs()
         declared = [
             i for r in paused for i in getattr(executor.spec_of(r).flowable, "on_resume", [])
@@ -587,7 +618,12 @@ class Runner:
                 f"is {execution.state.value}"
             )
         flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
-        executor = Executor(flow, execution, render=self._render_for(execution, Masker()))
+        executor = Executor(
+            flow,
+            execution,
+            inputs=self._open_inputs(flow, execution),
+            render=self._render_for(execution, Masker()),
+        )
         changed = executor.restart(utcnow())
         await self.repo.save(execution, changed)
         return await self.drive(flow, execution)
@@ -607,11 +643,11 @@ class Runner:
             namespace=original.namespace,
             flow_id=original.flow_id,
             flow_revision=original.flow_revision,
-            inputs=dict(original.inputs),
             labels=dict(original.labels),
             trigger=original.trigger,
             original_id=original.id,
         )
+        replay.inputs = self._seal_inputs(flow, replay.id, self._open_inputs(flow, original))
         replay.transition(State.CREATED)
         if taskrun_id is not None:
             replay.task_runs = _replayed_runs(original, taskrun_id, replay.id)
@@ -624,15 +660,53 @@ class Runner:
         if execution.state.terminal:
             return execution
         flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
-        executor = Executor(flow, execution, render=self._render_for(execution, Masker()))
+        executor = Executor(
+            flow,
+            execution,
+            inputs=self._open_inputs(flow, execution),
+            render=self._render_for(execution, Masker()),
+        )
         changed = executor.recover(utcnow())
         await self.repo.save(execution, changed)
-        if execution.state is State.PAUSED:
-            return execution
+        timed = any("resumeAt" in r.scratch for r in executor.paused_runs())
+        if execution.state is State.PAUSED and not timed:
+            return execution  # waits for someone to resume it
         return await self.drive(flow, execution)
 
     async def recover_all(self) -> list[Execution]:
-        return [await self.recover(i) for i in await self.repo.unfinished_executions()]
+        """Recover every unfinished execution; a subflow waited on by an unfinished parent is
+        recovered through that parent (which then gets its result)."""
+        unfinished = await self.repo.unfinished_executions()
+        pending = set(unfinished)
+        recovered = []
+        for execution_id in unfinished:
+            execution = await self._load(execution_id)
+            if execution.parent_execution_id in pending:
+                continue
+            recovered.append(await self.recover(execution_id))
+        return recovered
+
+    def _reattach_subflows(self, execution: Execution, d: _Driving) -> None:
+        """After a restart, follow the subflows this execution was waiting on."""
+        for run in execution.task_runs:
+            child_id = run.scratch.get("child")
+            spec = d.executor.specs.get(run.task_id)
+            if run.state.terminal or not child_id or spec is None or run.id in d.children:
+                continue
+            if not getattr(spec.flowable, "wait", False):
+                continue
+
+            async def follow(child_id: str = child_id) -> Execution:
+                child = await self._load(child_id)
+                if child.state.terminal:
+                    return child
+                if child_id in self._driving:
+                    raise RuntimeError(f"subflow {child_id} is already driven in this process")
+                return await self.recover(child_id)
+
+            task = asyncio.create_task(follow())
+            d.children[run.id] = task
+            task.add_done_callback(functools.partial(_child_done, d, run.id))
 
     async def _load(self, execution_id: str) -> Execution:
         execution = await self.repo.get_execution(execution_id)
@@ -646,6 +720,11 @@ class Runner:
         limit = flow.concurrency
         assert limit is not None
         while await self.repo.count_running(flow.namespace, flow.id) >= limit.limit:
+            if await self.repo.kill_requested(execution.id):
+                execution.kill_requested = True
+                execution.transition(State.KILLED)
+                await self.repo.save(execution)
+                return False
             if limit.behavior is ConcurrencyBehavior.CANCEL:
                 execution.transition(State.CANCELLED)
                 execution.error = f"concurrency limit of {limit.limit} reached"
@@ -702,11 +781,7 @@ class Runner:
             task = asyncio.create_task(follow())
             d.children[run.id] = task
 
-            def done(t: asyncio.Task[Execution]) -> None:
-                if not t.cancelled() and t.exception() is None:
-                    d.events.put_nowait(_Event(run.id, child=t.result()))
-
-            task.add_done_callback(done)
+            task.add_done_callback(functools.partial(_child_done, d, run.id))
         else:
             asyncio.create_task(follow())  # noqa: RUF006 - the child is durable on its own
 
@@ -762,6 +837,17 @@ def _text_properties(cls: type[pydantic.BaseModel]) -> frozenset[str]:
     return frozenset(names)
 
 
+def _child_done(d: _Driving, run_id: str, task: asyncio.Task[Execution]) -> None:
+    """A followed subflow ended: report it to its parent's loop."""
+    if task.cancelled():
+        return
+    error = task.exception()
+    if error is not None:
+        log.error("following subflow of task run %s failed: %s", run_id, error)
+        return
+    d.events.put_nowait(_Event(run_id, child=task.result()))
+
+
 def _remove_dirs(paths: list[Path]) -> None:
     for path in paths:
         shutil.rmtree(path, ignore_errors=True)
@@ -797,7 +883,3 @@ def _mask_derived(masker: Masker, value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _mask_derived(masker, item)
-
-
-def _after_id(execution_id: str) -> str:
-    return execution_id + "~"

@@ -22,10 +22,18 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 
 
 class _Context:
-    def __init__(self, doc: Document, file: str | None, registry: TypeRegistry) -> None:
+    def __init__(
+        self,
+        doc: Document,
+        file: str | None,
+        registry: TypeRegistry,
+        templates: TemplateEngine | None = None,
+    ) -> None:
         self.doc = doc
         self.file = file
         self.registry = registry
+        # The engine with the installed plugins' filters and functions, when given.
+        self.templates = templates or _checker
         self.problems: list[UserError] = list(doc.problems)
 
     def add(self, path: Path, reason: str, *, at_key: bool = False) -> None:
@@ -50,7 +58,13 @@ class _Context:
         return current
 
 
-def load_flow(source: str | FsPath, *, registry: TypeRegistry, file: str | None = None) -> Flow:
+def load_flow(
+    source: str | FsPath,
+    *,
+    registry: TypeRegistry,
+    file: str | None = None,
+    templates: TemplateEngine | None = None,
+) -> Flow:
     """Parse and validate a flow; raise :class:`ValidationError` listing every problem.
 
     ``source`` is YAML text or a path. On success every :class:`TaskSpec` has its
@@ -67,18 +81,22 @@ def load_flow(source: str | FsPath, *, registry: TypeRegistry, file: str | None 
             raise UserError("the flow file is not UTF-8 text", file=file) from None
     else:
         text = source
-    flow, problems = _validate(text, registry=registry, file=file)
+    flow, problems = _validate(text, registry=registry, file=file, templates=templates)
     if problems or flow is None:
         raise ValidationError(sorted(problems, key=_order), file=file)
     return flow
 
 
 def validate_flow_text(
-    text: str, *, registry: TypeRegistry, file: str | None = None
+    text: str,
+    *,
+    registry: TypeRegistry,
+    file: str | None = None,
+    templates: TemplateEngine | None = None,
 ) -> list[UserError]:
     """Every problem of a flow's text, in file order (empty when valid)."""
     try:
-        _flow, problems = _validate(text, registry=registry, file=file)
+        _flow, problems = _validate(text, registry=registry, file=file, templates=templates)
     except UserError as error:  # YAML syntax
         return [error]
     return sorted(problems, key=_order)
@@ -89,10 +107,10 @@ def _order(problem: UserError) -> tuple[int, int, str]:
 
 
 def _validate(
-    text: str, *, registry: TypeRegistry, file: str | None
+    text: str, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
 ) -> tuple[Flow | None, list[UserError]]:
     doc = parse(text, file=file)
-    ctx = _Context(doc, file, registry)
+    ctx = _Context(doc, file, registry, templates)
     data = doc.data
     if data is None:
         ctx.add((), "the flow file is empty")
@@ -373,7 +391,7 @@ def _check_templates(ctx: _Context, value: Any, path: Path) -> None:
     if isinstance(value, str):
         if is_template(value):
             try:
-                _checker.check(value)
+                ctx.templates.check(value)
             except TemplateSyntaxError as error:
                 pos = ctx.doc.values.get(path)
                 line = column = None

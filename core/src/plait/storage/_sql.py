@@ -19,7 +19,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from plait_sdk import UserError
-from sqlalchemy import Connection, Engine, and_, create_engine, delete, event, func, insert, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun, utcnow
@@ -269,10 +280,35 @@ class SqlRepository(Repository):
 
         await self._run(run)
 
+    async def request_kill(self, execution_id: str) -> bool:
+        def run(conn: Connection) -> bool:
+            result = conn.execute(
+                update(executions)
+                .where(executions.c.id == execution_id)
+                .where(executions.c.state.not_in([s.value for s in TERMINAL_STATES]))
+                .values(kill_requested=True)
+            )
+            conn.commit()
+            return bool(result.rowcount)
+
+        return await self._run(run)
+
+    async def kill_requested(self, execution_id: str) -> bool:
+        def run(conn: Connection) -> bool:
+            row = conn.execute(
+                select(executions.c.kill_requested).where(executions.c.id == execution_id)
+            ).first()
+            conn.commit()
+            return bool(row and row[0])
+
+        return await self._run(run)
+
     async def get_execution(self, execution_id: str) -> Execution | None:
         def run(conn: Connection) -> Execution | None:
             row = conn.execute(
-                select(executions.c.document).where(executions.c.id == execution_id)
+                select(executions.c.document, executions.c.kill_requested).where(
+                    executions.c.id == execution_id
+                )
             ).first()
             if row is None:
                 conn.commit()
@@ -284,6 +320,7 @@ class SqlRepository(Repository):
             ).all()
             conn.commit()
             execution = Execution.model_validate_json(row[0])
+            execution.kill_requested = execution.kill_requested or bool(row[1])
             execution.task_runs = [TaskRun.model_validate_json(r[0]) for r in runs]
             return execution
 
@@ -419,7 +456,12 @@ class SqlRepository(Repository):
             rows = conn.execute(query).all()
             conn.commit()
             return [
-                MetricRecord.model_validate({**dict(r._mapping), "tags": json.loads(r.tags)})
+                MetricRecord.model_validate(
+                    {
+                        **{k: v for k, v in r._mapping.items() if k != "seq"},
+                        "tags": json.loads(r.tags),
+                    }
+                )
                 for r in rows
             ]
 

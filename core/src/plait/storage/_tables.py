@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -46,6 +47,9 @@ executions = Table(
     Column("updated", DateTime(timezone=True), nullable=False),
     Column("parent_execution_id", String(32), nullable=True),
     Column("document", Text, nullable=False),
+    # Written only by kill requests (never by the process driving the execution), so a kill
+    # from another process cannot be overwritten by that process's next save. (0002)
+    Column("kill_requested", Boolean, nullable=False, server_default=false()),
     Index("ix_executions_flow", "namespace", "flow_id", "id"),
     Index("ix_executions_state", "state"),
 )

@@ -1,0 +1,162 @@
+"""The SQL repository (SQLite here) and the local internal storage, against real files."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from plait.engine import Execution, LogRecord, MetricRecord, TaskRun, utcnow
+from plait.flows import State
+from plait.storage import (
+    ExecutionStorage,
+    LocalStorageBackend,
+    SqlRepository,
+    StorageError,
+    _migrate,
+)
+
+
+@pytest.fixture
+async def repo(tmp_path: Path) -> AsyncIterator[SqlRepository]:
+    repo = SqlRepository.sqlite(tmp_path / "plait.db")
+    await repo.open()
+    yield repo
+    await repo.close()
+
+
+def _execution(state: State = State.RUNNING) -> Execution:
+    execution = Execution(namespace="ns", flow_id="f", flow_revision=1)
+    execution.transition(State.CREATED)
+    execution.transition(state)
+    return execution
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    assert _migrate.head_revision() == _migrate.HEAD
+
+
+async def test_reopening_a_migrated_database_is_a_no_op(tmp_path: Path) -> None:
+    for _ in range(2):
+        repo = SqlRepository.sqlite(tmp_path / "plait.db")
+        await repo.open()
+        await repo.save_flow("ns", "f", "id: f\nnamespace: ns\n")
+        await repo.close()
+    repo = SqlRepository.sqlite(tmp_path / "plait.db")
+    await repo.open()
+    try:
+        assert len(await repo.flow_revisions("ns", "f")) == 1  # same source, same revision
+    finally:
+        await repo.close()
+
+
+async def test_flow_revisions(repo: SqlRepository) -> None:
+    first = await repo.save_flow("ns", "f", "a")
+    same = await repo.save_flow("ns", "f", "a")
+    second = await repo.save_flow("ns", "f", "b")
+    assert (first.revision, same.revision, second.revision) == (1, 1, 2)
+    latest = await repo.get_flow("ns", "f")
+    assert latest is not None
+    assert latest.source == "b"
+    old = await repo.get_flow("ns", "f", 1)
+    assert old is not None
+    assert old.source == "a"
+    assert await repo.delete_flow("ns", "f") is True
+    assert await repo.get_flow("ns", "f") is None
+
+
+async def test_execution_round_trip_and_queries(repo: SqlRepository) -> None:
+    execution = _execution()
+    run = TaskRun(execution_id=execution.id, task_id="a", outputs={"value": [1, {"x": "é"}]})
+    run.transition(State.SUCCESS)
+    await repo.save(execution, [run])
+    loaded = await repo.get_execution(execution.id)
+    assert loaded is not None
+    assert loaded.task_runs == [run]
+    assert loaded.history == execution.history
+    assert await repo.unfinished_executions() == [execution.id]
+    assert await repo.count_running("ns", "f") == 1
+    done = _execution(State.SUCCESS)
+    await repo.save(done)
+    listed = await repo.list_executions(namespace="ns", states=[State.SUCCESS])
+    assert [e.id for e in listed] == [done.id]
+    assert await repo.delete_execution(done.id) is True
+    assert await repo.get_execution(done.id) is None
+
+
+async def test_logs_and_metrics_are_saved_with_the_state(repo: SqlRepository) -> None:
+    execution = _execution()
+    logs = [
+        LogRecord(execution_id=execution.id, task_id="a", level=level, message=f"m{i}")
+        for i, level in enumerate(["DEBUG", "INFO", "ERROR"])
+    ]
+    metric = MetricRecord(
+        execution_id=execution.id,
+        taskrun_id="r",
+        task_id="a",
+        name="rows",
+        type="counter",
+        value=3,
+        tags={"table": "t"},
+    )
+    await repo.save(execution, [], logs=logs, metrics=[metric])
+    stored = await repo.logs(execution.id)
+    assert [r.message for r in stored] == ["m0", "m1", "m2"]
+    assert [r.message for r in await repo.logs(execution.id, min_level="INFO")] == ["m1", "m2"]
+    after = stored[0].seq
+    assert [r.message for r in await repo.logs(execution.id, after_seq=after)] == ["m1", "m2"]
+    (got,) = await repo.metrics(execution.id)
+    assert (got.name, got.value, got.tags) == ("rows", 3, {"table": "t"})
+
+
+async def test_a_kill_request_survives_the_drivers_saves(repo: SqlRepository) -> None:
+    execution = _execution()
+    await repo.save(execution)
+    assert await repo.request_kill(execution.id) is True
+    await repo.save(execution)  # the driving process saves its (stale) copy afterwards
+    assert await repo.kill_requested(execution.id) is True
+    loaded = await repo.get_execution(execution.id)
+    assert loaded is not None
+    assert loaded.kill_requested is True
+    ended = _execution(State.SUCCESS)
+    await repo.save(ended)
+    assert await repo.request_kill(ended.id) is False
+
+
+async def test_purge_removes_old_ended_executions(repo: SqlRepository) -> None:
+    ended = _execution(State.SUCCESS)
+    running = _execution()
+    await repo.save(ended, logs=[LogRecord(execution_id=ended.id, level="INFO", message="x")])
+    await repo.save(running)
+    assert await repo.purge(ended_before=utcnow() + timedelta(seconds=1)) == 1
+    assert await repo.get_execution(ended.id) is None
+    assert await repo.logs(ended.id) == []
+    assert await repo.get_execution(running.id) is not None
+
+
+async def _chunks(n: int, size: int) -> AsyncIterable[bytes]:
+    for i in range(n):
+        yield bytes([i % 256]) * size
+        await asyncio.sleep(0)
+
+
+async def test_internal_storage_round_trip_and_prefix_checks(tmp_path: Path) -> None:
+    backend = LocalStorageBackend(tmp_path / "storage")
+    mine = ExecutionStorage(backend, "main/ns/f/e1/task/run1", ["main/ns/f/e1"])
+    uri = await mine.put("data.bin", _chunks(8, 1 << 16))
+    assert uri.startswith("plait://")
+    assert await mine.size(uri) == 8 << 16
+    assert len(await mine.read_bytes(uri)) == 8 << 16
+    other = ExecutionStorage(backend, "main/ns/f/e2/task/run1", ["main/ns/f/e2"])
+    with pytest.raises(StorageError):
+        await other.read_bytes(uri)  # another execution's file
+    for bad in ("../escape.txt", "/etc/passwd", "a/../../b", "x\x00y"):
+        with pytest.raises(StorageError):
+            await mine.put(bad, b"nope")
+    for bad_uri in ("plait://main/ns/f/e1/../e2/x", "file:///etc/passwd", "plait:///etc/passwd"):
+        with pytest.raises(StorageError):
+            await mine.read_bytes(bad_uri)
+    names = await asyncio.to_thread(lambda: [p.name for p in tmp_path.rglob("*")])
+    assert "escape.txt" not in names
