@@ -14,7 +14,9 @@ these hooks with the :data:`hookimpl` marker and declares the plugin-API range i
 
 Registration hooks receive a ``register`` callback (rather than returning values) so the core can
 stamp each registered type with the plugin and distribution it came from, and report a problem in
-one registration without losing the others. Hooks may be ``async def``; the core awaits them.
+one registration without losing the others. Registration hooks run synchronously at discovery
+(an ``async def`` one is reported as an error); ``plait_startup`` and ``plait_shutdown`` may be
+``async def`` and are awaited.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ class SecretDecryptionError(UserError):
 
 @dataclass(frozen=True)
 class MasterKey:
-    """One AES-256 key and its id (the first 8 hex digits of its SHA-256, not secret)."""
+    """One AES-256 key and its id (16 hex digits of a SHA-256 of it, not secret)."""
 
     material: bytes
 

@@ -1,11 +1,11 @@
-"""``SqlRepository``: the Repository on SQLAlchemy 2 async (embedded SQLite by default).
+"""``SqlRepository``: the Repository on SQLAlchemy 2 Core (embedded SQLite by default).
 
 SQLite runs in WAL mode with ``synchronous=NORMAL``: a committed transaction survives the process
 being killed (``kill -9``), which is the durability the engine promises; a power cut may lose the
 last transactions. All access goes through one connection owned by one dedicated thread: SQLite
 has one writer anyway, and running SQLAlchemy Core synchronously in that thread costs one thread
-hop per call (about 0.5 ms per engine save, against 2.2 ms through the async aiosqlite bridge,
-which hops threads for every statement). The event loop never blocks on the database.
+hop per call (about 0.3 ms per engine save, of which 0.09 ms is SQL work; the aiosqlite bridge
+hops threads for every statement, 2.2 ms per save). The event loop never blocks on the database.
 """
 
 from __future__ import annotations
