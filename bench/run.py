@@ -34,6 +34,14 @@ def sequential(n: int) -> str:
     return f"id: seq{n}\nnamespace: bench\ntasks:\n{tasks}"
 
 
+def sequential_durable(n: int) -> str:
+    """Trivial tasks that are not pure (Sleep of zero): one commit per task."""
+    tasks = "".join(
+        f"  - id: t{i}\n    type: plait.core.Sleep\n    duration: PT0S\n" for i in range(n)
+    )
+    return f"id: dur{n}\nnamespace: bench\ntasks:\n{tasks}"
+
+
 def fan_out(n: int) -> str:
     return (
         f"id: fan{n}\nnamespace: bench\ntasks:\n  - id: each\n    type: plait.core.ForEach\n"
@@ -145,6 +153,10 @@ async def main(quick: bool) -> None:
     for n in (100, 1000):
         took = await time_flow(sequential(n), 3)
         rows.append((f"{n} sequential trivial tasks", f"{took * 1000 / n:.3f} ms/task", "<= 0.3"))
+    took = await time_flow(sequential_durable(1000), 3)
+    rows.append(
+        ("1000 sequential non-pure tasks (Sleep PT0S)", f"{took * 1000 / 1000:.3f} ms/task", "")
+    )
     took = await time_flow(fan_out(1000), 3)
     rows.append(("ForEach fan-out of 1000 tasks", f"{took:.3f} s", "<= 0.5 s"))
     count = 500 if quick else 2000

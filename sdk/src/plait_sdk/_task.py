@@ -70,6 +70,11 @@ class Task(Model):
     examples: ClassVar[tuple[Example, ...]] = ()
     #: Runnable tasks are executed by workers; flowable ones are decided by the executor.
     flowable: ClassVar[bool] = False
+    #: A pure task has no effect outside its outputs and logs and finishes at once without
+    #: waiting on anything (``Return``, ``Log``). The engine may run it inside the step that
+    #: started it and commit its result with the next durable step, saving a commit per task;
+    #: after a crash it may simply run again. Never set it on a task that talks to the world.
+    pure: ClassVar[bool] = False
 
     async def run(self, ctx: RunContext) -> Output | None:
         """Do the work and return the outputs (``None`` for a task without outputs)."""

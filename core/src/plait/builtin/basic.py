@@ -24,6 +24,7 @@ class Log(Task):
     """Write a message (or several) to the execution's logs."""
 
     type_name: ClassVar[str] = "plait.core.Log"
+    pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = (
         "io.kestra.plugin.core.log.Log",
         "io.kestra.core.tasks.log.Log",
@@ -63,6 +64,7 @@ class Return(Task):
     """Render a value and return it as ``outputs.<id>.value`` (handy for debugging)."""
 
     type_name: ClassVar[str] = "plait.core.Return"
+    pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = (
         "io.kestra.plugin.core.debug.Return",
         "io.kestra.core.tasks.debugs.Return",
@@ -102,6 +104,7 @@ class OutputValues(Task):
     """Publish a map of values as ``outputs.<id>.values.<key>``."""
 
     type_name: ClassVar[str] = "plait.core.OutputValues"
+    pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.output.OutputValues",)
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
@@ -138,6 +141,7 @@ class Fail(Task):
     """Fail the task run (and so the execution, unless handled) with a message."""
 
     type_name: ClassVar[str] = "plait.core.Fail"
+    pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.Fail",)
 
     condition: Any = None
@@ -165,6 +169,7 @@ class Labels(Task):
     """Add or replace labels of the running execution."""
 
     type_name: ClassVar[str] = "plait.core.Labels"
+    pure: ClassVar[bool] = True
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.Labels",)
 
     labels: dict[str, Any]

@@ -84,6 +84,8 @@ class _Driving:
     metrics: list[MetricRecord] = field(default_factory=list)
     workdirs: dict[str, Path] = field(default_factory=dict)
     killing: bool = False
+    #: Task runs changed by steps not yet committed (pure tasks run inline).
+    unsaved: dict[str, TaskRun] = field(default_factory=dict)
 
 
 class Runner:
@@ -276,7 +278,19 @@ class Runner:
                     )
             if execution.state.terminal:
                 await self._finalize(flow, execution, d)
-            await self._persist(execution, step.changed, d)
+            for run in step.changed:
+                d.unsaved[run.id] = run
+            inline = [r for r in step.start if self._inline(d, r)]
+            if inline and len(inline) == len(step.start) and not step.subflows:
+                # Only pure tasks to start: run them now and commit their results with the next
+                # durable step (a crash before then re-runs them, which is harmless).
+                for run in inline:
+                    await self._work(flow, execution, d, run)
+                while not d.events.empty():
+                    self._apply(execution, d, d.events.get_nowait())
+                continue
+            await self._persist(execution, list(d.unsaved.values()), d)
+            d.unsaved.clear()
             if self._on_step is not None:
                 self._on_step(execution)
             if execution.kill_requested and not d.killing:
@@ -314,6 +328,16 @@ class Runner:
             self._apply(execution, d, event)
             while not d.events.empty():
                 self._apply(execution, d, d.events.get_nowait())
+
+    def _inline(self, d: _Driving, run: TaskRun) -> bool:
+        spec = d.executor.spec_of(run)
+        info = spec.type_info
+        if info is None or not getattr(info.cls, "pure", False):
+            return False
+        # A retry or timeout needs the durable path (its schedule and cancellation).
+        return (
+            spec.timeout is None and spec.retry is None and not d.executor.execution.kill_requested
+        )
 
     def _apply(self, execution: Execution, d: _Driving, event: _Event) -> None:
         if event.run_id == WAKE:
