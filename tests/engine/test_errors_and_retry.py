@@ -432,3 +432,53 @@ async def test_secret_inputs_are_sealed_at_rest_and_masked(harness: Harness) -> 
     assert replay.state is State.SUCCESS
     assert testplugin.CALLS["record"] == ["hunter2-very-secret"]
     assert replay.inputs["password"] != stored.inputs["password"]
+
+
+async def test_a_secret_is_masked_on_every_surface(harness: Harness) -> None:
+    token = SECRETS["API_TOKEN"]
+    ex = await harness.run(
+        """
+        id: surfaces
+        namespace: t
+        tasks:
+          - id: log
+            type: plait.core.Log
+            message: "{{ secret('API_TOKEN') }}"
+          - id: derived
+            type: plait.core.Return
+            format: "{{ secret('API_TOKEN') | replace('-', '_') | upper }}"
+          - id: sliced
+            type: plait.core.Return
+            format: "{{ secret('API_TOKEN')[0:9] }}"
+          - id: label
+            type: plait.core.Labels
+            labels:
+              leaked: "{{ secret('API_TOKEN') }}"
+          - id: echo
+            type: test.UseSecret
+            name: API_TOKEN
+          - id: boom
+            type: plait.core.Fail
+            errorMessage: "cannot connect with {{ secret('API_TOKEN') }}"
+            allowFailure: true
+        outputs:
+          - id: out
+            type: STRING
+            value: "{{ outputs.echo.value }}"
+        """
+    )
+    assert ex.state is State.WARNING, ex.error
+    stored = await harness.reload(ex)
+    assert stored.outputs == {"out": "******"}
+    logs = await harness.repo.logs(ex.id)
+    surfaces = [
+        stored.model_dump_json(),  # task outputs, execution outputs, labels, errors
+        "".join(r.message for r in logs),  # log lines, error logs
+        ex.error or "",
+    ]
+    forms = [token, token.upper(), token.replace("-", "_").upper(), token[0:9]]
+    for surface in surfaces:
+        for form in forms:
+            assert form not in surface, (form, surface[:200])
+    assert "******" in stored.labels["leaked"]
+    assert "******" in (runs(stored, "boom")[0].error or "")
