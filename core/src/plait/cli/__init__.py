@@ -8,11 +8,6 @@ from plait.cli._app import cli
 
 def main() -> None:
     """Entry point of the ``plait`` console script."""
-    from plait.runtime import plugin_host
-
-    for command, _origin in plugin_host().commands:
-        if command.name not in cli.commands:
-            cli.add_command(command)
     cli(prog_name="plait")
 
 

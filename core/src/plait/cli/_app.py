@@ -17,7 +17,34 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class PlaitGroup(click.Group):
-    """Prints a user error as one clear message (no traceback unless ``--debug``)."""
+    """Prints a user error as one clear message (no traceback unless ``--debug``).
+
+    Commands contributed by plugins (``register_commands``) are looked up only when a name is
+    not a built-in command, or for ``--help``: ``plait --version`` and the core commands do not
+    pay for plugin discovery before they need it.
+    """
+
+    def _plugin_commands(self) -> dict[str, click.Command]:
+        from plait.runtime import plugin_host
+
+        found: dict[str, click.Command] = {}
+        for command, _origin in plugin_host().commands:
+            if (
+                isinstance(command, click.Command)
+                and command.name
+                and command.name not in self.commands
+            ):
+                found[command.name] = command
+        return found
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            command = self._plugin_commands().get(cmd_name)
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._plugin_commands()})
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
