@@ -77,3 +77,85 @@ def schema(output: Path | None) -> None:
     else:
         output.write_text(text, "utf-8")
         err_console.print(f"wrote {output}", markup=False)
+
+
+@flows.command("deploy")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The local store (default: $PLAIT_HOME or ./.plait).",
+)
+def deploy(paths: tuple[Path, ...], home: Path | None) -> None:
+    """Validate flow files and store each as a new revision (unchanged sources keep theirs).
+
+    Nothing is stored unless every file is valid.
+    """
+    import asyncio
+
+    from plait.flows import validate_flow_text
+    from plait.local import LocalHome, local_repository
+    from plait.runtime import plugin_host, template_engine
+
+    files = flow_files(paths)
+    if not files:
+        raise UserError("no flow files (*.yaml, *.yml) found", file=" ".join(map(str, paths)))
+    sources = [(file, file.read_text("utf-8")) for file in files]
+    problems = [
+        p
+        for file, text in sources
+        for p in validate_flow_text(
+            text, registry=plugin_host().registry, file=str(file), templates=template_engine()
+        )
+    ]
+    if problems:
+        for problem in problems:
+            click.echo(str(problem))
+        err_console.print("nothing deployed: fix the problems above", markup=False)
+        raise SystemExit(1)
+
+    async def store() -> list[tuple[Path, str, int]]:
+        import yaml
+
+        done = []
+        async with local_repository(LocalHome.resolve(home)) as repo:
+            for file, text in sources:
+                data = yaml.safe_load(text)
+                revision = await repo.save_flow(data["namespace"], data["id"], text)
+                done.append((file, f"{data['namespace']}.{data['id']}", revision.revision))
+        return done
+
+    for file, uid, revision in asyncio.run(store()):
+        click.echo(f"{uid} revision {revision} ({file})")
+
+
+@flows.command("list")
+@click.option("--namespace", "-n", help="Only this namespace (and its children).")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The local store (default: $PLAIT_HOME or ./.plait).",
+)
+def list_flows(namespace: str | None, home: Path | None) -> None:
+    """Deployed flows with their latest revision."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from plait.local import LocalHome, local_repository
+
+    async def fetch() -> list[tuple[str, str, int, str]]:
+        async with local_repository(LocalHome.resolve(home)) as repo:
+            found = await repo.list_flows(namespace)
+            return [
+                (f.namespace, f.flow_id, f.revision, f.created.strftime("%Y-%m-%d %H:%M:%S"))
+                for f in found
+            ]
+
+    table = Table()
+    for column in ("namespace", "id", "revision", "updated"):
+        table.add_column(column)
+    for row in asyncio.run(fetch()):
+        table.add_row(row[0], row[1], str(row[2]), row[3])
+    Console().print(table)
