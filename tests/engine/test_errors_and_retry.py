@@ -482,3 +482,22 @@ async def test_a_secret_is_masked_on_every_surface(harness: Harness) -> None:
             assert form not in surface, (form, surface[:200])
     assert "******" in stored.labels["leaked"]
     assert "******" in (runs(stored, "boom")[0].error or "")
+
+
+async def test_only_values_derived_from_a_secret_are_masked(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: maps
+        namespace: t
+        tasks:
+          - id: data
+            type: plait.core.OutputValues
+            values:
+              header: "Bearer {{ secret('API_TOKEN') }}"
+              mode: production
+              user: ada
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    values = runs(ex, "data")[0].outputs["values"]
+    assert values == {"header": "******", "mode": "production", "user": "ada"}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from backends import Backend
 from plait.secrets import KeyRing, MasterKey, SecretDecryptionError
 from plait.secrets._store import SecretStore
 from plait.storage import SqlRepository
@@ -21,8 +21,8 @@ VALUE = "correct-horse-battery-staple"
 
 
 @pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[SqlRepository]:
-    repo = SqlRepository.sqlite(tmp_path / "plait.db")
+async def repo(backend: Backend) -> AsyncIterator[SqlRepository]:
+    repo = SqlRepository(backend.url)
     await repo.open()
     yield repo
     await repo.close()
@@ -34,15 +34,21 @@ def ring() -> KeyRing:
 
 
 async def test_values_are_ciphertext_at_rest(
-    repo: SqlRepository, ring: KeyRing, tmp_path: Path
+    repo: SqlRepository, ring: KeyRing, backend: Backend, tmp_path: Path
 ) -> None:
     store = SecretStore(repo, ring)
     await store.set("acme", "DB_PASSWORD", VALUE)
     assert await store.get("acme", "DB_PASSWORD") == VALUE
-    await repo.close()
-    raw = await asyncio.to_thread(_read_all, tmp_path)
-    assert VALUE.encode() not in raw
-    await repo.open()
+    rows = await asyncio.to_thread(
+        backend.execute, "SELECT namespace, name, ciphertext FROM secrets"
+    )
+    assert len(rows) == 1
+    assert VALUE.encode() not in bytes(rows[0][2])
+    if backend.name == "sqlite":  # the whole database file, WAL included
+        await repo.close()
+        raw = await asyncio.to_thread(_read_all, tmp_path)
+        assert VALUE.encode() not in raw
+        await repo.open()
 
 
 def _read_all(directory: Path) -> bytes:
@@ -63,20 +69,18 @@ async def test_namespace_inheritance_nearest_wins(repo: SqlRepository, ring: Key
 
 
 async def test_tampered_and_swapped_rows_are_detected(
-    repo: SqlRepository, ring: KeyRing, tmp_path: Path
+    repo: SqlRepository, ring: KeyRing, backend: Backend
 ) -> None:
     store = SecretStore(repo, ring)
     await store.set("a", "ONE", "first")
     await store.set("a", "TWO", "second")
-    db = tmp_path / "plait.db"
 
     def swap_and_flip() -> None:
-        with sqlite3.connect(db) as conn:
-            one = conn.execute("SELECT ciphertext FROM secrets WHERE name='ONE'").fetchone()[0]
-            conn.execute("UPDATE secrets SET ciphertext=? WHERE name='TWO'", (one,))
-            flipped = bytearray(one)
-            flipped[-1] ^= 1
-            conn.execute("UPDATE secrets SET ciphertext=? WHERE name='ONE'", (bytes(flipped),))
+        ((one,),) = backend.execute("SELECT ciphertext FROM secrets WHERE name = 'ONE'")
+        backend.execute("UPDATE secrets SET ciphertext = %s WHERE name = 'TWO'", (bytes(one),))
+        flipped = bytearray(one)
+        flipped[-1] ^= 1
+        backend.execute("UPDATE secrets SET ciphertext = %s WHERE name = 'ONE'", (bytes(flipped),))
 
     await asyncio.to_thread(swap_and_flip)
     with pytest.raises(SecretDecryptionError, match="altered or belongs to another secret"):

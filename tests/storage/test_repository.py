@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from backends import Backend
 from plait.engine import Execution, LogRecord, MetricRecord, TaskRun, utcnow
 from plait.flows import State
 from plait.storage import (
@@ -20,8 +21,8 @@ from plait.storage import (
 
 
 @pytest.fixture
-async def repo(tmp_path: Path) -> AsyncIterator[SqlRepository]:
-    repo = SqlRepository.sqlite(tmp_path / "plait.db")
+async def repo(backend: Backend) -> AsyncIterator[SqlRepository]:
+    repo = SqlRepository(backend.url)
     await repo.open()
     yield repo
     await repo.close()
@@ -38,13 +39,14 @@ def test_head_constant_matches_the_migration_scripts() -> None:
     assert _migrate.head_revision() == _migrate.HEAD
 
 
-async def test_reopening_a_migrated_database_is_a_no_op(tmp_path: Path) -> None:
+async def test_reopening_a_migrated_database_is_a_no_op(backend: Backend) -> None:
     for _ in range(2):
-        repo = SqlRepository.sqlite(tmp_path / "plait.db")
+        repo = SqlRepository(backend.url)
         await repo.open()
         await repo.save_flow("ns", "f", "id: f\nnamespace: ns\n")
         await repo.close()
-    repo = SqlRepository.sqlite(tmp_path / "plait.db")
+    assert backend.execute("SELECT version_num FROM alembic_version") == [(_migrate.HEAD,)]
+    repo = SqlRepository(backend.url)
     await repo.open()
     try:
         assert len(await repo.flow_revisions("ns", "f")) == 1  # same source, same revision

@@ -544,13 +544,30 @@ class Runner:
                 return found[1]
 
             full = {**context, "secret": secret, "kv": kv}
-            if as_text and isinstance(value, str):
-                result: Any = await templates.render(value, full)
-            else:
-                result = await templates.render_value(value, full)
-            if used:
-                _mask_derived(masker, result)
-            return result
+
+            async def leaf(item: Any, text: bool) -> Any:
+                # Each string is rendered on its own, so only what a secret flowed into is
+                # masked as derived from it, not its neighbours in the same map or list.
+                if isinstance(item, dict):
+                    return {
+                        (await leaf(k, True) if isinstance(k, str) else k): await leaf(v, False)
+                        for k, v in item.items()
+                    }
+                if isinstance(item, list | tuple):
+                    items = [await leaf(v, False) for v in item]
+                    return items if isinstance(item, list) else tuple(items)
+                if not isinstance(item, str):
+                    return item
+                used.clear()
+                if text:
+                    result: Any = await templates.render(item, full)
+                else:
+                    result = await templates.render_native(item, full)
+                if used:
+                    _mask_derived(masker, result)
+                return result
+
+            return await leaf(value, as_text)
 
         return render
 

@@ -1,0 +1,3 @@
+from backends import backend
+
+__all__ = ["backend"]
