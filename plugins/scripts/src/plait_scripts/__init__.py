@@ -1,3 +1,16 @@
-"""The plait-scripts connector (work in progress)."""
+"""plait-scripts: Python, Shell and Node.js scripts run as real subprocesses."""
 
-__all__: list[str] = []
+from plait_scripts._base import ScriptOutput
+from plait_scripts.node import NodeCommands, NodeScript
+from plait_scripts.python import PythonCommands, PythonScript
+from plait_scripts.shell import ShellCommands, ShellScript
+
+__all__ = [
+    "NodeCommands",
+    "NodeScript",
+    "PythonCommands",
+    "PythonScript",
+    "ScriptOutput",
+    "ShellCommands",
+    "ShellScript",
+]
