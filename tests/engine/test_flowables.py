@@ -499,3 +499,20 @@ async def test_plugin_template_extensions_validate_and_render(harness: Harness) 
     )
     assert ex.state is State.SUCCESS, ex.error
     assert runs(ex, "r")[0].outputs == {"value": "uryyb HI!"}
+
+
+async def test_working_dir_template_variable(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: wdvar
+        namespace: t
+        tasks:
+          - id: wd
+            type: io.kestra.plugin.core.flow.WorkingDirectory
+            tasks:
+              - {id: write, type: test.WriteFile, name: a.txt, content: x}
+              - {id: where, type: plait.core.Return, format: "{{ workingDir }}"}
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    assert runs(ex, "where")[0].outputs["value"] == runs(ex, "write")[0].outputs["value"]

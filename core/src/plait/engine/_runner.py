@@ -447,6 +447,9 @@ class Runner:
     async def _materialise(self, d: _Driving, run: TaskRun, spec: Any) -> Any:
         cls = spec.type_info.task_class
         context = d.executor.context_for(run)
+        if _mentions(spec, "workingDir"):
+            # Kestra's {{ workingDir }}: created only for the tasks that ask for it.
+            context = {**context, "workingDir": str(self._workdir(d, run))}
         render = self._render_for(d.executor.execution, d.masker)
         properties: dict[str, Any] = {}
         text_fields = _text_properties(cls)
@@ -876,6 +879,21 @@ def _text_properties(cls: type[pydantic.BaseModel]) -> frozenset[str]:
             if info.alias:
                 names.add(info.alias)
     return frozenset(names)
+
+
+def _mentions(spec: Any, name: str) -> bool:
+    """Whether any string in the properties of ``spec`` mentions ``name``."""
+
+    def walk(value: Any) -> bool:
+        if isinstance(value, str):
+            return name in value
+        if isinstance(value, dict):
+            return any(walk(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return any(walk(v) for v in value)
+        return False
+
+    return walk(spec.properties)
 
 
 def _child_done(d: _Driving, run_id: str, task: asyncio.Task[Execution]) -> None:
