@@ -22,6 +22,7 @@ import pytest
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.flows import State, load_flow, validate_flow_text
+from plait.kv import KVStore
 from plait.plugins import PluginHost
 from plait.storage import LocalStorageBackend, SqlRepository
 from plait_sdk import ValidationError
@@ -139,6 +140,7 @@ async def make_runner(tmp_path: Path) -> AsyncIterator[Callable[[PluginHost], An
             host,
             LocalStorageBackend(root / "storage"),
             secrets=_secrets,
+            kv=KVStore(repo),
             poll_interval=0.05,
             rng_seed=7,
         )

@@ -275,3 +275,85 @@ async def test_subflow_that_does_not_exist_fails_the_task(harness: Harness) -> N
     )
     assert ex.state is State.FAILED
     assert "ghost" in (runs(ex, "call")[0].error or "")
+
+
+async def test_a_kill_requested_elsewhere_stops_a_busy_execution(harness: Harness) -> None:
+    flow, revision = await harness.deploy(
+        """
+        id: busy
+        namespace: t
+        tasks:
+          - id: loop
+            type: plait.core.ForEach
+            values: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+            tasks:
+              - {id: nap, type: plait.core.Sleep, duration: PT0.03S}
+        """
+    )
+    running = asyncio.create_task(harness.runner.run(flow, revision, {}))
+    await asyncio.sleep(0.15)
+    (execution,) = await harness.repo.list_executions(flow_id="busy")
+    assert await harness.repo.request_kill(execution.id)  # as another process would
+    ex = await asyncio.wait_for(running, 5)
+    assert ex.state is State.KILLED
+    assert len(runs(ex, "nap")) < 20
+
+
+async def test_restart_after_a_kill_is_not_killed_again(harness: Harness) -> None:
+    flow, revision = await harness.deploy(
+        """
+        id: killed_then_restarted
+        namespace: t
+        tasks:
+          - {id: hold, type: test.Gate, name: k}
+          - {id: after, type: test.Record}
+        """
+    )
+    running = asyncio.create_task(harness.runner.run(flow, revision, {}))
+    while not testplugin.CALLS["gate:k"]:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    (execution,) = await harness.repo.list_executions(flow_id="killed_then_restarted")
+    await harness.repo.request_kill(execution.id)
+    assert (await asyncio.wait_for(running, 5)).state is State.KILLED
+    testplugin.GATES["k"].set()
+    again = await harness.runner.restart(execution.id)
+    assert again.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == [None]
+
+
+async def test_a_subflow_that_pauses_keeps_its_parent_waiting(harness: Harness) -> None:
+    await harness.deploy(
+        """
+        id: approve
+        namespace: t.lib
+        tasks:
+          - id: wait
+            type: plait.core.Pause
+            onResume:
+              - {id: ok, type: BOOLEAN}
+        outputs:
+          - {id: decision, type: BOOLEAN, value: "{{ outputs.wait.onResume.ok }}"}
+        """
+    )
+    parent = await harness.run(
+        """
+        id: parent
+        namespace: t
+        tasks:
+          - {id: call, type: plait.core.Subflow, namespace: t.lib, flowId: approve}
+          - id: after
+            type: test.Record
+            value: "{{ outputs.call.outputs.decision }}"
+        """
+    )
+    assert parent.state is State.PAUSED
+    assert state_of(parent, "call") == "PAUSED"
+    assert runs(parent, "after") == []
+    child_id = runs(parent, "call")[0].scratch["child"]
+    with pytest.raises(UserError, match="resume that one"):
+        await harness.runner.resume(parent.id, {})
+    child = await harness.runner.resume(child_id, {"ok": "true"})
+    assert child.state is State.SUCCESS
+    finished = await harness.reload(parent)
+    assert finished.state is State.SUCCESS, finished.error
+    assert testplugin.CALLS["record"] == [True]

@@ -126,11 +126,16 @@ def register_template_extensions(register: RegisterTemplateExtension) -> None:
 def register_secret_backends(register: RegisterSecretBackend) -> None:
     """Add a secret backend: ``register(name, factory)``; ``factory(config)`` builds it.
 
+    Users enable it by naming it in ``PLAIT_SECRET_BACKENDS`` (e.g. ``vault,store,env``). The
+    ``config`` mapping holds what the core can offer (``path``: the secrets directory, and for the
+    core's own backends the repository and key ring); a backend reads its own settings from its
+    environment variables.
+
     Example::
 
         @hookimpl
         def register_secret_backends(register):
-            register("vault", lambda config: VaultSecrets(config["url"]))
+            register("vault", lambda config: VaultSecrets(os.environ["VAULT_ADDR"]))
     """
 
 

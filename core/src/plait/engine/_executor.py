@@ -477,6 +477,12 @@ class Executor:
         run = self.runs[run_id]
         if run.state.terminal:
             return  # killed meanwhile: the child's late report changes nothing
+        if not state.terminal:
+            # The child paused (an approval...): this run waits PAUSED until the child ends;
+            # whoever finishes the child reports back (Runner._notify_parent).
+            run.scratch["child"] = child_id
+            self._set(run, State.PAUSED)
+            return
         model = self.specs[run.task_id].flowable
         run.outputs = {"executionId": child_id, "state": state.value, "outputs": outputs}
         if state.failed and getattr(model, "transmit_failed", True):
@@ -513,7 +519,7 @@ class Executor:
         """Resume every paused task run (with the resume inputs as its outputs)."""
         self._now = now
         resumed = []
-        for run in self.runs.values():
+        for run in self.paused_runs():
             if run.state is State.PAUSED:
                 run.scratch["resumed"] = True
                 run.outputs = {"onResume": dict(outputs or {})}
@@ -522,7 +528,22 @@ class Executor:
         return resumed
 
     def paused_runs(self) -> list[TaskRun]:
-        return [r for r in self.runs.values() if r.state is State.PAUSED]
+        """Paused runs a resume applies to (a Subflow waiting for its paused child is not one:
+        the child is resumed, and reports back when it ends)."""
+        return [
+            r
+            for r in self.runs.values()
+            if r.state is State.PAUSED
+            and not isinstance(self.specs[r.task_id].flowable, fl.Subflow)
+        ]
+
+    def subflow_waits(self) -> list[TaskRun]:
+        """Subflow runs waiting for a paused child."""
+        return [
+            r
+            for r in self.runs.values()
+            if r.state is State.PAUSED and isinstance(self.specs[r.task_id].flowable, fl.Subflow)
+        ]
 
     def restart(self, now: datetime) -> list[TaskRun]:
         """Restart from the failed task runs: a new attempt for each, earlier outputs kept."""
@@ -760,6 +781,8 @@ async def _subflow(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Subflow) ->
         if run not in ex._step.subflows:
             ex._step.subflows.append(run)
         return
+    if run.state is State.PAUSED:
+        return  # waiting for a paused child to end
     if not m.wait:
         await ex._finish(run, State.SUCCESS)
 

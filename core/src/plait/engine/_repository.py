@@ -76,6 +76,10 @@ class Repository(abc.ABC):
         was unfinished. Never overwritten by the driving process's own saves."""
 
     @abc.abstractmethod
+    async def clear_kill(self, execution_id: str) -> None:
+        """Forget a kill request (an execution restarted after being killed)."""
+
+    @abc.abstractmethod
     async def kill_requested(self, execution_id: str) -> bool:
         """Whether a kill was requested for the execution."""
 

@@ -17,6 +17,7 @@ import logging
 import random
 import shutil
 import tempfile
+import time
 import traceback
 import typing
 from collections.abc import Awaitable, Callable, Mapping
@@ -84,6 +85,7 @@ class _Driving:
     metrics: list[MetricRecord] = field(default_factory=list)
     workdirs: dict[str, Path] = field(default_factory=dict)
     killing: bool = False
+    kill_checked: float = field(default_factory=time.monotonic)
     #: Task runs changed by steps not yet committed (pure tasks run inline).
     unsaved: dict[str, TaskRun] = field(default_factory=dict)
 
@@ -242,6 +244,11 @@ class Runner:
         deadline = (execution.created or utcnow()) + flow.timeout if flow.timeout else None
         try:
             await self._loop(flow, execution, driving, deadline)
+            parent = execution.parent_execution_id
+            if parent and execution.state.terminal and parent not in self._driving:
+                # Nobody here waits for this child (it was resumed or recovered on its own):
+                # report to the parent, which may be paused waiting for it.
+                await self._notify_parent(execution)
         finally:
             self._driving.pop(execution.id, None)
             for task in driving.workers.values():
@@ -328,6 +335,10 @@ class Runner:
             self._apply(execution, d, event)
             while not d.events.empty():
                 self._apply(execution, d, d.events.get_nowait())
+            if time.monotonic() - d.kill_checked >= self._poll:
+                # Busy executions never time out on the event wait: check here too.
+                d.kill_checked = time.monotonic()
+                await self._check_remote_kill(execution, executor)
 
     def _inline(self, d: _Driving, run: TaskRun) -> bool:
         spec = d.executor.spec_of(run)
@@ -637,6 +648,12 @@ class Runner:
             render=self._render_for(execution, Masker()),
         )
         paused = executor.paused_runs()
+        if not paused:
+            children = [r.scratch.get("child") for r in executor.subflow_waits()]
+            raise UserError(
+                f"execution {execution_id} waits for its paused subflow execution(s) "
+                f"{', '.join(map(str, children))}: resume that one"
+            )
         declared = [
             i for r in paused for i in getattr(executor.spec_of(r).flowable, "on_resume", [])
         ]
@@ -669,6 +686,7 @@ class Runner:
             render=self._render_for(execution, Masker()),
         )
         changed = executor.restart(utcnow())
+        await self.repo.clear_kill(execution_id)
         await self.repo.save(execution, changed)
         return await self.drive(flow, execution)
 
@@ -728,7 +746,36 @@ class Runner:
             if execution.parent_execution_id in pending:
                 continue
             recovered.append(await self.recover(execution_id))
+        # Children nobody followed (wait: false, or under a paused parent) come next.
+        done = {e.id for e in recovered}
+        for execution_id in await self.repo.unfinished_executions():
+            if execution_id not in done and execution_id not in self._driving:
+                recovered.append(await self.recover(execution_id))
         return recovered
+
+    async def _notify_parent(self, child: Execution) -> None:
+        parent = await self.repo.get_execution(child.parent_execution_id or "")
+        if parent is None or parent.state.terminal:
+            return
+        flow = await self.flow_of(parent.namespace, parent.flow_id, parent.flow_revision)
+        executor = Executor(
+            flow,
+            parent,
+            inputs=self._open_inputs(flow, parent),
+            render=self._render_for(parent, Masker()),
+        )
+        waiting = [r for r in executor.subflow_waits() if r.scratch.get("child") == child.id]
+        if not waiting:
+            return  # the parent follows the child itself (it is being driven or recovered)
+        executor.complete_subflow(
+            waiting[0].id,
+            child_id=child.id,
+            state=child.state,
+            outputs=child.outputs,
+            now=utcnow(),
+        )
+        await self.repo.save(parent, executor.drain_changes())
+        await self.drive(flow, parent)
 
     def _reattach_subflows(self, execution: Execution, d: _Driving) -> None:
         """After a restart, follow the subflows this execution was waiting on."""
@@ -737,6 +784,8 @@ class Runner:
             spec = d.executor.specs.get(run.task_id)
             if run.state.terminal or not child_id or spec is None or run.id in d.children:
                 continue
+            if run.state is State.PAUSED:
+                continue  # the child is paused: it reports back when it ends
             if not getattr(spec.flowable, "wait", False):
                 continue
 

@@ -298,6 +298,17 @@ class SqlRepository(Repository):
 
         return await self._run(run)
 
+    async def clear_kill(self, execution_id: str) -> None:
+        def run(conn: Connection) -> None:
+            conn.execute(
+                update(executions)
+                .where(executions.c.id == execution_id)
+                .values(kill_requested=False)
+            )
+            conn.commit()
+
+        await self._run(run)
+
     async def kill_requested(self, execution_id: str) -> bool:
         def run(conn: Connection) -> bool:
             row = conn.execute(
