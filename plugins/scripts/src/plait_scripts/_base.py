@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextlib
 import json
 import os
+import queue
 import re
+import secrets
 import shutil
 import signal
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +30,7 @@ from plait_scripts._files import (
     upload,
     write_input_files,
 )
-from plait_scripts._process import run_process
+from plait_scripts.runners import Stream, runner_for
 
 #: Kestra's `::{"outputs": {...}}::` lines (also `metrics` and `logs`), on stdout or stderr.
 PROTOCOL = re.compile(r"^::(\{.*\})::$")
@@ -36,10 +42,12 @@ SENSITIVE_ENV = re.compile(
     re.IGNORECASE,
 )
 _SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox"})
-_PROCESS_RUNNERS = frozenset(
-    {"io.kestra.plugin.core.runner.Process", "io.kestra.plugin.scripts.runner.Process"}
-)
+DEFAULT_INTERPRETER = ("/bin/sh", "-c")
 _STDERR_TAIL = 10
+#: How often a run checks ``ctx.cancelled`` (a context may flag a kill without cancelling).
+_CANCEL_POLL_SECONDS = 0.2
+#: Up to this many characters of inline scripts are written without a worker-thread hop.
+_INLINE_WRITE_LIMIT = 1 << 18
 
 
 class ScriptOutput(Output):
@@ -63,10 +71,19 @@ class RunState:
     """The state of one run, handed to the language-specific preparation."""
 
     workdir: Path
+    #: A private directory of the run (not created yet when ``prepare`` is called): it holds
+    #: ``$OUTPUT_DIR`` and is deleted when the run ends.
     scratch: Path
     env: dict[str, str]
+    #: Files to write before the process starts (with the scratch directory, in one go).
+    files: dict[Path, str] = field(default_factory=dict)
+    #: Symbolic links to make then: link -> target.
+    links: dict[Path, Path] = field(default_factory=dict)
     #: Files to delete when the run ends (the script file written into the working directory).
     cleanup: list[Path] = field(default_factory=list)
+    #: The program and arguments to start instead of the interpreter, when no shell is needed
+    #: (an inline Python or Node.js script without ``beforeCommands``): one process less.
+    direct: list[str] | None = None
 
 
 class ScriptTask(Task):
@@ -86,7 +103,7 @@ class ScriptTask(Task):
     the `outputFiles` output. Files written to `$OUTPUT_DIR` are uploaded too."""
     before_commands: list[str] = Field(default_factory=list)
     """Shell commands run first, in the same shell (to install a tool, activate a venv...)."""
-    interpreter: list[str] = Field(default=["/bin/sh", "-c"], min_length=1)
+    interpreter: list[str] = Field(default=list(DEFAULT_INTERPRETER), min_length=1)
     """The program and arguments that run the commands; the commands are passed as the last
     argument."""
     fail_fast: bool = True
@@ -100,9 +117,10 @@ class ScriptTask(Task):
     """Accepted for Kestra compatibility and ignored (with a warning): scripts run as local
     processes."""
     task_runner: dict[str, Any] | None = None
-    """Accepted for Kestra compatibility: only the process runner
-    (`io.kestra.plugin.core.runner.Process`) is supported; any other is ignored with a
-    warning."""
+    """Where the command runs: `{type: process}` (the default) runs it as a local subprocess
+    of the worker (Kestra's `io.kestra.plugin.core.runner.Process` is the same). Other runner
+    types (containers...) come from plugins; an unknown type is refused when the flow is
+    validated."""
 
     @field_validator("env", mode="before")
     @classmethod
@@ -124,6 +142,12 @@ class ScriptTask(Task):
             return {str(k): _text(v) for k, v in value.items()}
         return value
 
+    @field_validator("task_runner")
+    @classmethod
+    def _known_runner(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        runner_for(value)  # refuses an unknown type or invalid runner properties
+        return value
+
     @field_validator("output_files", "before_commands", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
@@ -134,53 +158,66 @@ class ScriptTask(Task):
         raise NotImplementedError
 
     async def run(self, ctx: RunContext) -> ScriptOutput:
-        self._warn_ignored(ctx)
-        workdir = ctx.working_dir
-        scratch = Path(await ctx.run_blocking(tempfile.mkdtemp, prefix="plait-script-"))
-        run = RunState(workdir=workdir, scratch=scratch, env={})
-        try:
-            output_dir = scratch / "output"
-            await ctx.run_blocking(output_dir.mkdir)
-            run.env = self._environment(ctx, workdir, output_dir)
-            await write_input_files(ctx, workdir, self.input_files)
-            main = await self.prepare(ctx, run)
-            collector = OutputCollector(ctx, warning_on_std_err=self.warning_on_std_err)
-            code = await run_process(
-                [*self.interpreter, self._wrapper(main)],
-                cwd=workdir,
-                env=run.env,
-                on_stdout=collector.stdout,
-                on_stderr=collector.stderr,
+        runner = runner_for(self.task_runner)
+        if self.container_image:
+            ctx.log.warning(
+                "containerImage %r is ignored by the %s task runner",
+                self.container_image,
+                runner.type,
             )
+        workdir = ctx.working_dir
+        scratch = Path(tempfile.gettempdir()) / f"plait-script-{secrets.token_hex(8)}"
+        output_dir = scratch / "output"
+        run = RunState(workdir=workdir, scratch=scratch, env={})
+        created = False
+        try:
+            run.env = self._environment(ctx, workdir, output_dir)
+            if self.input_files:
+                await write_input_files(ctx, workdir, self.input_files)
+            main = await self.prepare(ctx, run)
+            created = True
+            if sum(map(len, run.files.values())) <= _INLINE_WRITE_LIMIT:
+                # Two mkdir and a small write in temporary directories: a worker-thread hop
+                # would cost more than they do.
+                _set_up(run)
+            else:
+                await ctx.run_blocking(_set_up, run)
+            if run.direct is not None and not self._needs_shell():
+                command = run.direct
+            else:
+                command = [*self.interpreter, self._wrapper(main)]
+            collector = OutputCollector(ctx, warning_on_std_err=self.warning_on_std_err)
+            cancel = asyncio.Event()
+            watcher = asyncio.create_task(_watch_cancelled(ctx, cancel))
+            try:
+                code = await runner.run(
+                    command, env=run.env, cwd=workdir, on_line=collector.line, cancel=cancel
+                )
+            finally:
+                watcher.cancel()
+            if cancel.is_set():
+                raise TaskFailure("the task was cancelled: " + collector.failure(code))
             if code != 0:
                 raise TaskFailure(collector.failure(code))
-            files, unmatched = await ctx.run_blocking(
-                match_output_files, workdir, self.output_files
-            )
+            if self.output_files:  # a walk of the working directory: in a worker thread
+                files, unmatched = await ctx.run_blocking(_collect, run, self.output_files)
+            else:  # one look into $OUTPUT_DIR
+                files, unmatched = _collect(run, [])
             for pattern in unmatched:
                 ctx.log.warning("outputFiles: no file matches %r", pattern)
-            files.update(await ctx.run_blocking(all_files, output_dir))
             return ScriptOutput(
                 exit_code=code,
                 vars=collector.vars,
-                output_files=await upload(ctx, files),
+                output_files=await upload(ctx, files) if files else {},
                 std_out_line_count=collector.stdout_lines,
                 std_err_line_count=collector.stderr_lines,
             )
         finally:
-            for path in run.cleanup:
-                await ctx.run_blocking(path.unlink, missing_ok=True)
-            await ctx.run_blocking(shutil.rmtree, scratch, True)
+            if created:
+                _clean_up(run)
 
-    def _warn_ignored(self, ctx: RunContext) -> None:
-        if self.container_image:
-            ctx.log.warning(
-                "containerImage %r is ignored: Plait runs scripts as local processes",
-                self.container_image,
-            )
-        runner = (self.task_runner or {}).get("type")
-        if runner is not None and runner not in _PROCESS_RUNNERS:
-            ctx.log.warning("taskRunner %r is not supported: running as a local process", runner)
+    def _needs_shell(self) -> bool:
+        return bool(self.before_commands) or tuple(self.interpreter) != DEFAULT_INTERPRETER
 
     def _environment(self, ctx: RunContext, workdir: Path, output_dir: Path) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(HIDDEN_ENV_PREFIXES)}
@@ -203,12 +240,84 @@ class ScriptTask(Task):
         lines += main
         return "\n".join(lines) + "\n"
 
-    def script_file(self, ctx: RunContext, run: RunState, suffix: str) -> Path:
-        """Where to write an inline script: a hidden file of the working directory, so that
-        relative imports of input files work; deleted when the run ends."""
+    def script_file(self, ctx: RunContext, run: RunState, suffix: str, content: str) -> Path:
+        """An inline script, written before the run as a hidden file of the working directory
+        (so that relative imports of input files work) and deleted when the run ends."""
         path = run.workdir / f"{INTERNAL_PREFIX}{ctx.taskrun_id}{suffix}"
+        run.files[path] = content
         run.cleanup.append(path)
         return path
+
+
+def _set_up(run: RunState) -> None:
+    """Create the scratch directory (private to the user) and ``$OUTPUT_DIR``, and write the
+    run's files (blocking)."""
+    run.scratch.mkdir(mode=0o700)
+    (run.scratch / "output").mkdir()
+    for path, content in run.files.items():
+        path.write_text(content, "utf-8")
+    for link, target in run.links.items():
+        link.symlink_to(target)
+
+
+def _collect(run: RunState, patterns: list[str]) -> tuple[dict[str, Path], list[str]]:
+    """The files to upload (matching ``patterns``, and all of ``$OUTPUT_DIR``) and the patterns
+    matching none (blocking)."""
+    files, unmatched = match_output_files(run.workdir, patterns) if patterns else ({}, [])
+    output_dir = run.scratch / "output"
+    with os.scandir(output_dir) as entries:
+        empty = next(entries, None) is None
+    if not empty:
+        files.update(all_files(output_dir))
+    return files, unmatched
+
+
+def _clean_up(run: RunState) -> None:
+    """Delete the script files now, and the scratch directory in the background."""
+    for path in run.cleanup:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    remove_later(run.scratch)
+
+
+_trash: queue.SimpleQueue[Path | None] = queue.SimpleQueue()
+_trash_lock = threading.Lock()
+_trash_thread: threading.Thread | None = None
+
+
+def remove_later(path: Path) -> None:
+    """Delete the directory ``path`` in a background thread: removing a directory can take a
+    millisecond or more (file systems mounted with ``discard``...), which the task need not
+    wait for. At exit, what is queued is removed before the process ends."""
+    global _trash_thread
+    with _trash_lock:
+        if _trash_thread is None:
+            _trash_thread = threading.Thread(
+                target=_empty_trash, name="plait-scripts-rm", daemon=True
+            )
+            _trash_thread.start()
+            atexit.register(_drain_trash, _trash_thread)
+    _trash.put(path)
+
+
+def _empty_trash() -> None:
+    while (path := _trash.get()) is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _drain_trash(thread: threading.Thread) -> None:
+    _trash.put(None)  # after everything queued so far
+    thread.join(timeout=30)
+
+
+async def _watch_cancelled(ctx: RunContext, cancel: asyncio.Event) -> None:
+    """Set ``cancel`` once the context says the run was killed (or timed out): a context may
+    only flag it, without cancelling the task's coroutine."""
+    while True:
+        if ctx.cancelled:
+            cancel.set()
+            return
+        await asyncio.sleep(_CANCEL_POLL_SECONDS)
 
 
 class OutputCollector:
@@ -222,28 +331,37 @@ class OutputCollector:
         self.stderr_tail: deque[str] = deque(maxlen=_STDERR_TAIL)
         self._stderr_log = ctx.log.warning if warning_on_std_err else ctx.log.info
 
+    def line(self, stream: Stream, line: str) -> None:
+        """One line of output, as a task runner hands it over."""
+        if stream == "stdout":
+            self.stdout(line)
+        else:
+            self.stderr(line)
+
     def stdout(self, line: str) -> None:
         self.stdout_lines += 1
         self._line(line, self.ctx.log.info)
 
     def stderr(self, line: str) -> None:
         self.stderr_lines += 1
-        if line.strip():
+        if line and not line.isspace():
             self.stderr_tail.append(line)
         self._line(line, self._stderr_log)
 
     def _line(self, line: str, log: Callable[..., None]) -> None:
-        match = PROTOCOL.match(line.strip())
-        if match is not None:
-            try:
-                payload = json.loads(match.group(1))
-            except ValueError:
-                payload = None
-            if isinstance(payload, dict):
-                self._apply(payload)
-                return
-        if line.strip():
-            log("%s", line)
+        if not line or line.isspace():
+            return
+        if "::{" in line:
+            match = PROTOCOL.match(line.strip())
+            if match is not None:
+                try:
+                    payload = json.loads(match.group(1))
+                except ValueError:
+                    payload = None
+                if isinstance(payload, dict):
+                    self._apply(payload)
+                    return
+        log("%s", line)
 
     def _apply(self, payload: dict[str, Any]) -> None:
         outputs = payload.get("outputs")

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
+import subprocess
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from plait_sdk import TaskFailure
 
@@ -24,7 +28,6 @@ KILL_GRACE_SECONDS = 5.0
 DRAIN_SECONDS = 2.0
 #: A longer line is passed on in pieces of this many bytes.
 MAX_LINE_BYTES = 1 << 20
-_READ_SIZE = 1 << 16
 _POLL_SECONDS = 0.05
 
 LineHandler = Callable[[str], None]
@@ -37,63 +40,183 @@ async def run_process(
     env: Mapping[str, str],
     on_stdout: LineHandler,
     on_stderr: LineHandler,
+    cancel: asyncio.Event | None = None,
 ) -> int:
     """Run ``argv`` and hand each line of its output to a handler as soon as it is written.
 
     Returns the exit code (negative: killed by that signal).
     Raises :class:`TaskFailure` when the program cannot be started. Cancelling the caller kills
-    the process group, then lets the cancellation propagate.
+    the process group, then lets the cancellation propagate; setting ``cancel`` kills the group
+    too, and the (negative) exit code is returned.
+
+    The pipes are read by protocols that split lines as data arrives (no reader tasks, no
+    buffering beyond one read and one unfinished line), and the exit is noticed through a
+    pidfd in the event loop (Linux), else by a thread waiting for the process.
     """
     loop = asyncio.get_running_loop()
     try:
-        transport, protocol = await loop.subprocess_exec(
-            lambda: _Protocol(loop),
-            *argv,
+        # Synchronous, as in asyncio's own subprocess_exec: vfork() returns once the child
+        # has executed the program.
+        process = subprocess.Popen(  # noqa: ASYNC220
+            list(argv),
+            bufsize=0,
             cwd=cwd,
             env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
     except FileNotFoundError:
         raise TaskFailure(f"cannot start {argv[0]!r}: no such file or command") from None
     except PermissionError:
         raise TaskFailure(f"cannot start {argv[0]!r}: permission denied") from None
-    assert protocol.stdout is not None
-    assert protocol.stderr is not None
-    pumps = [
-        asyncio.create_task(_pump(protocol.stdout, on_stdout)),
-        asyncio.create_task(_pump(protocol.stderr, on_stderr)),
-    ]
+    assert process.stdout is not None
+    assert process.stderr is not None
+    watch = _ExitWatch(loop, process)
+    readers = [_Lines(loop, on_stdout), _Lines(loop, on_stderr)]
+    transports: list[asyncio.BaseTransport] = []
     try:
-        await asyncio.shield(protocol.exited)
-        # The pipes reach end-of-file once every process holding them is gone.
-        await asyncio.wait(pumps, timeout=DRAIN_SECONDS)
+        for reader, pipe in zip(readers, (process.stdout, process.stderr), strict=True):
+            transport, _ = await loop.connect_read_pipe(functools.partial(_same, reader), pipe)
+            transports.append(transport)
+        if cancel is None:
+            await asyncio.shield(watch.exited)
+        else:
+            await _exited_or_cancelled(watch.exited, cancel)
+        if watch.exited.done():
+            # The pipes reach end-of-file once every process holding them is gone.
+            await asyncio.wait([r.closed for r in readers], timeout=DRAIN_SECONDS)
     finally:
         # On every path, also after a cancellation: nothing of the group may outlive the run.
-        await terminate_group(transport.get_pid(), protocol.exited)
-        await _settle(transport, pumps)
-    for pump in pumps:
-        if not pump.cancelled() and (error := pump.exception()) is not None:
-            raise error
-    code = transport.get_returncode()
+        await terminate_group(process.pid, watch.exited)
+        await _settle(readers, transports, (process.stdout, process.stderr))
+        watch.close()
+    for reader in readers:
+        if reader.error is not None:
+            raise reader.error
+    code = process.returncode
     assert code is not None
     return code
 
 
-class _Protocol(asyncio.subprocess.SubprocessStreamProtocol):
-    """Also tells when the process itself exits: ``Process.wait()`` waits for its pipes too,
-    which a background child may hold open for as long as it lives."""
+def _same(reader: _Lines) -> _Lines:
+    return reader
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=_READ_SIZE, loop=loop)
+
+async def _exited_or_cancelled(exited: asyncio.Future[None], cancel: asyncio.Event) -> None:
+    if cancel.is_set():
+        return
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        # asyncio.wait never cancels what it waits for: `exited` stays usable afterwards.
+        await asyncio.wait((exited, waiter), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+
+
+class _ExitWatch:
+    """Resolves ``exited`` once the process has exited, and reaps it.
+
+    A pidfd polled by the event loop where there is one (Linux 5.3+): no thread, no extra
+    wake-up. Elsewhere a daemon thread waits for the process, as asyncio's own child watcher
+    does.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, process: subprocess.Popen[bytes]) -> None:
+        self.loop = loop
+        self.process = process
         self.exited: asyncio.Future[None] = loop.create_future()
+        self.pidfd: int | None = None
+        try:
+            self.pidfd = os.pidfd_open(process.pid)
+        except (AttributeError, OSError):
+            threading.Thread(target=self._wait, name="plait-script-wait", daemon=True).start()
+            return
+        loop.add_reader(self.pidfd, self._readable)
 
-    def process_exited(self) -> None:
-        super().process_exited()
+    def _readable(self) -> None:
+        self.close()
+        self.process.poll()  # reaps it: the pidfd is readable once the process has exited
+        self._done()
+
+    def _wait(self) -> None:
+        self.process.wait()
+        with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
+            self.loop.call_soon_threadsafe(self._done)
+
+    def _done(self) -> None:
         if not self.exited.done():
             self.exited.set_result(None)
+
+    def close(self) -> None:
+        if self.pidfd is not None:
+            self.loop.remove_reader(self.pidfd)
+            os.close(self.pidfd)
+            self.pidfd = None
+
+
+class LineSplitter:
+    """Splits a byte stream into lines (``\\n``, ``\\r\\n``), decoded as UTF-8 leniently, and
+    hands each to ``on_line`` as soon as it is complete. A line longer than
+    :data:`MAX_LINE_BYTES` is passed on in pieces of that size, so at most that much of a line
+    is ever held."""
+
+    def __init__(self, on_line: LineHandler) -> None:
+        self.on_line = on_line
+        self.buffer = b""
+        #: The last piece passed on ended a cut line: a newline right after it ends that line.
+        self.cut = False
+
+    def feed(self, data: bytes) -> None:
+        buffer = self.buffer + data
+        if b"\n" in data:
+            *lines, buffer = buffer.split(b"\n")
+            if self.cut and not lines[0]:
+                del lines[0]
+            self.cut = False
+            for raw in lines:
+                _emit(raw, self.on_line)
+        while len(buffer) >= MAX_LINE_BYTES:
+            self.on_line(_decode(buffer[:MAX_LINE_BYTES]))
+            buffer = buffer[MAX_LINE_BYTES:]
+            self.cut = True
+        self.buffer = buffer
+
+    def close(self) -> None:
+        """The end of the stream: pass on an unfinished last line."""
+        buffer, self.buffer = self.buffer, b""
+        if buffer:
+            _emit(buffer, self.on_line)
+
+
+class _Lines(asyncio.Protocol):
+    """Reads a pipe into a :class:`LineSplitter`. An error of the line handler stops the
+    delivery and is kept in ``error``."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, on_line: LineHandler) -> None:
+        self.lines = LineSplitter(on_line)
+        self.error: BaseException | None = None
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self._call(self.lines.feed, data)
+
+    def eof_received(self) -> bool | None:
+        self._call(self.lines.close)
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._call(self.lines.close)
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def _call(self, method: Callable[..., None], *args: bytes) -> None:
+        if self.error is None:
+            try:
+                method(*args)
+            except Exception as error:
+                self.error = error
 
 
 async def terminate_group(pgid: int, exited: asyncio.Future[None]) -> None:
@@ -153,32 +276,21 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-async def _settle(transport: asyncio.SubprocessTransport, pumps: list[asyncio.Task[None]]) -> None:
-    """Let the readers finish what the pipes still hold; stop them if something holds a pipe."""
-    _, pending = await asyncio.wait(pumps, timeout=DRAIN_SECONDS)
+async def _settle(
+    readers: list[_Lines], transports: list[asyncio.BaseTransport], pipes: tuple[Any, ...]
+) -> None:
+    """Let the readers finish what the pipes still hold; stop listening to a pipe that a process
+    outside the group (a daemon) still holds."""
+    # A reader without a transport (the start was interrupted) will hear nothing.
+    pending = [r.closed for r in readers[: len(transports)] if not r.closed.done()]
     if pending:
-        # A process that left the group (a daemon) still holds a pipe: stop listening to it.
-        for pump in pending:
-            pump.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        transport.close()
-
-
-async def _pump(stream: asyncio.StreamReader, on_line: LineHandler) -> None:
-    """Split a byte stream into lines (``\\n``, ``\\r\\n``), decoded as UTF-8 leniently; a line
-    longer than :data:`MAX_LINE_BYTES` is passed on in pieces of that size."""
-    buffer = b""
-    while chunk := await stream.read(_READ_SIZE):
-        buffer += chunk
-        if b"\n" in chunk:
-            *lines, buffer = buffer.split(b"\n")
-            for raw in lines:
-                _emit(raw, on_line)
-        while len(buffer) >= MAX_LINE_BYTES:
-            on_line(_decode(buffer[:MAX_LINE_BYTES]))
-            buffer = buffer[MAX_LINE_BYTES:]
-    if buffer:
-        _emit(buffer, on_line)
+        _, pending_set = await asyncio.wait(pending, timeout=DRAIN_SECONDS)
+        if pending_set:
+            for transport in transports:
+                transport.close()
+            await asyncio.wait(pending_set, timeout=DRAIN_SECONDS)
+    for pipe in pipes:  # those never handed to a transport (start interrupted)
+        pipe.close()
 
 
 def _emit(raw: bytes, on_line: LineHandler) -> None:

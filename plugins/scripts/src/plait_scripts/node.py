@@ -6,6 +6,7 @@ import os
 import re
 import shlex
 import shutil
+from pathlib import Path
 from typing import Any, ClassVar
 
 from plait_sdk import Example, RunContext, TaskFailure
@@ -32,13 +33,14 @@ class NodeTask(ScriptTask):
     def _package_lines(cls, value: Any) -> Any:
         return value.split() if isinstance(value, str) else value
 
-    async def node(self, ctx: RunContext, run: RunState) -> str | None:
-        """Check Node.js is there and install the dependencies; their `node_modules`."""
+    async def node(self, ctx: RunContext, run: RunState) -> tuple[str, str | None]:
+        """Check Node.js is there and install the dependencies; the `node` executable and the
+        dependencies' `node_modules`."""
         node = shutil.which("node", path=run.env.get("PATH"))
         if node is None:
             raise TaskFailure("Node.js is not installed: no `node` on PATH")
         if not self.dependencies:
-            return None
+            return node, None
         npm = shutil.which("npm", path=run.env.get("PATH"))
         if npm is None:
             raise TaskFailure("npm is not installed: no `npm` on PATH (needed by dependencies)")
@@ -48,7 +50,7 @@ class NodeTask(ScriptTask):
         inherited = run.env.get("NODE_PATH")
         run.env["NODE_PATH"] = os.pathsep.join([str(modules), *([inherited] if inherited else [])])
         run.env["PATH"] = f"{modules / '.bin'}{os.pathsep}{run.env['PATH']}"
-        return str(modules)
+        return node, str(modules)
 
 
 class NodeScript(NodeTask):
@@ -82,15 +84,16 @@ class NodeScript(NodeTask):
     """The JavaScript source to run (templates are rendered first)."""
 
     async def prepare(self, ctx: RunContext, run: RunState) -> list[str]:
-        modules = await self.node(ctx, run)
+        node, modules = await self.node(ctx, run)
         esm = _ESM.search(self.script) is not None
         if esm and modules is not None:
             # ES modules ignore NODE_PATH: resolve packages from a node_modules next to the file.
-            await ctx.run_blocking(os.symlink, modules, run.scratch / "node_modules")
+            run.links[run.scratch / "node_modules"] = Path(modules)
             path = run.scratch / "script.mjs"
+            run.files[path] = self.script
         else:
-            path = self.script_file(ctx, run, ".mjs" if esm else ".js")
-        await ctx.run_blocking(path.write_text, self.script, "utf-8")
+            path = self.script_file(ctx, run, ".mjs" if esm else ".js", self.script)
+        run.direct = [node, str(path)]
         return [f"node {shlex.quote(str(path))}"]
 
 

@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import sys
+from pathlib import Path
 from typing import Any, ClassVar
 
 from plait_sdk import Example, RunContext
@@ -13,6 +14,9 @@ from pydantic import Field, field_validator
 
 from plait_scripts._base import RunState, ScriptTask
 from plait_scripts._envs import python_environment
+
+#: The directory put on ``PYTHONPATH``: ``from plait_script import Plait`` in a script.
+HELPER_DIR = Path(__file__).resolve().parent / "_pythonpath"
 
 
 class PythonTask(ScriptTask):
@@ -30,50 +34,61 @@ class PythonTask(ScriptTask):
     def _requirement_lines(cls, value: Any) -> Any:
         return value.splitlines() if isinstance(value, str) else value
 
-    async def python(self, ctx: RunContext, run: RunState) -> str:
-        """Prepare the environment; the command (shell syntax) that starts Python in it."""
-        found = _find_python(run.env)
+    async def python(self, ctx: RunContext, run: RunState) -> tuple[str, str]:
+        """Prepare the environment. Returns the command (shell syntax) that starts Python in it,
+        and the executable it resolves to now."""
+        inherited = run.env.get("PYTHONPATH")
+        run.env["PYTHONPATH"] = (
+            f"{HELPER_DIR}{os.pathsep}{inherited}" if inherited else f"{HELPER_DIR}"
+        )
+        word, executable = _find_python(run.env)
         if not self.dependencies:
-            return found
-        venv = await python_environment(ctx, found, self.dependencies, run.env)
+            return word, executable
+        venv = await python_environment(ctx, word, self.dependencies, run.env)
         run.env["VIRTUAL_ENV"] = str(venv)
         run.env["PATH"] = f"{venv / 'bin'}{os.pathsep}{run.env['PATH']}"
         run.env.pop("PYTHONHOME", None)
-        return "python3"
+        return "python3", str(venv / "bin" / "python3")
 
 
-def _find_python(env: dict[str, str]) -> str:
-    """`python3` (or `python`) as found on the task's `PATH`, else Plait's own Python.
+def _find_python(env: dict[str, str]) -> tuple[str, str]:
+    """`python3` (or `python`) as found on the task's `PATH`, else Plait's own Python; and the
+    executable found.
 
-    A name rather than a path, so that a venv activated by `beforeCommands` takes effect.
+    A name rather than a path for the shell, so that a venv activated by `beforeCommands` takes
+    effect.
     """
     for name in ("python3", "python"):
-        if shutil.which(name, path=env.get("PATH")):
-            return name
-    return shlex.quote(sys.executable)
+        found = shutil.which(name, path=env.get("PATH"))
+        if found:
+            return name, found
+    return shlex.quote(sys.executable), sys.executable
 
 
 class PythonScript(PythonTask):
     """Run an inline Python script as a subprocess in the working directory.
 
     The script runs from a file of the working directory, so it can import modules given in
-    `inputFiles`. Print `::{"outputs": {"key": value}}::` on a line of its own to publish
-    `outputs.<id>.vars.key`; every other line of stdout and stderr is logged as it is written.
+    `inputFiles`. `from plait_script import Plait` then `Plait.outputs({"key": value})` publishes
+    `outputs.<id>.vars.key` (`Plait.counter`, `Plait.timer`, `Plait.gauge` record metrics); it
+    prints a `::{"outputs": {...}}::` line, which a script may also print itself. Every other
+    line of stdout and stderr is logged as it is written.
     """
 
     type_name: ClassVar[str] = "plait.scripts.python.Script"
     aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.scripts.python.Script",)
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
-            title="Compute a value and publish it as an output",
+            title="Compute a value, publish it as an output and count rows",
             code=(
                 "id: compute\n"
                 "type: plait.scripts.python.Script\n"
                 "script: |\n"
-                "  import json\n"
+                "  from plait_script import Plait\n"
                 "  total = sum(range(10))\n"
                 '  print(f"total is {total}")\n'
-                "  print('::' + json.dumps({'outputs': {'total': total}}) + '::')"
+                "  Plait.outputs({'total': total})\n"
+                "  Plait.counter('rows', 10)"
             ),
         ),
         Example(
@@ -97,16 +112,17 @@ class PythonScript(PythonTask):
     """The Python source to run (templates are rendered first)."""
 
     async def prepare(self, ctx: RunContext, run: RunState) -> list[str]:
-        python = await self.python(ctx, run)
-        path = self.script_file(ctx, run, ".py")
-        await ctx.run_blocking(path.write_text, self.script, "utf-8")
+        python, executable = await self.python(ctx, run)
+        path = self.script_file(ctx, run, ".py", self.script)
+        run.direct = [executable, str(path)]
         return [f"{python} {shlex.quote(str(path))}"]
 
 
 class PythonCommands(PythonTask):
     """Run shell commands that use Python (`python main.py`...) in the working directory.
 
-    With `dependencies`, the commands run with the cached venv's `bin` first on `PATH`.
+    With `dependencies`, the commands run with the cached venv's `bin` first on `PATH`. Python
+    code can `from plait_script import Plait` (on `PYTHONPATH`) to publish outputs and metrics.
     """
 
     type_name: ClassVar[str] = "plait.scripts.python.Commands"

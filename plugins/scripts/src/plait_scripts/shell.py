@@ -41,8 +41,7 @@ class ShellScript(ScriptTask):
     """The shell script to run (templates are rendered first)."""
 
     async def prepare(self, ctx: RunContext, run: RunState) -> list[str]:
-        path = self.script_file(ctx, run, ".sh")
-        await ctx.run_blocking(path.write_text, self.script, "utf-8")
+        path = self.script_file(ctx, run, ".sh", self.script)
         return [f". {shlex.quote(str(path))}"]
 
 

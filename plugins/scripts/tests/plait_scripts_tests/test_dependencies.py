@@ -37,7 +37,12 @@ async def test_python_dependencies_are_installed_once_and_reused(
         {
             "dependencies": ["plait-tiny-dep==1.0"],
             "env": offline,
-            "script": "import sys, plait_tiny_dep\nprint(plait_tiny_dep.VALUE, sys.prefix)",
+            "script": (
+                "import sys, plait_tiny_dep\n"
+                "from plait_script import Plait\n"
+                "print(plait_tiny_dep.VALUE, sys.prefix)\n"
+                "Plait.outputs({'value': plait_tiny_dep.VALUE})"
+            ),
         }
     )
     contexts = []
@@ -46,7 +51,8 @@ async def test_python_dependencies_are_installed_once_and_reused(
         work.mkdir()
         contexts.append(FakeContext(work))
     # Two runs at once on an empty cache: the lock lets one build while the other waits.
-    await asyncio.gather(*(script.run(c) for c in contexts))
+    outs = await asyncio.gather(*(script.run(c) for c in contexts))
+    assert [o.vars for o in outs] == [{"value": 42}] * 2  # the helper works in the venv too
     assert _installs(*contexts) == 1
     assert _reuses(*contexts) == 1
     (venv,) = _environments(cache_dir)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
 from plait_scripts import PythonScript, ShellCommands, ShellScript, _process
 from plait_sdk import TaskFailure
 
-from ._support import FakeContext, alive, wait_dead
+from ._support import FakeContext, FakeLog, alive, wait_dead
+from .conftest import Harness
 
 
 async def test_lines_are_logged_as_they_are_written_not_at_the_end(ctx: FakeContext) -> None:
@@ -115,12 +118,118 @@ def _pid(path: Path) -> int | None:
     return int(text) if text else None
 
 
-async def test_a_long_line_is_cut_even_when_its_newline_comes_in_the_same_read() -> None:
+@pytest.mark.parametrize("tail", [10, 0])
+def test_a_long_line_is_cut_even_when_its_newline_comes_in_the_same_read(tail: int) -> None:
     # "ab\n" shifts the reads so that the newline after the long line arrives together with
-    # its last bytes, past the cap.
-    reader = asyncio.StreamReader()
-    reader.feed_data(b"ab\n" + b"x" * (_process.MAX_LINE_BYTES + 10) + b"\nend")
-    reader.feed_eof()
+    # its last bytes, past the cap. A line of exactly the cap gives no empty piece.
+    data = b"ab\n" + b"x" * (_process.MAX_LINE_BYTES + tail) + b"\nend"
     lines: list[str] = []
-    await _process._pump(reader, lines.append)
-    assert [len(line) for line in lines] == [2, _process.MAX_LINE_BYTES, 10, 3]
+    splitter = _process.LineSplitter(lines.append)
+    for start in range(0, len(data), 1 << 16):
+        splitter.feed(data[start : start + (1 << 16)])
+    splitter.close()
+    pieces = [_process.MAX_LINE_BYTES, tail] if tail else [_process.MAX_LINE_BYTES]
+    assert [len(line) for line in lines] == [2, *pieces, 3]
+
+
+def test_an_empty_line_after_a_cut_line_is_kept() -> None:
+    lines: list[str] = []
+    splitter = _process.LineSplitter(lines.append)
+    splitter.feed(b"y" * _process.MAX_LINE_BYTES)
+    splitter.feed(b"\n\nnext\n")
+    assert [len(line) for line in lines] == [_process.MAX_LINE_BYTES, 0, 4]
+
+
+class CountingLog(FakeLog):
+    """Counts lines and characters and keeps nothing: a 100 MB output stays out of memory."""
+
+    def __init__(self) -> None:
+        super().__init__(set())
+        self.lines = 0
+        self.chars = 0
+
+    def _emit(self, level: str, msg: str, args: tuple[object, ...]) -> None:
+        self.lines += 1
+        self.chars += len(args[0]) if args else len(msg)  # type: ignore[arg-type]
+
+
+class CountingContext(FakeContext):
+    def __init__(self, working_dir: Path) -> None:
+        super().__init__(working_dir)
+        self._log = CountingLog()
+
+
+async def test_a_100_mb_output_is_streamed_in_constant_memory(workdir: Path) -> None:
+    ctx = CountingContext(workdir)
+    # 100 MiB: 100 Ki lines of 1 KiB, then a 10 MiB line cut in 1 MiB pieces, then a value.
+    task = PythonScript(
+        script=(
+            "import sys\n"
+            "line = 'x' * 1023 + '\\n'\n"
+            "chunk = line * 64\n"
+            "for _ in range(1600):\n"
+            "    sys.stdout.write(chunk)\n"
+            "sys.stdout.write('y' * (10 << 20) + '\\n')\n"
+            'print(\'::{"outputs": {"done": true}}::\')\n'
+        )
+    )
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        out = await task.run(ctx)
+        elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert out.vars == {"done": True}
+    assert ctx.log.lines == 102_400 + 10
+    assert ctx.log.chars == 102_400 * 1023 + (10 << 20)
+    assert out.std_out_line_count == 102_400 + 10 + 1
+    # What is held at once: one pipe read (256 KiB) and at most one unfinished line (1 MiB).
+    assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB for a 110 MiB output"
+    assert elapsed < 15
+
+
+async def test_a_timeout_kills_grandchildren_even_those_ignoring_sigterm(
+    harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_process, "KILL_GRACE_SECONDS", 0.5)
+    pids = tmp_path / "pids"
+    # python -> sh (ignores SIGTERM) -> sleep (inherits the ignored SIGTERM) and another sleep
+    ex = await harness.run(
+        f"""
+        id: tree
+        namespace: test.scripts
+        tasks:
+          - id: hang
+            type: plait.scripts.python.Script
+            timeout: PT2S
+            script: |
+              import os, subprocess, time
+              subprocess.Popen(["sh", "-c", "trap '' TERM; sleep 60 & echo $$ $! >> {pids}; wait"])
+              subprocess.Popen(["sh", "-c", "sleep 60 & echo $$ $! >> {pids}; wait"])
+              with open("{pids}", "a") as f:
+                  f.write(str(os.getpid()) + "\\n")
+              time.sleep(60)
+        """
+    )
+    assert ex.state.value == "FAILED"
+    assert [r.error for r in ex.task_runs] == ["timed out after PT2S"]
+    found = [int(pid) for pid in pids.read_text().split()]
+    assert len(found) == 5  # the script, two shells, two sleeps
+    for pid in found:
+        assert await wait_dead(pid), f"process {pid} survived the timeout"
+
+
+async def test_without_pidfd_a_thread_notices_the_exit(
+    ctx: FakeContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As on macOS (or Linux before 5.3): no os.pidfd_open.
+    monkeypatch.delattr(os, "pidfd_open")
+    with pytest.raises(TaskFailure, match="exited with code 3: oops"):
+        await ShellCommands(commands=["echo one", "echo oops >&2", "exit 3"]).run(ctx)
+    assert ctx.log.messages("INFO") == ["one"]
+    task = ShellCommands(commands=["sleep 60 & echo $! > child.pid", "wait"])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(task.run(ctx), 1.0)
+    assert await wait_dead(int((workdir / "child.pid").read_text()))
