@@ -50,5 +50,9 @@ ci: test lint typecheck docs-check
 bench: dev
 	@$(RUN) python bench/run.py
 
+## bench-peers: Plait against Prefect 3 on the same workloads (installs Prefect into bench/peers/.venv-prefect)
+bench-peers: dev
+	@$(PYTHON) bench/peers/run.py
+
 clean:
 	rm -rf .venv $(TOOLS)
