@@ -501,3 +501,28 @@ async def test_only_values_derived_from_a_secret_are_masked(harness: Harness) ->
     assert ex.state is State.SUCCESS, ex.error
     values = runs(ex, "data")[0].outputs["values"]
     assert values == {"header": "******", "mode": "production", "user": "ada"}
+
+
+async def test_timeout_on_a_flowable_task_kills_its_children(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: slow_group
+        namespace: t
+        tasks:
+          - id: group
+            type: plait.core.Parallel
+            timeout: PT0.2S
+            tasks:
+              - {id: stuck, type: test.Gate, name: forever}
+              - {id: quick, type: test.Record, value: quick}
+          - {id: after, type: test.Record, value: after}
+        errors:
+          - {id: handle, type: test.Record, value: handled}
+        """
+    )
+    assert ex.state is State.FAILED
+    group = runs(ex, "group")[0]
+    assert group.error == "timed out after PT0.2S"
+    assert state_of(ex, "stuck") == "KILLED"
+    assert testplugin.CALLS["gate:forever"] == ["started", "cancelled"]
+    assert testplugin.CALLS["record"] == ["quick", "handled"]

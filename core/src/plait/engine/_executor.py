@@ -24,7 +24,7 @@ from plait.builtin import flowable as fl
 from plait.engine._model import Attempt, Execution, TaskRun
 from plait.engine._retry import next_attempt_at
 from plait.flows import Flow, FlowableTask, State, TaskSpec, all_task_specs
-from plait.templating import TemplateError
+from plait.templating import TemplateError, format_duration
 
 Render = Callable[[dict[str, Any], Any], Awaitable[Any]]
 
@@ -45,6 +45,8 @@ class Step:
     changed: list[TaskRun] = field(default_factory=list)
     start: list[TaskRun] = field(default_factory=list)
     subflows: list[TaskRun] = field(default_factory=list)
+    cancel: list[TaskRun] = field(default_factory=list)
+    """Running task runs to cancel (under a flowable task that timed out)."""
     wake_at: datetime | None = None
     execution_changed: bool = False
 
@@ -393,6 +395,8 @@ class Executor:
                 self._start_attempt(run)
             return
         model = spec.flowable
+        if spec.timeout is not None and self._flowable_timed_out(spec, run):
+            return
         try:
             handler = _HANDLERS[type(model)]
         except KeyError:
@@ -402,6 +406,38 @@ class Executor:
             await handler(self, spec, run, model)
         except (TemplateError, UserError) as error:
             self._fail(run, f"task '{spec.id}': {error}")
+
+    def _flowable_timed_out(self, spec: TaskSpec, run: TaskRun) -> bool:
+        """A flowable task past its ``timeout``: its unfinished children are killed (running
+        ones cancelled by the runner) and it fails once none is left running."""
+        assert spec.timeout is not None
+        started = next((t.date for t in run.history if t.state is State.RUNNING), None)
+        if started is None:
+            return False
+        deadline = started + spec.timeout
+        if self._now < deadline and "timedOut" not in run.scratch:
+            self._wake(deadline)
+            return False
+        if "timedOut" not in run.scratch:
+            run.scratch["timedOut"] = format_duration(spec.timeout)
+            self._touch(run)
+        still_running = False
+        for child in self.descendants(run):
+            if child.state.terminal:
+                continue
+            child_spec = self.specs[child.task_id]
+            if not self._is_flowable(child_spec) and child.state is State.RUNNING:
+                still_running = True
+                if all(c.id != child.id for c in self._step.cancel):
+                    self._step.cancel.append(child)
+                continue
+            self._set(child, State.KILLED)
+        if not still_running:
+            self._fail(run, f"timed out after {run.scratch['timedOut']}")
+        return True
+
+    def descendants(self, run: TaskRun) -> list[TaskRun]:
+        return [r for r in self.runs.values() if any(a.id == run.id for a in self.ancestors(r))]
 
     async def _finish(
         self, run: TaskRun, state: State | None, *, allow_failure: bool = False

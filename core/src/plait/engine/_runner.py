@@ -288,7 +288,7 @@ class Runner:
             for run in step.changed:
                 d.unsaved[run.id] = run
             inline = [r for r in step.start if self._inline(d, r)]
-            if inline and len(inline) == len(step.start) and not step.subflows:
+            if inline and len(inline) == len(step.start) and not step.subflows and not step.cancel:
                 # Only pure tasks to start: run them now and commit their results with the next
                 # durable step (a crash before then re-runs them, which is harmless).
                 for run in inline:
@@ -303,6 +303,13 @@ class Runner:
             if execution.kill_requested and not d.killing:
                 d.killing = True  # cancel once: a task cleaning up must not be re-cancelled
                 self._cancel_all(d)
+            for run in step.cancel:  # under a flowable task that timed out
+                worker = d.workers.get(run.id)
+                if worker is not None:
+                    context = d.contexts.get(run.id)
+                    if context is not None:
+                        context.cancel()
+                    worker.cancel()
             for run in step.start:
                 d.workers[run.id] = asyncio.create_task(self._work(flow, execution, d, run))
             for run in step.subflows:
