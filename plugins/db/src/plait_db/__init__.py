@@ -1,22 +1,30 @@
 """plait-db: SQL queries on PostgreSQL, MySQL / MariaDB and SQLite for Plait flows.
 
-Task types ``plait.db.Query`` (one statement) and ``plait.db.Queries`` (several, in one
-transaction), also registered under Kestra's JDBC type names
+Task types ``plait.db.Query`` (one statement), ``plait.db.Queries`` (several, in one
+transaction) and ``plait.db.Batch`` (bulk-insert a file's rows), and the polling trigger
+``plait.db.Trigger``, also registered under Kestra's JDBC type names
 (``io.kestra.plugin.jdbc.postgresql.Query``...).
 """
 
+from plait_db._batch import Batch, BatchOutput
 from plait_db._execute import FetchType
+from plait_db._files import FileFormat
 from plait_db._tasks import Queries, QueriesOutput, Query, QueryOutput, StatementOutput
+from plait_db._trigger import Trigger
 
 __all__ = [
     "ENGINES",
+    "Batch",
+    "BatchOutput",
     "EngineCache",
     "FetchType",
+    "FileFormat",
     "Queries",
     "QueriesOutput",
     "Query",
     "QueryOutput",
     "StatementOutput",
+    "Trigger",
 ]
 
 

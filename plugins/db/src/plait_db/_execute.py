@@ -76,8 +76,15 @@ class Executor:
         streamed = self.fetch_type in (FetchType.FETCH_ONE, FetchType.STORE)
         if streamed and statement.returns_rows_surely:
             batch = _FETCH_ONE_BATCH if self.fetch_type is FetchType.FETCH_ONE else self.fetch_size
-            async with conn.stream(clause, execution_options={"yield_per": batch}) as stream:
-                fetched = await self._streamed(stream, file_name)
+            if (
+                self.dialect == "postgresql"
+                and self.fetch_type is FetchType.STORE
+                and await _postgres_transaction(conn)
+            ):
+                fetched = await self._store_postgres(conn, clause, file_name)
+            else:
+                async with conn.stream(clause, execution_options={"yield_per": batch}) as stream:
+                    fetched = await self._streamed(stream, file_name)
             if self.dialect == "postgresql" and conn.in_transaction():
                 # asyncpg keeps the cursor's portal open until the transaction ends, which would
                 # block a later DROP/ALTER of the same table in this transaction.
@@ -163,6 +170,36 @@ class Executor:
 
         return await self._store(batches(), convert, file_name)
 
+    async def _store_postgres(
+        self, conn: AsyncConnection, clause: TextClause, file_name: str
+    ) -> StatementResult:
+        """STORE on PostgreSQL with asyncpg's own cursor: the rows come as asyncpg records in
+        batches of ``fetch_size``, without SQLAlchemy's per-row result machinery (STORE of
+        millions of rows is about twice as fast)."""
+        compiled = clause.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        values = [compiled.params[name] for name in compiled.positiontup or ()]
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        prepared = await driver.prepare(compiled.string)
+        names = [attribute.name for attribute in prepared.get_attributes()]
+        if not names:  # no result columns: a statement that returns no rows after all
+            await prepared.fetch(*values)
+            status = (prepared.get_statusmsg() or "").split()
+            count = int(status[-1]) if status and status[-1].isdigit() else None
+            return StatementResult(False, self.fetch_type, affected_rows=count)
+        convert = self.converter.row_converter(names)
+        cursor = await prepared.cursor(*values)
+        size = self.fetch_size
+
+        async def batches() -> RowBatches:
+            while True:
+                rows = await cursor.fetch(size)
+                if not rows:
+                    return
+                yield rows
+
+        return await self._store(batches(), convert, file_name)
+
     async def _buffered(self, result: CursorResult[Any], file_name: str) -> StatementResult:
         if not result.returns_rows:
             rowcount = result.rowcount
@@ -205,16 +242,56 @@ class Executor:
         return StatementResult(True, self.fetch_type, uri=uri, size=count[0])
 
 
+async def _postgres_transaction(conn: AsyncConnection) -> bool:
+    """Whether asyncpg is in a transaction (which its cursors need), after making SQLAlchemy
+    start the one it opens lazily, on its first statement."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction() and conn.in_transaction():
+        await conn.exec_driver_sql("SELECT 1")
+    return bool(driver.is_in_transaction())
+
+
 async def _json_lines(
     batches: RowBatches,
     convert: Callable[[Sequence[Any]], dict[str, Any]],
     count: list[int],
 ) -> AsyncIterator[bytes]:
     """Rows as JSON lines, one chunk per batch: only one batch is ever held in memory."""
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+    encode = _row_encoder()
     async for batch in batches:
         lines: Iterable[str] = (encode(convert(row)) for row in batch)
         chunk = "\n".join(lines)
         if chunk:
             count[0] += len(batch)
             yield (chunk + "\n").encode("utf-8")
+
+
+def _row_encoder() -> Callable[[dict[str, Any]], str]:
+    """Compact JSON text of one converted row (no NaN: converted rows hold none).
+
+    ``JSONEncoder.encode`` builds a new C encoder at every call; with the C accelerator, one
+    encoder is made here and reused for every row (twice as fast for millions of rows).
+    """
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    make: Any = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return encoder.encode
+    # Rows are plain trees built by ValueConverter: no cycles to watch for (markers=None).
+    iterencode = make(
+        None,
+        encoder.default,
+        json.encoder.encode_basestring,
+        None,
+        ":",
+        ",",
+        False,
+        False,
+        False,
+    )
+    join = "".join
+
+    def encode(row: dict[str, Any]) -> str:
+        return join(iterencode(row, 0))
+
+    return encode

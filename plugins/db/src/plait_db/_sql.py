@@ -55,11 +55,18 @@ class Statement:
     placeholders: tuple[Placeholder, ...] = ()
     keyword: str = ""
     """The statement's first keyword, upper-cased (comments and parentheses skipped)."""
+    returning: bool = False
+    """The statement has a ``RETURNING`` clause (outside literals and comments)."""
 
     @property
     def names(self) -> list[str]:
         """Placeholder names in order of first appearance."""
         return list(dict.fromkeys(p.name for p in self.placeholders))
+
+    @property
+    def positional(self) -> bool:
+        """Its placeholders are JDBC-style ``?`` (parsed with ``positional=True``)."""
+        return any(p.name.startswith("?") for p in self.placeholders)
 
     @property
     def returns_rows_surely(self) -> bool:
@@ -102,12 +109,16 @@ def _escape(sql: str) -> str:
     return sql.replace(":", "\\:")
 
 
-def parse(sql: str, dialect: Dialect, *, split: bool = True) -> list[Statement]:
+def parse(
+    sql: str, dialect: Dialect, *, split: bool = True, positional: bool = False
+) -> list[Statement]:
     """Split ``sql`` on top-level ``;`` into statements and find their placeholders.
 
     Empty statements (only whitespace and comments) are dropped. A ``CREATE`` statement with a
     ``BEGIN ... END`` body (triggers, MySQL procedures) is kept whole. With ``split=False`` the
-    text is one statement whatever it holds (a trailing ``;`` is dropped).
+    text is one statement whatever it holds (a trailing ``;`` is dropped). With
+    ``positional=True`` a ``?`` outside literals and comments is a JDBC-style placeholder too,
+    named ``?1``, ``?2``... in order.
 
     Example::
 
@@ -116,14 +127,17 @@ def parse(sql: str, dialect: Dialect, *, split: bool = True) -> list[Statement]:
         >>> parse("SELECT :x::int", "postgresql")[0].names
         ['x']
     """
-    return _Scanner(sql, dialect, split=split).run()
+    return _Scanner(sql, dialect, split=split, positional=positional).run()
 
 
 class _Scanner:
-    def __init__(self, sql: str, dialect: Dialect, *, split: bool = True) -> None:
+    def __init__(
+        self, sql: str, dialect: Dialect, *, split: bool = True, positional: bool = False
+    ) -> None:
         self.sql = sql
         self.dialect = dialect
         self.split = split
+        self.positional = positional
         self.statements: list[Statement] = []
         self._reset(0)
 
@@ -134,6 +148,8 @@ class _Scanner:
         self.depth = 0
         self.placeholders: list[Placeholder] = []
         self.last_words: list[str] = []
+        self.returning = False
+        self.questions = 0
 
     def run(self) -> list[Statement]:
         sql, n = self.sql, len(self.sql)
@@ -156,6 +172,12 @@ class _Scanner:
                 i = self._dollar(i)
             elif c == ":":
                 i = self._colon(i)
+            elif c == "?" and self.positional:
+                self._code()
+                self.questions += 1
+                self.placeholders.append(Placeholder(f"?{self.questions}", i, i + 1))
+                self.last_words.clear()
+                i += 1
             elif c == ";" and self.depth == 0 and self.split:
                 self._end(i)
                 i += 1
@@ -280,6 +302,8 @@ class _Scanner:
         word = match.group(0).upper()
         if self.first_word is None:
             self.first_word = word
+        if word == "RETURNING":
+            self.returning = True
         if self.first_word == "CREATE":
             if word in ("BEGIN", "CASE"):
                 self.depth += 1
@@ -304,7 +328,7 @@ class _Scanner:
             Placeholder(p.name, p.start - shift, p.end - shift, p.in_list, p.parenthesised)
             for p in self.placeholders
         )
-        self.statements.append(Statement(body, placeholders, self.first_word or ""))
+        self.statements.append(Statement(body, placeholders, self.first_word or "", self.returning))
 
 
 def missing_names(statements: Sequence[Statement], values: Mapping[str, Any]) -> list[str]:
@@ -315,3 +339,40 @@ def missing_names(statements: Sequence[Statement], values: Mapping[str, Any]) ->
             if name not in values:
                 seen.setdefault(name)
     return list(seen)
+
+
+def driver_sql(statement: Statement, dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """``statement`` in its driver's own placeholder style, and the placeholder name bound at
+    each driver position.
+
+    PostgreSQL (asyncpg) numbers placeholders (``$1``; a name used twice keeps its number);
+    MySQL (aiomysql) uses ``%s`` (literal ``%`` doubled); SQLite uses ``?``.
+
+    Example::
+
+        >>> driver_sql(parse("INSERT INTO t VALUES (:a, :b, :a)", "postgresql")[0], "postgresql")
+        ('INSERT INTO t VALUES ($1, $2, $1)', ('a', 'b'))
+        >>> driver_sql(parse("INSERT INTO t VALUES (:a, '5%', :a)", "mysql")[0], "mysql")
+        ("INSERT INTO t VALUES (%s, '5%%', %s)", ('a', 'a'))
+    """
+    parts: list[str] = []
+    numbers: dict[str, int] = {}
+    order: list[str] = []
+    position = 0
+
+    def literal(text: str) -> str:
+        return text.replace("%", "%%") if dialect == "mysql" else text
+
+    for placeholder in statement.placeholders:
+        parts.append(literal(statement.sql[position : placeholder.start]))
+        if dialect == "postgresql":
+            number = numbers.setdefault(placeholder.name, len(numbers) + 1)
+            marker = f"${number}"
+        else:
+            order.append(placeholder.name)
+            marker = "%s" if dialect == "mysql" else "?"
+        parts.append(f"({marker})" if placeholder.parenthesised else marker)
+        position = placeholder.end
+    parts.append(literal(statement.sql[position:]))
+    names = tuple(numbers) if dialect == "postgresql" else tuple(order)
+    return "".join(parts), names

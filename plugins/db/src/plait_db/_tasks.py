@@ -107,8 +107,8 @@ class _Database:
     """The SQLite file in the working directory (``sqliteFile`` / ``outputDbFile``)."""
 
 
-class _SqlTask(Task):
-    """Connection and fetch properties shared by Query and Queries."""
+class _Connected(Task):
+    """Connection properties shared by every task of the plugin."""
 
     url: str
     """Database URL. Kestra's JDBC forms: ``jdbc:postgresql://host:5432/db``,
@@ -123,58 +123,11 @@ class _SqlTask(Task):
     password: SecretStr | None = None
     """Password, usually ``"{{ secret('DB_PASSWORD') }}"``; takes precedence over one in the URL.
     It is masked in logs and outputs and never appears in error messages."""
-    fetch_type: FetchType = FetchType.NONE
-    """What to do with returned rows: ``NONE`` (discard), ``FETCH_ONE`` (first row as ``row``),
-    ``FETCH`` (all rows as ``rows``, held in memory) or ``STORE`` (streamed with a server-side
-    cursor to a JSON-lines file in internal storage, as ``uri``; memory stays flat)."""
-    fetch_size: int = Field(default=10_000, ge=1)
-    """Rows fetched per round trip when streaming (``STORE``)."""
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    """Values bound to ``:name`` placeholders in the SQL. Values are sent to the database
-    separately from the SQL, never spliced into it. A list bound with ``IN :ids`` (or
-    ``IN (:ids)``) expands to one value per item; elsewhere a list is a PostgreSQL array (JSON
-    text for MySQL and SQLite) and a map is JSON text. On PostgreSQL, text values are converted
-    to the parameter's type (``"2024-05-01"`` for a DATE, ``"42"`` for an INTEGER)."""
-    time_zone_id: str | None = None
-    """IANA time zone (``Europe/Paris``) to express zone-aware timestamps in; naive ones are
-    left as they are. Default: as the database returns them."""
     sqlite_file: str | None = None
     """SQLite only: internal-storage URI of a database file to use (copied to the working
     directory under the URL's file name)."""
     output_db_file: bool = False
     """SQLite only: upload the database file afterwards and output it as ``databaseUri``."""
-    fetch: bool = False
-    """Deprecated (Kestra): use ``fetchType: FETCH``."""
-    fetch_one: bool = False
-    """Deprecated (Kestra): use ``fetchType: FETCH_ONE``."""
-    store: bool = False
-    """Deprecated (Kestra): use ``fetchType: STORE``."""
-
-    @field_validator("fetch_type", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.strip().upper() if isinstance(value, str) else value
-
-    @field_validator("time_zone_id")
-    @classmethod
-    def _zone(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone '{value}'") from None
-        return value
-
-    # -- helpers ---------------------------------------------------------------------------------
-
-    def _effective_fetch_type(self) -> FetchType:
-        if self.fetch:
-            return FetchType.FETCH
-        if self.fetch_one:
-            return FetchType.FETCH_ONE
-        if self.store:
-            return FetchType.STORE
-        return self.fetch_type
 
     def _target(self, ctx: RunContext) -> Target:
         password = self.password.get_secret_value() if self.password is not None else None
@@ -196,33 +149,6 @@ class _SqlTask(Task):
                 if used:
                     raise UserError("only applies to SQLite URLs", field=name)
         return target
-
-    def _parse(self, sql: str | Sequence[str], target: Target, field: str) -> list[Statement]:
-        if isinstance(sql, str):
-            statements = parse(sql, target.dialect)
-        else:  # a list: one statement per item, never split
-            statements = [s for item in sql for s in parse(item, target.dialect, split=False)]
-        if not statements:
-            raise UserError("no SQL statement to run", field=field)
-        return statements
-
-    def _check_parameters(self, statements: Sequence[Statement]) -> None:
-        missing = missing_names(statements, self.parameters)
-        if missing:
-            names = ", ".join(f":{name}" for name in missing)
-            raise UserError(
-                f"the SQL uses {names} but no value is given for it", field="parameters"
-            )
-
-    def _executor(self, ctx: RunContext, target: Target) -> Executor:
-        return Executor(
-            ctx=ctx,
-            dialect=target.dialect,
-            fetch_type=self._effective_fetch_type(),
-            fetch_size=self.fetch_size,
-            parameters=self.parameters,
-            converter=ValueConverter(self.time_zone_id),
-        )
 
     @asynccontextmanager
     async def _database(self, ctx: RunContext, target: Target) -> AsyncIterator[_Database]:
@@ -274,6 +200,92 @@ class _SqlTask(Task):
         finally:
             await conn.close()
 
+    async def _upload(self, ctx: RunContext, db: _Database) -> str | None:
+        if not (self.output_db_file and db.file is not None):
+            return None
+        if not db.file.exists():
+            db.file.touch()
+        return await ctx.storage.put(db.file.name, db.file)
+
+
+class _SqlTask(_Connected):
+    """Connection and fetch properties shared by Query and Queries."""
+
+    fetch_type: FetchType = FetchType.NONE
+    """What to do with returned rows: ``NONE`` (discard), ``FETCH_ONE`` (first row as ``row``),
+    ``FETCH`` (all rows as ``rows``, held in memory) or ``STORE`` (streamed with a server-side
+    cursor to a JSON-lines file in internal storage, as ``uri``; memory stays flat)."""
+    fetch_size: int = Field(default=10_000, ge=1)
+    """Rows fetched per round trip when streaming (``STORE``)."""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    """Values bound to ``:name`` placeholders in the SQL. Values are sent to the database
+    separately from the SQL, never spliced into it. A list bound with ``IN :ids`` (or
+    ``IN (:ids)``) expands to one value per item; elsewhere a list is a PostgreSQL array (JSON
+    text for MySQL and SQLite) and a map is JSON text. On PostgreSQL, text values are converted
+    to the parameter's type (``"2024-05-01"`` for a DATE, ``"42"`` for an INTEGER)."""
+    time_zone_id: str | None = None
+    """IANA time zone (``Europe/Paris``) to express zone-aware timestamps in; naive ones are
+    left as they are. Default: as the database returns them."""
+    fetch: bool = False
+    """Deprecated (Kestra): use ``fetchType: FETCH``."""
+    fetch_one: bool = False
+    """Deprecated (Kestra): use ``fetchType: FETCH_ONE``."""
+    store: bool = False
+    """Deprecated (Kestra): use ``fetchType: STORE``."""
+
+    @field_validator("fetch_type", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("time_zone_id")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone '{value}'") from None
+        return value
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _effective_fetch_type(self) -> FetchType:
+        if self.fetch:
+            return FetchType.FETCH
+        if self.fetch_one:
+            return FetchType.FETCH_ONE
+        if self.store:
+            return FetchType.STORE
+        return self.fetch_type
+
+    def _parse(self, sql: str | Sequence[str], target: Target, field: str) -> list[Statement]:
+        if isinstance(sql, str):
+            statements = parse(sql, target.dialect)
+        else:  # a list: one statement per item, never split
+            statements = [s for item in sql for s in parse(item, target.dialect, split=False)]
+        if not statements:
+            raise UserError("no SQL statement to run", field=field)
+        return statements
+
+    def _check_parameters(self, statements: Sequence[Statement]) -> None:
+        missing = missing_names(statements, self.parameters)
+        if missing:
+            names = ", ".join(f":{name}" for name in missing)
+            raise UserError(
+                f"the SQL uses {names} but no value is given for it", field="parameters"
+            )
+
+    def _executor(self, ctx: RunContext, target: Target) -> Executor:
+        return Executor(
+            ctx=ctx,
+            dialect=target.dialect,
+            fetch_type=self._effective_fetch_type(),
+            fetch_size=self.fetch_size,
+            parameters=self.parameters,
+            converter=ValueConverter(self.time_zone_id),
+        )
+
     async def _statement(
         self,
         executor: Executor,
@@ -292,13 +304,6 @@ class _SqlTask(Task):
             raise TaskFailure(f"{label} failed: {describe(error, db.target)}") from None
         _log_result(executor.ctx, result, label)
         return result
-
-    async def _upload(self, ctx: RunContext, db: _Database) -> str | None:
-        if not (self.output_db_file and db.file is not None):
-            return None
-        if not db.file.exists():
-            db.file.touch()
-        return await ctx.storage.put(db.file.name, db.file)
 
 
 def _check_sqlite_directory(target: Target) -> None:

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from plait_sdk import RegisterTask, hookimpl
+from plait_sdk import RegisterTask, RegisterTrigger, hookimpl
 
+from plait_db._batch import Batch
 from plait_db._tasks import Queries, Query
+from plait_db._trigger import Trigger
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
 
 
 @hookimpl
 def register_tasks(register: RegisterTask) -> None:
-    """``plait.db.Query`` and ``plait.db.Queries`` (and their Kestra JDBC aliases)."""
+    """``plait.db.Query``, ``plait.db.Queries`` and ``plait.db.Batch`` (and their Kestra JDBC
+    aliases)."""
     register(Query)
     register(Queries)
+    register(Batch)
+
+
+@hookimpl
+def register_triggers(register: RegisterTrigger) -> None:
+    """``plait.db.Trigger`` (and its Kestra JDBC aliases)."""
+    register(Trigger)
 
 
 @hookimpl

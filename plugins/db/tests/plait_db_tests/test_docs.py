@@ -10,7 +10,7 @@ import pytest
 import yaml
 from plait.flows import State, load_flow
 from plait.plugins import PluginHost
-from plait_db import Queries, Query
+from plait_db import Batch, Queries, Query, Trigger
 from plait_sdk import Task, type_schema
 
 from .conftest import Harness
@@ -35,8 +35,8 @@ def test_readme_flows_validate(host: PluginHost) -> None:
         load_flow(source, registry=host.registry, file="README.md")
 
 
-@pytest.mark.parametrize("cls", [Query, Queries])
-def test_examples_validate(cls: type[Task], host: PluginHost) -> None:
+@pytest.mark.parametrize("cls", [Query, Queries, Batch, Trigger])
+def test_examples_validate(cls: type[Task] | type[Trigger], host: PluginHost) -> None:
     assert cls.examples
     for example in cls.examples:
         if example.full:
@@ -48,12 +48,12 @@ def test_examples_validate(cls: type[Task], host: PluginHost) -> None:
         cls.model_validate(task)
 
 
-@pytest.mark.parametrize("cls", [Query, Queries])
-def test_every_property_and_output_is_documented(cls: type[Task]) -> None:
+@pytest.mark.parametrize("cls", [Query, Queries, Batch, Trigger])
+def test_every_property_and_output_is_documented(cls: type[Task] | type[Trigger]) -> None:
     schema = type_schema(cls)
     for name, prop in schema["properties"].items():
         assert prop.get("description"), f"{cls.type_name}.{name} has no docstring"
-    outputs = schema["x-plait"]["outputs"]["properties"]
+    outputs = schema["x-plait"].get("outputs", {"properties": {}})["properties"]
     for name, prop in outputs.items():
         assert prop.get("description"), f"{cls.type_name} output {name} has no docstring"
     [secret, _] = schema["properties"]["password"]["anyOf"]
