@@ -34,9 +34,14 @@ def _uv() -> str:
     return which
 
 
-@pytest.mark.parametrize("distribution", sorted(PLUGINS))
-def test_a_connector_installs_alone_and_is_listed(distribution: str, tmp_path: Path) -> None:
-    path, type_name = PLUGINS[distribution]
+@pytest.mark.parametrize(
+    "distributions",
+    [[d] for d in sorted(PLUGINS)] + [["plait-http", "plait-db"]],
+    ids=lambda ds: "+".join(ds),
+)
+def test_connectors_install_into_a_clean_venv_and_are_listed(
+    distributions: list[str], tmp_path: Path
+) -> None:
     venv = tmp_path / "venv"
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["UV_PYTHON_DOWNLOADS"] = "never"
@@ -57,7 +62,7 @@ def test_a_connector_installs_alone_and_is_listed(distribution: str, tmp_path: P
             str(python),
             str(ROOT / "sdk"),
             str(ROOT / "core"),
-            str(ROOT / path),
+            *(str(ROOT / PLUGINS[d][0]) for d in distributions),
         ],
         env=env,
         capture_output=True,
@@ -74,6 +79,7 @@ def test_a_connector_installs_alone_and_is_listed(distribution: str, tmp_path: P
     )
     assert listed.returncode == 0, listed.stderr
     records = {r["distribution"]: r for r in json.loads(listed.stdout)}
-    assert set(records) == {"plait", distribution}  # alone: no other connector came along
-    assert records[distribution]["status"] == "ok", records[distribution]
-    assert type_name in records[distribution]["types"]
+    assert set(records) == {"plait", *distributions}  # nothing else came along
+    for distribution in distributions:
+        assert records[distribution]["status"] == "ok", records[distribution]
+        assert PLUGINS[distribution][1] in records[distribution]["types"]
