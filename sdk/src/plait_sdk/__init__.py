@@ -13,6 +13,7 @@ from plait_sdk._hookspecs import (
     RegisterSecretBackend,
     RegisterStorageBackend,
     RegisterTask,
+    RegisterTaskRunner,
     RegisterTemplateExtension,
     RegisterTrigger,
     TemplateExtensionKind,
@@ -20,6 +21,12 @@ from plait_sdk._hookspecs import (
     hookspec,
 )
 from plait_sdk._models import Model
+from plait_sdk._runners import (
+    TaskRunner,
+    register_task_runner,
+    task_runner_class,
+    task_runner_types,
+)
 from plait_sdk._schema import type_schema
 from plait_sdk._task import Example, Output, Task
 from plait_sdk._trigger import (
@@ -51,6 +58,7 @@ __all__ = [
     "RegisterSecretBackend",
     "RegisterStorageBackend",
     "RegisterTask",
+    "RegisterTaskRunner",
     "RegisterTemplateExtension",
     "RegisterTrigger",
     "RunContext",
@@ -60,6 +68,7 @@ __all__ = [
     "Task",
     "TaskFailure",
     "TaskLogger",
+    "TaskRunner",
     "TemplateExtensionKind",
     "Trigger",
     "UserError",
@@ -69,5 +78,8 @@ __all__ = [
     "__version__",
     "hookimpl",
     "hookspec",
+    "register_task_runner",
+    "task_runner_class",
+    "task_runner_types",
     "type_schema",
 ]

@@ -54,6 +54,10 @@ class RegisterTemplateExtension(Protocol):
     ) -> None: ...
 
 
+class RegisterTaskRunner(Protocol):
+    def __call__(self, runner: type[Any], /) -> None: ...
+
+
 class RegisterSecretBackend(Protocol):
     def __call__(
         self, name: str, factory: Callable[[dict[str, Any]], SecretBackend], /
@@ -119,6 +123,20 @@ def register_template_extensions(register: RegisterTemplateExtension) -> None:
         @hookimpl
         def register_template_extensions(register):
             register("rot13", lambda s: codecs.encode(s, "rot13"), kind="filter")
+    """
+
+
+@hookspec
+def register_task_runners(register: RegisterTaskRunner) -> None:
+    """Add task runners (where a task's command runs): ``register(TaskRunnerSubclass)``.
+
+    Tasks that run commands (the script tasks) select one with ``taskRunner: {type: NAME}``.
+
+    Example::
+
+        @hookimpl
+        def register_task_runners(register):
+            register(DockerRunner)
     """
 
 

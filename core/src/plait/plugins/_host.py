@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
-from plait_sdk import PLUGIN_API_VERSION, Blueprint, Task, Trigger
+from plait_sdk import PLUGIN_API_VERSION, Blueprint, Task, Trigger, register_task_runner
 from plait_sdk import _hookspecs as hookspecs
 from stevedore import ExtensionManager
 
@@ -35,6 +35,7 @@ REGISTRATION_HOOKS = (
     "register_tasks",
     "register_triggers",
     "register_template_extensions",
+    "register_task_runners",
     "register_secret_backends",
     "register_storage_backends",
     "register_commands",
@@ -98,6 +99,7 @@ class PluginHost:
         self.commands: list[tuple[Any, Origin]] = []
         self.routes: list[Route] = []
         self.blueprints: dict[str, tuple[Blueprint, Origin]] = {}
+        self.task_runners: list[tuple[type[Any], Origin]] = []
 
     # -- discovery ---------------------------------------------------------------------------
 
@@ -208,6 +210,13 @@ class PluginHost:
                 self.template_extensions[f"{kind}:{name}"] = TemplateExtension(
                     name, fn, kind, origin
                 )
+            elif hook_name == "register_task_runners":
+                try:
+                    register_task_runner(args[0])
+                except (TypeError, ValueError) as error:
+                    record.fail(f"{hook_name}: {error}")
+                    return
+                self.task_runners.append((args[0], origin))
             elif hook_name == "register_secret_backends":
                 self.secret_backends[args[0]] = (args[1], origin)
             elif hook_name == "register_storage_backends":

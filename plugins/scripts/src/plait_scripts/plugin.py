@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from plait_sdk import RegisterTask, hookimpl
+from plait_sdk import RegisterTask, RegisterTaskRunner, hookimpl
 
 from plait_scripts.node import NodeCommands, NodeScript
 from plait_scripts.python import PythonCommands, PythonScript
+from plait_scripts.runners import ProcessRunner
 from plait_scripts.shell import ShellCommands, ShellScript
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
@@ -18,3 +19,9 @@ def register_tasks(register: RegisterTask) -> None:
     """Register the Python, Shell and Node.js ``Script`` and ``Commands`` tasks."""
     for task in TASKS:
         register(task)
+
+
+@hookimpl
+def register_task_runners(register: RegisterTaskRunner) -> None:
+    """The local process runner (the default ``taskRunner``)."""
+    register(ProcessRunner)

@@ -1,12 +1,11 @@
-"""Task runners: where and how a script task's command runs.
+"""Task runners for the script tasks: the SDK's contract, and the local process runner.
 
-A script task prepares its files and its command, then hands the command to a :class:`TaskRunner`
-chosen by its ``taskRunner`` property (``{type: process}`` by default). The runner starts the
-command, passes every line of its output on as soon as it is written, stops it (with everything
-it started) when asked to, and returns its exit code. Only the process runner exists today; a
-container runner can come later from another distribution, which registers its class::
+A script task prepares its files and its command, then hands the command to a
+:class:`plait_sdk.TaskRunner` chosen by its ``taskRunner`` property (``{type: process}`` by
+default). The contract, the registry and the ``register_task_runners`` hook live in the SDK, so a
+container runner can come from another distribution::
 
-    from plait_scripts.runners import TaskRunner, register_runner
+    from plait_sdk import TaskRunner, hookimpl
 
     class DockerRunner(TaskRunner):
         '''Run the command in a container.'''
@@ -15,7 +14,9 @@ container runner can come later from another distribution, which registers its c
 
         async def run(self, command, *, env, cwd, on_line, cancel) -> int: ...
 
-    register_runner(DockerRunner)   # e.g. in its plugin's ``register_tasks`` hook
+    @hookimpl
+    def register_task_runners(register):
+        register(DockerRunner)
 
 after which ``taskRunner: {type: acme.runner.Docker, image: ...}`` selects it. A runner is a
 model: its properties (camelCase in flows) are validated with the task, when the flow is.
@@ -23,51 +24,28 @@ model: its properties (camelCase in flows) are validated with the task, when the
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from plait_sdk import Model
+from plait_sdk import TaskRunner, register_task_runner, task_runner_class, task_runner_types
+from plait_sdk._runners import OnLine, Stream
 from pydantic import ValidationError
 
 from plait_scripts._process import run_process
 
-Stream = Literal["stdout", "stderr"]
-#: Receives each line of output (without its line ending) and the stream it was written to.
-OnLine = Callable[[Stream, str], None]
-
-
-class TaskRunner(Model, abc.ABC):
-    """Runs a script task's command. Subclasses set ``type_name`` and implement :meth:`run`."""
-
-    type_name: ClassVar[str] = ""
-    #: Other names selecting this runner (Kestra's type names, for instance).
-    aliases: ClassVar[tuple[str, ...]] = ()
-
-    type: str
-    """The runner's type name, as written in the flow."""
-
-    @abc.abstractmethod
-    async def run(
-        self,
-        command: Sequence[str],
-        *,
-        env: Mapping[str, str],
-        cwd: Path,
-        on_line: OnLine,
-        cancel: asyncio.Event,
-    ) -> int:
-        """Run ``command`` (program and arguments) in ``cwd`` with exactly ``env``.
-
-        Call ``on_line`` for each line written on standard output or error, as it is written,
-        from the event loop. Return the exit code (negative: killed by that signal). When
-        ``cancel`` is set, or when this coroutine is cancelled, stop the command and everything
-        it started before returning (or before letting the cancellation propagate): nothing may
-        outlive the call. Raise ``TaskFailure`` when the command cannot be started.
-        """
+__all__ = [
+    "DEFAULT_RUNNER",
+    "OnLine",
+    "ProcessRunner",
+    "Stream",
+    "TaskRunner",
+    "register_runner",
+    "runner_for",
+    "runner_types",
+]
 
 
 class ProcessRunner(TaskRunner):
@@ -105,26 +83,15 @@ class ProcessRunner(TaskRunner):
         )
 
 
-_RUNNERS: dict[str, type[TaskRunner]] = {}
 DEFAULT_RUNNER = ProcessRunner()
 
-
-def register_runner(cls: type[TaskRunner]) -> type[TaskRunner]:
-    """Make ``cls`` selectable by its ``type_name`` and aliases (usable as a decorator)."""
-    if not cls.type_name:
-        raise ValueError(f"{cls.__name__} has no type_name")
-    for name in (cls.type_name, *cls.aliases):
-        known = _RUNNERS.get(name)
-        if known is not None and known is not cls:
-            raise ValueError(f"task runner type {name!r} is already registered by {known}")
-    for name in (cls.type_name, *cls.aliases):
-        _RUNNERS[name] = cls
-    return cls
+#: Kept for plugins written against plait-scripts 0.1: the registry is the SDK's.
+register_runner = register_task_runner
 
 
 def runner_types() -> list[str]:
     """The registered runner type names (without aliases), sorted."""
-    return sorted({cls.type_name for cls in _RUNNERS.values()})
+    return task_runner_types()
 
 
 def runner_for(spec: Mapping[str, Any] | None) -> TaskRunner:
@@ -137,7 +104,7 @@ def runner_for(spec: Mapping[str, Any] | None) -> TaskRunner:
     kind = spec.get("type")
     if not isinstance(kind, str) or not kind:
         raise ValueError(f"taskRunner needs a type; available: {', '.join(runner_types())}")
-    cls = _RUNNERS.get(kind)
+    cls = task_runner_class(kind)
     if cls is None:
         raise ValueError(
             f"unknown taskRunner type {kind!r}: available: {', '.join(runner_types())} "

@@ -63,8 +63,10 @@ def nice_runner() -> Iterator[type[NiceRunner]]:
     try:
         yield NiceRunner
     finally:
+        from plait_sdk import _runners as sdk_runners
+
         for name in (NiceRunner.type_name, *NiceRunner.aliases):
-            del runners._RUNNERS[name]
+            del sdk_runners._RUNNERS[name]
 
 
 @pytest.mark.parametrize(
