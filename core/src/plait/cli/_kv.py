@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,16 +28,6 @@ def _with_kv(home: Path | None, action: Callable[[Any], Awaitable[T]]) -> T:
             return await action(KVStore(repo))
 
     return asyncio.run(go())
-
-
-def _plain(value: Any) -> Any:
-    from plait.templating import format_duration
-
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return value
 
 
 @cli.group()
@@ -86,7 +75,9 @@ def get_value(namespace: str, key: str, home: Path | None) -> None:
     found = _with_kv(home, lambda store: store.entry(namespace, key))
     if found is None:
         raise UserError(f"no key {namespace}/{key}")
-    click.echo(json.dumps(_plain(found[1])))
+    from plait.kv import plain_value
+
+    click.echo(json.dumps(plain_value(found[1])))
 
 
 @kv.command("list")

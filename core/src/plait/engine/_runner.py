@@ -44,7 +44,7 @@ from plait.flows import (
     load_flow,
 )
 from plait.flows._inputs import InputError
-from plait.kv import KVStore, ScopedKV
+from plait.kv import KVStore, ScopedKV, plain_value
 from plait.plugins import PluginHost
 from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed
@@ -399,7 +399,7 @@ class Runner:
                             value = coerce_value(Input(id=out.id, type=out.type), value)
                         except InputError as error:
                             raise UserError(f"output '{out.id}': {error}") from None
-                    outputs[out.id] = _plain(value)
+                    outputs[out.id] = plain_value(value)
             except (TemplateError, UserError) as error:
                 execution.error = f"flow outputs: {error}"
                 execution.transition(State.FAILED)
@@ -971,15 +971,6 @@ def _remove_dirs(paths: list[Path]) -> None:
 def _text_list(annotation: Any) -> bool:
     """``list[str]``: a text property that also takes several lines (Log's ``message``)."""
     return typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-storable form of a coerced output (dates and durations as ISO-8601 text)."""
-    if isinstance(value, timedelta):
-        return format_duration(value)
-    if isinstance(value, datetime) or hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def _outputs_of(result: Output | None) -> dict[str, Any]:

@@ -1,5 +1,23 @@
 """The namespaced, typed key-value store."""
 
-from plait.kv._store import TYPES, KVStore, ScopedKV, check_key, decode, encode, infer_type
+from plait.kv._store import (
+    TYPES,
+    KVStore,
+    ScopedKV,
+    check_key,
+    decode,
+    encode,
+    infer_type,
+    plain_value,
+)
 
-__all__ = ["TYPES", "KVStore", "ScopedKV", "check_key", "decode", "encode", "infer_type"]
+__all__ = [
+    "TYPES",
+    "KVStore",
+    "ScopedKV",
+    "check_key",
+    "decode",
+    "encode",
+    "infer_type",
+    "plain_value",
+]

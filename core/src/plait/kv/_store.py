@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from plait_sdk import KeyValueStore, UserError
@@ -73,6 +73,15 @@ def encode(value: Any, kind: str) -> str:
         return json.dumps(plain)
     except (InputError, ValueError, TypeError) as error:
         raise UserError(f"KV value {value!r} is not a valid {kind}: {error}") from None
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-friendly form of a typed value: dates as ISO-8601 text, durations as ``PT…``."""
+    if isinstance(value, timedelta):
+        return format_duration(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return value
 
 
 def decode(text: str, kind: str) -> Any:

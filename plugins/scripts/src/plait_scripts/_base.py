@@ -18,10 +18,10 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from plait_sdk import Output, RunContext, Task, TaskFailure
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 
 from plait_scripts._files import (
     INTERNAL_PREFIX,
@@ -32,7 +32,15 @@ from plait_scripts._files import (
 )
 from plait_scripts.runners import Stream, runner_for
 
+
 #: Kestra's `::{"outputs": {...}}::` lines (also `metrics` and `logs`), on stdout or stderr.
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+#: The ``commands`` property of the Commands tasks: a list, or one command as a string.
+Commands = Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+
 PROTOCOL = re.compile(r"^::(\{.*\})::$")
 #: Environment variables of the Plait process that never reach a script.
 HIDDEN_ENV_PREFIXES = ("PLAIT_SECRET_", "PLAIT_MASTER_KEY", "PLAIT_SECRETS_DIR")

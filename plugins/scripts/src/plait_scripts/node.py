@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from plait_sdk import Example, RunContext, TaskFailure
 from pydantic import Field, field_validator
 
-from plait_scripts._base import RunState, ScriptTask
+from plait_scripts._base import Commands, RunState, ScriptTask
 from plait_scripts._envs import node_environment
 
 #: A script with a top-level `import`/`export` statement is run as an ES module.
@@ -118,13 +118,8 @@ class NodeCommands(NodeTask):
         ),
     )
 
-    commands: list[str] = Field(min_length=1)
+    commands: Commands
     """The commands to run, one after the other, in the same shell."""
-
-    @field_validator("commands", mode="before")
-    @classmethod
-    def _one_command(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     async def prepare(self, ctx: RunContext, run: RunState) -> list[str]:
         await self.node(ctx, run)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import shlex
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from plait_sdk import Example, RunContext
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from plait_scripts._base import RunState, ScriptTask
+from plait_scripts._base import Commands, RunState, ScriptTask
 
 
 class ShellScript(ScriptTask):
@@ -66,13 +66,8 @@ class ShellCommands(ScriptTask):
         ),
     )
 
-    commands: list[str] = Field(min_length=1)
+    commands: Commands
     """The commands to run, one after the other, in the same shell."""
-
-    @field_validator("commands", mode="before")
-    @classmethod
-    def _one_command(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     async def prepare(self, ctx: RunContext, run: RunState) -> list[str]:
         return list(self.commands)
