@@ -4,6 +4,7 @@ The public API is exactly ``__all__``; every other module is private.
 """
 
 from plait_sdk._context import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
+from plait_sdk._docstrings import DocumentedSchema, attribute_docstrings
 from plait_sdk._errors import PlaitError, PluginError, TaskFailure, UserError, ValidationError
 from plait_sdk._extensions import Blueprint, SecretBackend, StorageBackend
 from plait_sdk._hookspecs import (
@@ -42,6 +43,7 @@ from plait_sdk._version import PLUGIN_API_VERSION, __version__
 __all__ = [
     "PLUGIN_API_VERSION",
     "Blueprint",
+    "DocumentedSchema",
     "Example",
     "ExecutionRequest",
     "KeyValueStore",
@@ -76,6 +78,7 @@ __all__ = [
     "WebhookRequest",
     "WebhookTrigger",
     "__version__",
+    "attribute_docstrings",
     "hookimpl",
     "hookspec",
     "register_task_runner",

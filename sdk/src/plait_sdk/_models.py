@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
+from plait_sdk._docstrings import remember_definition
+
 #: Properties are written ``camelCase`` in flows (Kestra's spelling) and ``snake_case`` in Python.
 PROPERTIES_CONFIG = ConfigDict(
     alias_generator=to_camel,
@@ -14,8 +16,12 @@ PROPERTIES_CONFIG = ConfigDict(
     validate_by_alias=True,
     serialize_by_alias=True,
     extra="forbid",
-    use_attribute_docstrings=True,
+    # Attribute docstrings become field descriptions in schemas only (plait_sdk._docstrings):
+    # pydantic's use_attribute_docstrings re-reads the source of every model as it is created.
     arbitrary_types_allowed=False,
+    # Validators are built on first use: a process loads every installed connector, but a run
+    # validates only the types its flow uses.
+    defer_build=True,
 )
 
 
@@ -31,6 +37,11 @@ class Model(BaseModel):
     """
 
     model_config = PROPERTIES_CONFIG
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        remember_definition(cls)
 
     def dump(self) -> dict[str, Any]:
         """The model as JSON-friendly data with camelCase keys."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from plait_sdk._docstrings import DocumentedSchema
 from plait_sdk._task import Task
 from plait_sdk._trigger import Trigger
 
@@ -26,7 +27,9 @@ def type_schema(cls: type[Task] | type[Trigger]) -> dict[str, Any]:
         >>> type_schema(Hello)["properties"]["name"]["type"]
         'string'
     """
-    schema = cls.model_json_schema(by_alias=True, mode="validation")
+    schema = cls.model_json_schema(
+        by_alias=True, mode="validation", schema_generator=DocumentedSchema
+    )
     schema["title"] = cls.type_name or cls.__name__
     doc = inspect.getdoc(cls)
     base_doc = next((inspect.getdoc(b) for b in cls.__mro__[1:] if b.__doc__), None)
@@ -44,6 +47,8 @@ def type_schema(cls: type[Task] | type[Trigger]) -> dict[str, Any]:
         meta["flowable"] = cls.flowable
         output = cls.output_model()
         if output is not None:
-            meta["outputs"] = output.model_json_schema(by_alias=True, mode="serialization")
+            meta["outputs"] = output.model_json_schema(
+                by_alias=True, mode="serialization", schema_generator=DocumentedSchema
+            )
     schema["x-plait"] = meta
     return schema

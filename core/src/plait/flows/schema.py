@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait_sdk import type_schema
+from plait_sdk import DocumentedSchema, type_schema
 
 from plait.flows._model import TASK_COMMON_KEYS, Flow, TaskSpec, TriggerSpec
 from plait.plugins import TypeInfo, TypeRegistry
@@ -15,10 +15,15 @@ DIALECT = "https://json-schema.org/draft/2020-12/schema"
 def flow_schema(registry: TypeRegistry) -> dict[str, Any]:
     """Flow-file schema with ``tasks`` items a ``oneOf`` over every registered task type."""
     schema = Flow.model_json_schema(
-        by_alias=True, mode="validation", ref_template="#/$defs/{model}"
+        by_alias=True,
+        mode="validation",
+        ref_template="#/$defs/{model}",
+        schema_generator=DocumentedSchema,
     )
     defs: dict[str, Any] = schema.setdefault("$defs", {})
-    common = TaskSpec.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
+    common = TaskSpec.model_json_schema(
+        by_alias=True, ref_template="#/$defs/{model}", schema_generator=DocumentedSchema
+    )
     defs.update(common.pop("$defs", {}))
     common_props = {k: v for k, v in common["properties"].items() if k in TASK_COMMON_KEYS}
     task_refs = []
@@ -26,7 +31,9 @@ def flow_schema(registry: TypeRegistry) -> dict[str, Any]:
         name = _def_name(info)
         defs[name] = _branch(info, common_props, defs)
         task_refs.append({"$ref": f"#/$defs/{name}"})
-    trigger_common = TriggerSpec.model_json_schema(by_alias=True)["properties"]
+    trigger_common = TriggerSpec.model_json_schema(
+        by_alias=True, schema_generator=DocumentedSchema
+    )["properties"]
     trigger_common.pop("properties", None)
     trigger_refs = []
     for info in registry.of_kind("trigger"):

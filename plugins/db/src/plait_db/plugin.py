@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from plait_sdk import RegisterTask, RegisterTrigger, hookimpl
 
 from plait_db._batch import Batch
@@ -29,6 +31,7 @@ def register_triggers(register: RegisterTrigger) -> None:
 @hookimpl
 async def plait_shutdown() -> None:
     """Dispose of every pooled engine (closing their connections)."""
-    from plait_db._engines import ENGINES
-
-    await ENGINES.dispose_all()
+    engines = sys.modules.get("plait_db._engines")
+    if engines is None:
+        return  # no task of this process opened a database: skip importing SQLAlchemy's async half
+    await engines.ENGINES.dispose_all()
