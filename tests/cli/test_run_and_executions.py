@@ -117,3 +117,31 @@ def test_flows_deploy_and_list(plait, tmp_path: Path) -> None:  # type: ignore[n
     listed = plait("flows", "list")
     assert "order_lifecycle" in listed.output
     assert " x " not in listed.output
+
+
+def test_run_follows_a_flow_level_retry_to_the_last_try(plait, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    flow = tmp_path / "retried.yaml"
+    flow.write_text(
+        "id: retried\nnamespace: cli\n"
+        "retry: {behavior: CREATE_NEW_EXECUTION, type: constant, interval: PT0.05S,"
+        " maxAttempts: 3}\n"
+        "tasks:\n"
+        "  - id: upstream\n    type: plait.core.Fail\n"
+        '    condition: "{{ execution.retryAttempt < 3 }}"\n'
+        "    errorMessage: not ready\n",
+        "utf-8",
+    )
+    result = plait("run", str(flow))
+    assert result.exit_code == 0, result.output
+    assert "try 2 of 3 is execution" in result.output
+    assert "try 3 of 3 is execution" in result.output
+    assert "SUCCESS  " in result.output
+    assert "try 3" in result.output
+    listed = plait("executions", "list", "--json")
+    states = sorted(e["state"] for e in json.loads(listed.stdout))
+    assert states == ["RETRIED", "RETRIED", "SUCCESS"]
+    # Exhausted: the last try's state decides the exit code.
+    flow.write_text(flow.read_text("utf-8").replace("< 3", "< 9"), "utf-8")
+    result = plait("run", str(flow))
+    assert result.exit_code == 1
+    assert "error: task 'upstream' failed: not ready" in result.output

@@ -151,3 +151,35 @@ def test_validation_error_lists_problems_in_file_order(registry: TypeRegistry) -
 
 def test_flowable_base_class_finds_child_specs() -> None:
     assert FlowableTask.flowable is True
+
+
+def test_flow_retry_behavior_and_kestras_older_max_attempt(registry: TypeRegistry) -> None:
+    from plait.flows import RetryBehavior
+
+    flow = load_flow(
+        """
+id: old
+namespace: tests
+retry: {type: constant, interval: PT1S, maxAttempt: 2, behavior: CREATE_NEW_EXECUTION}
+tasks:
+  - id: hello
+    type: plait.core.Log
+    message: hi
+    retry: {type: constant, interval: PT1S, maxAttempt: 4}
+""",
+        registry=registry,
+    )
+    assert flow.retry is not None
+    assert flow.retry.max_attempts == 2
+    assert flow.retry.behavior is RetryBehavior.CREATE_NEW_EXECUTION
+    assert flow.execution_retry is flow.retry
+    assert flow.task_retry is None
+    assert flow.tasks[0].retry is not None
+    assert flow.tasks[0].retry.max_attempts == 4
+    default = load_flow(
+        "id: d\nnamespace: t\nretry: {type: constant, interval: PT1S, maxAttempts: 2}\n"
+        "tasks: [{id: a, type: plait.core.Log, message: hi}]\n",
+        registry=registry,
+    )
+    assert default.task_retry is default.retry
+    assert default.execution_retry is None

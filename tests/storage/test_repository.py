@@ -113,6 +113,25 @@ async def test_logs_and_metrics_are_saved_with_the_state(repo: SqlRepository) ->
     assert (got.name, got.value, got.tags) == ("rows", 3, {"table": "t"})
 
 
+async def test_a_retried_execution_and_its_successor_are_one_transaction(
+    repo: SqlRepository,
+) -> None:
+    failed = _execution(State.RETRIED)
+    successor = _execution(State.CREATED)
+    successor.retry_of, failed.retried_by = failed.id, successor.id
+    # A log row that cannot be written (no level) must take both headers down with it.
+    broken = LogRecord.model_construct(execution_id=failed.id, message="x", level=None)
+    with pytest.raises(Exception):  # noqa: B017,PT011 - whatever the driver raises
+        await repo.save(failed, logs=[broken], also=[successor])
+    assert await repo.get_execution(failed.id) is None
+    assert await repo.get_execution(successor.id) is None
+    await repo.save(failed, also=[successor])
+    stored = await repo.get_execution(successor.id)
+    assert stored is not None
+    assert stored.retry_of == failed.id
+    assert await repo.unfinished_executions() == [successor.id]
+
+
 async def test_a_kill_request_survives_the_drivers_saves(repo: SqlRepository) -> None:
     execution = _execution()
     await repo.save(execution)

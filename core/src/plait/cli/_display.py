@@ -27,6 +27,7 @@ STYLE = {
     State.KILLED: "red",
     State.CANCELLED: "red",
     State.SKIPPED: "dim",
+    State.RETRIED: "yellow",
 }
 LEVEL_STYLE = {"ERROR": "bold red", "WARN": "yellow", "WARNING": "yellow", "DEBUG": "dim"}
 
@@ -76,6 +77,10 @@ def execution_tree(execution: Execution) -> Tree:
     took = duration_of(execution.history, execution.state.terminal)
     if took:
         head.append(f"  {took}", style="dim")
+    if execution.retry_attempt > 1:
+        head.append(f"  try {execution.retry_attempt}", style="yellow")
+    if execution.retried_by:
+        head.append(f"  retried as {execution.retried_by}", style="yellow")
     tree = Tree(head)
     children: dict[str | None, list[TaskRun]] = defaultdict(list)
     for run in execution.task_runs:

@@ -23,7 +23,7 @@ from plait_sdk import UserError
 from plait.builtin import flowable as fl
 from plait.engine._model import Attempt, Execution, TaskRun
 from plait.engine._retry import next_attempt_at
-from plait.flows import Flow, FlowableTask, State, TaskSpec, all_task_specs
+from plait.flows import Flow, FlowableTask, Retry, State, TaskSpec, all_task_specs
 from plait.templating import TemplateError, format_duration
 
 Render = Callable[[dict[str, Any], Any], Awaitable[Any]]
@@ -147,6 +147,7 @@ class Executor:
                 "startDate": ex.created.isoformat() if ex.created else None,
                 "originalId": ex.original_id or ex.id,
                 "state": ex.state.value,
+                "retryAttempt": ex.retry_attempt,
             },
             "inputs": self.inputs,
             "vars": self.flow.variables,
@@ -370,6 +371,10 @@ class Executor:
             self._start_attempt(run)
         return run
 
+    def retry_of(self, spec: TaskSpec) -> Retry | None:
+        """The task's own retry, else the flow's ``RETRY_FAILED_TASK`` retry."""
+        return spec.retry or self.flow.task_retry
+
     def _is_flowable(self, spec: TaskSpec) -> bool:
         return isinstance(spec.flowable, FlowableTask)
 
@@ -484,7 +489,8 @@ class Executor:
             attempt.state = State.SUCCESS
             run.outputs = outputs or {}
             run.error = None
-            warn = spec.retry is not None and spec.retry.warning_on_retry and len(run.attempts) > 1
+            policy = self.retry_of(spec)
+            warn = policy is not None and policy.warning_on_retry and len(run.attempts) > 1
             self._set(run, State.WARNING if warn else State.SUCCESS)
         else:
             attempt.state = State.FAILED
@@ -492,7 +498,7 @@ class Executor:
             run.error = error
             first = run.attempts[0].started or now
             due = next_attempt_at(
-                spec.retry,
+                self.retry_of(spec),
                 attempts_made=len(run.attempts),
                 first_started=first,
                 now=now,

@@ -109,6 +109,16 @@ class Execution(Model):
     """For a replay: the execution it was replayed from."""
     attempt: int = 1
     """Incremented by each restart from a failed task."""
+    retry_attempt: int = 1
+    """Which try of a flow-level ``CREATE_NEW_EXECUTION`` retry this is (1: the first run)."""
+    retry_of: str | None = None
+    """For a flow-level retry: the execution this one retries (now RETRIED)."""
+    retried_by: str | None = None
+    """Set when this execution ended RETRIED: the execution that retries it."""
+    first_created: datetime | None = None
+    """For a flow-level retry: when the first try was created (maxDuration counts from it)."""
+    scheduled: datetime | None = None
+    """Not started before this time (the delay before a flow-level retry)."""
     kill_requested: bool = False
     task_runs: list[TaskRun] = Field(default_factory=list)
 

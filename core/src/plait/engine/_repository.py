@@ -62,12 +62,15 @@ class Repository(abc.ABC):
         *,
         logs: Sequence[LogRecord] = (),
         metrics: Sequence[MetricRecord] = (),
+        also: Sequence[Execution] = (),
     ) -> None:
         """Insert or update the execution header and the given task runs, atomically.
 
         ``execution.task_runs`` is not written implicitly; pass the runs that changed. Logs and
         metrics given here are written in the same transaction, so a task run is never stored
-        as ended without the log lines it wrote.
+        as ended without the log lines it wrote. ``also`` holds other execution headers to
+        write in the same transaction (the new execution of a flow-level retry, so a failed
+        execution is never stored as RETRIED without the one that retries it).
         """
 
     @abc.abstractmethod

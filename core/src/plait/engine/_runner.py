@@ -33,6 +33,7 @@ from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import Executor
 from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
 from plait.engine._repository import Repository
+from plait.engine._retry import next_attempt_at
 from plait.flows import (
     ConcurrencyBehavior,
     Flow,
@@ -88,6 +89,8 @@ class _Driving:
     kill_checked: float = field(default_factory=time.monotonic)
     #: Task runs changed by steps not yet committed (pure tasks run inline).
     unsaved: dict[str, TaskRun] = field(default_factory=dict)
+    #: The execution that retries this one (flow-level CREATE_NEW_EXECUTION), once decided.
+    successor: Execution | None = None
 
 
 class Runner:
@@ -219,7 +222,14 @@ class Runner:
     # -- driving ---------------------------------------------------------------------------------
 
     async def drive(self, flow: Flow, execution: Execution) -> Execution:
-        """Advance ``execution`` until it ends, or pauses with nothing left running."""
+        """Advance ``execution`` until it ends, or pauses with nothing left running.
+
+        A flow-level ``CREATE_NEW_EXECUTION`` retry is followed: what is returned is the last
+        execution of the chain (the failed ones end RETRIED, each naming its successor).
+        """
+        scheduled = execution.state is State.CREATED and execution.scheduled is not None
+        if scheduled and not await self._wait_for_schedule(execution):
+            return execution
         admission = execution.state is State.CREATED and flow.concurrency is not None
         if admission and not await self._admit(flow, execution):
             return execution
@@ -241,11 +251,13 @@ class Runner:
         )
         self._driving[execution.id] = driving
         self._reattach_subflows(execution, driving)
-        deadline = (execution.created or utcnow()) + flow.timeout if flow.timeout else None
+        started = execution.scheduled or execution.created or utcnow()
+        deadline = started + flow.timeout if flow.timeout else None
         try:
             await self._loop(flow, execution, driving, deadline)
             parent = execution.parent_execution_id
-            if parent and execution.state.terminal and parent not in self._driving:
+            reports = execution.state.terminal and execution.state is not State.RETRIED
+            if parent and reports and parent not in self._driving:
                 # Nobody here waits for this child (it was resumed or recovered on its own):
                 # report to the parent, which may be paused waiting for it.
                 await self._notify_parent(execution)
@@ -256,7 +268,28 @@ class Runner:
             if driving.workdirs:
                 paths = list(driving.workdirs.values())
                 await asyncio.to_thread(_remove_dirs, paths)
+        if driving.successor is not None:
+            return await self.drive(flow, driving.successor)
         return execution
+
+    async def _wait_for_schedule(self, execution: Execution) -> bool:
+        """Wait until a scheduled execution may start; ``False`` when it was killed meanwhile.
+
+        Nothing is held while waiting but this coroutine: if the process stops, recovery
+        finds the execution CREATED with its schedule and waits again.
+        """
+        assert execution.scheduled is not None
+        while True:
+            if await self.repo.kill_requested(execution.id):
+                execution.kill_requested = True
+                execution.error = "killed before its scheduled start"
+                execution.transition(State.KILLED)
+                await self.repo.save(execution)
+                return False
+            remaining = (execution.scheduled - utcnow()).total_seconds()
+            if remaining <= 0:
+                return True
+            await asyncio.sleep(min(remaining, self._poll))
 
     async def _loop(
         self, flow: Flow, execution: Execution, d: _Driving, deadline: datetime | None
@@ -354,7 +387,9 @@ class Runner:
             return False
         # A retry or timeout needs the durable path (its schedule and cancellation).
         return (
-            spec.timeout is None and spec.retry is None and not d.executor.execution.kill_requested
+            spec.timeout is None
+            and d.executor.retry_of(spec) is None
+            and not d.executor.execution.kill_requested
         )
 
     def _apply(self, execution: Execution, d: _Driving, event: _Event) -> None:
@@ -380,10 +415,12 @@ class Runner:
             execution.labels.update(run.outputs.get("labels", {}))
 
     async def _persist(self, execution: Execution, changed: list[TaskRun], d: _Driving) -> None:
-        # One transaction: a task run is never stored as ended without its logs and metrics.
+        # One transaction: a task run is never stored as ended without its logs and metrics,
+        # nor an execution as RETRIED without the execution that retries it.
         metrics = list(d.metrics)
         d.metrics.clear()  # the list is shared with the task contexts: empty it in place
-        await self.repo.save(execution, changed, logs=d.log.take(), metrics=metrics)
+        also = [d.successor] if d.successor is not None else []
+        await self.repo.save(execution, changed, logs=d.log.take(), metrics=metrics, also=also)
 
     async def _finalize(self, flow: Flow, execution: Execution, d: _Driving) -> None:
         if execution.state in (State.SUCCESS, State.WARNING) and flow.outputs:
@@ -410,6 +447,56 @@ class Runner:
                 execution.error = f"task '{failed[0].task_id}' failed: {failed[0].error}"
         if execution.error:
             execution.error = d.masker.mask(execution.error)
+        if execution.state is State.FAILED and d.successor is None:
+            self._plan_retry(flow, execution, d)
+
+    def _plan_retry(self, flow: Flow, execution: Execution, d: _Driving) -> None:
+        """A flow-level ``CREATE_NEW_EXECUTION`` retry: end this execution RETRIED and prepare
+        the one that retries it (same revision, inputs and labels), due after the policy's
+        delay. Both are committed together by the next persist."""
+        policy = flow.execution_retry
+        if policy is None or execution.kill_requested:
+            return
+        now = utcnow()
+        first = execution.first_created or execution.created or now
+        due = next_attempt_at(
+            policy,
+            attempts_made=execution.retry_attempt,
+            first_started=first,
+            now=now,
+            rng=d.executor.rng,
+        )
+        if due is None:
+            return
+        successor = Execution(
+            namespace=execution.namespace,
+            flow_id=execution.flow_id,
+            flow_revision=execution.flow_revision,
+            labels=dict(execution.labels),
+            trigger=execution.trigger,
+            parent_execution_id=execution.parent_execution_id,
+            parent_taskrun_id=execution.parent_taskrun_id,
+            retry_attempt=execution.retry_attempt + 1,
+            retry_of=execution.id,
+            first_created=first,
+            scheduled=due,
+        )
+        successor.inputs = self._seal_inputs(flow, successor.id, self._open_inputs(flow, execution))
+        successor.transition(State.CREATED, now)
+        execution.retried_by = successor.id
+        execution.transition(State.RETRIED, now)
+        d.successor = successor
+        limit = f" of {policy.max_attempts}" if policy.max_attempts else ""
+        d.log.add(
+            LogRecord(
+                execution_id=execution.id,
+                level="WARN",
+                message=(
+                    f"execution failed; try {successor.retry_attempt}{limit} is execution "
+                    f"{successor.id}, starting in {format_duration(due - now)}"
+                ),
+            )
+        )
 
     # -- workers ---------------------------------------------------------------------------------
 
@@ -771,7 +858,8 @@ class Runner:
             inputs=self._open_inputs(flow, parent),
             render=self._render_for(parent, Masker()),
         )
-        waiting = [r for r in executor.subflow_waits() if r.scratch.get("child") == child.id]
+        # Matched by task run, not child id: a flow-level retry of the child is another id.
+        waiting = [r for r in executor.subflow_waits() if r.id == child.parent_taskrun_id]
         if not waiting:
             return  # the parent follows the child itself (it is being driven or recovered)
         executor.complete_subflow(
@@ -798,6 +886,9 @@ class Runner:
 
             async def follow(child_id: str = child_id) -> Execution:
                 child = await self._load(child_id)
+                while child.state is State.RETRIED and child.retried_by:
+                    child = await self._load(child.retried_by)
+                    child_id = child.id
                 if child.state.terminal:
                     return child
                 if child_id in self._driving:

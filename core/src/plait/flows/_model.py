@@ -36,6 +36,9 @@ class State(StrEnum):
     KILLED = "KILLED"
     CANCELLED = "CANCELLED"
     SKIPPED = "SKIPPED"
+    RETRIED = "RETRIED"
+    """Ended FAILED and was retried as a new execution (a flow-level ``CREATE_NEW_EXECUTION``
+    retry); ``retriedBy`` names that execution."""
 
     @property
     def terminal(self) -> bool:
@@ -47,7 +50,15 @@ class State(StrEnum):
 
 
 TERMINAL_STATES = frozenset(
-    {State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED, State.SKIPPED}
+    {
+        State.SUCCESS,
+        State.WARNING,
+        State.FAILED,
+        State.KILLED,
+        State.CANCELLED,
+        State.SKIPPED,
+        State.RETRIED,
+    }
 )
 
 
@@ -61,6 +72,22 @@ class _RetryBase(Model):
     """Stop retrying once this much time has passed since the first attempt started."""
     warning_on_retry: bool = False
     """End in WARNING rather than SUCCESS when a retry was needed."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _spellings(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "behavior" in data and "behavior" not in cls.model_fields:
+            raise ValueError(
+                "behavior belongs to the flow's retry (RETRY_FAILED_TASK or "
+                "CREATE_NEW_EXECUTION); a task's retry always retries that task"
+            )
+        if "maxAttempt" in data:  # Kestra's spelling before 0.21
+            if "maxAttempts" in data:
+                raise ValueError("give maxAttempts or maxAttempt, not both")
+            data = {("maxAttempts" if k == "maxAttempt" else k): v for k, v in data.items()}
+        return data
 
     @model_validator(mode="after")
     def _bounded(self) -> _RetryBase:
@@ -99,6 +126,39 @@ class RandomRetry(_RetryBase):
 
 
 Retry = Annotated[ConstantRetry | ExponentialRetry | RandomRetry, Field(discriminator="type")]
+
+
+class RetryBehavior(StrEnum):
+    """What a flow-level ``retry`` retries."""
+
+    RETRY_FAILED_TASK = "RETRY_FAILED_TASK"
+    """Retry the failed task run in place, as if the task had this retry itself."""
+    CREATE_NEW_EXECUTION = "CREATE_NEW_EXECUTION"
+    """Mark the failed execution RETRIED and run the flow again as a new execution."""
+
+
+class _FlowRetry(Model):
+    behavior: RetryBehavior = RetryBehavior.RETRY_FAILED_TASK
+    """``RETRY_FAILED_TASK``: every task without a retry of its own gets this one.
+    ``CREATE_NEW_EXECUTION``: a FAILED execution is retried as a new execution of the same
+    revision, inputs and labels; attempts and maxDuration count across those executions."""
+
+
+class ConstantFlowRetry(ConstantRetry, _FlowRetry):
+    pass
+
+
+class ExponentialFlowRetry(ExponentialRetry, _FlowRetry):
+    pass
+
+
+class RandomFlowRetry(RandomRetry, _FlowRetry):
+    pass
+
+
+FlowRetry = Annotated[
+    ConstantFlowRetry | ExponentialFlowRetry | RandomFlowRetry, Field(discriminator="type")
+]
 
 
 # -- inputs and outputs ----------------------------------------------------------------------
@@ -303,7 +363,7 @@ class Flow(Model):
     outputs: list[FlowOutput] = Field(default_factory=list)
     triggers: list[TriggerSpec] = Field(default_factory=list)
     concurrency: Concurrency | None = None
-    retry: Retry | None = None
+    retry: FlowRetry | None = None
     timeout: timedelta | None = None
     disabled: bool = False
     plugin_defaults: list[PluginDefault] = Field(default_factory=list)
@@ -326,6 +386,20 @@ class Flow(Model):
     @property
     def uid(self) -> str:
         return f"{self.namespace}.{self.id}"
+
+    @property
+    def task_retry(self) -> Retry | None:
+        """The retry of every task that has none of its own (``RETRY_FAILED_TASK``)."""
+        if self.retry is not None and self.retry.behavior is RetryBehavior.RETRY_FAILED_TASK:
+            return self.retry
+        return None
+
+    @property
+    def execution_retry(self) -> Retry | None:
+        """The retry of the whole execution (``CREATE_NEW_EXECUTION``)."""
+        if self.retry is not None and self.retry.behavior is RetryBehavior.CREATE_NEW_EXECUTION:
+            return self.retry
+        return None
 
 
 def _label_text(value: Any) -> Any:

@@ -259,8 +259,9 @@ class SqlRepository(Repository):
         *,
         logs: Sequence[LogRecord] = (),
         metrics: Sequence[MetricRecord] = (),
+        also: Sequence[Execution] = (),
     ) -> None:
-        header = _execution_row(execution)
+        headers = [_execution_row(e) for e in (execution, *also)]
         log_rows = _log_rows(logs)
         metric_rows = _metric_rows(metrics)
         rows = [
@@ -274,7 +275,7 @@ class SqlRepository(Repository):
         ]
 
         def run(conn: Connection) -> None:
-            conn.execute(self._upsert_executions, [header])
+            conn.execute(self._upsert_executions, headers)
             if rows:
                 conn.execute(self._upsert_task_runs, rows)
             if log_rows:
