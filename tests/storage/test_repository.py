@@ -88,6 +88,48 @@ async def test_execution_round_trip_and_queries(repo: SqlRepository) -> None:
     assert await repo.get_execution(done.id) is None
 
 
+async def test_saved_columns_read_back_through_sqlalchemy(repo: SqlRepository) -> None:
+    """save() writes through prepared statements on the driver's cursor; every column must
+    read back through SQLAlchemy exactly as the rest of the repository wrote it."""
+    from plait.storage._tables import executions, logs, metrics
+    from sqlalchemy import select
+
+    execution = _execution()
+    log = LogRecord(execution_id=execution.id, task_id="a", attempt=2, level="INFO", message="é")
+    metric = MetricRecord(
+        execution_id=execution.id, taskrun_id="r", task_id="a", name="n", type="timer", value=0.5
+    )
+    await repo.save(execution, [], logs=[log], metrics=[metric])
+
+    def read(conn):  # type: ignore[no-untyped-def]
+        header = conn.execute(select(executions).where(executions.c.id == execution.id)).one()
+        line = conn.execute(select(logs).where(logs.c.execution_id == execution.id)).one()
+        point = conn.execute(select(metrics).where(metrics.c.execution_id == execution.id)).one()
+        conn.commit()
+        return header, line, point
+
+    header, line, point = await repo.call(read)
+    assert header.created == execution.created
+    assert header.updated == execution.history[-1].date
+    assert header.state == "RUNNING"
+    assert header.kill_requested is False
+    assert header.parent_execution_id is None
+    assert (line.attempt, line.level, line.message, line.timestamp) == (
+        2,
+        "INFO",
+        "é",
+        log.timestamp,
+    )
+    assert (point.value, point.tags, point.timestamp) == (0.5, "{}", metric.timestamp)
+    # A failed save leaves nothing, and the connection is usable afterwards.
+    bad = LogRecord.model_construct(execution_id=execution.id, message="x", level=None)
+    with pytest.raises(Exception):  # noqa: B017,PT011 - whatever the driver raises
+        await repo.save(_execution(), logs=[bad])
+    assert len(await repo.logs(execution.id)) == 1
+    await repo.save(execution)
+    assert await repo.request_kill(execution.id) is True
+
+
 async def test_logs_and_metrics_are_saved_with_the_state(repo: SqlRepository) -> None:
     execution = _execution()
     logs = [

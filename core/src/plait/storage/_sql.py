@@ -10,11 +10,9 @@ hops threads for every statement, 2.2 ms per save). The event loop never blocks 
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import json
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,9 +35,11 @@ from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord
 from plait.engine._repository import Repository
 from plait.flows import TERMINAL_STATES, State
 from plait.storage import _migrate
+from plait.storage._prepared import Prepared, write
 from plait.storage._tables import executions, flows, task_runs
 from plait.storage._tables import logs as logs_table
 from plait.storage._tables import metrics as metrics_table
+from plait.storage._thread import DatabaseThread
 
 LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
 ACTIVE_STATES = (State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING)
@@ -61,7 +61,7 @@ class SqlRepository(Repository):
         self.url = url
         self._engine: Engine | None = None
         self._conn: Connection | None = None
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: DatabaseThread | None = None
 
     @classmethod
     def sqlite(cls, path: Path) -> SqlRepository:
@@ -80,7 +80,7 @@ class SqlRepository(Repository):
                 conn.rollback()
                 raise
 
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        return await self._thread.run(call)
 
     @property
     def dialect(self) -> str:
@@ -89,12 +89,11 @@ class SqlRepository(Repository):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix="plait-db")
-        loop = asyncio.get_running_loop()
+        self._thread = DatabaseThread("plait-db")
         try:
-            await loop.run_in_executor(self._thread, self._open_sync)
+            await self._thread.run(self._open_sync)
         except Exception as error:
-            self._thread.shutdown(wait=False)
+            await self._thread.stop()
             self._thread = None
             if isinstance(error, UserError):
                 raise
@@ -140,8 +139,8 @@ class SqlRepository(Repository):
                 self._engine.dispose()
                 self._engine = None
 
-        await asyncio.get_running_loop().run_in_executor(self._thread, _close)
-        self._thread.shutdown(wait=True)
+        await self._thread.run(_close)
+        await self._thread.stop()
         self._thread = None
 
     def _upsert(self, table: Any, columns: list[str], keys: list[str]) -> Any:
@@ -275,14 +274,15 @@ class SqlRepository(Repository):
         ]
 
         def run(conn: Connection) -> None:
-            conn.execute(self._upsert_executions, headers)
+            # The engine's hot path: prepared statements on the driver's cursor (_prepared).
+            batches = [(self._prepared("executions", headers, conn), headers)]
             if rows:
-                conn.execute(self._upsert_task_runs, rows)
+                batches.append((self._prepared("task_runs", rows, conn), rows))
             if log_rows:
-                conn.execute(insert(logs_table), log_rows)
+                batches.append((self._prepared("logs", log_rows, conn), log_rows))
             if metric_rows:
-                conn.execute(insert(metrics_table), metric_rows)
-            conn.commit()
+                batches.append((self._prepared("metrics", metric_rows, conn), metric_rows))
+            write(conn, batches)
 
         await self._run(run)
 
@@ -503,6 +503,20 @@ class SqlRepository(Repository):
     async def call(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` in the database thread (for stores sharing this database)."""
         return await self._run(fn)
+
+    def _prepared(self, kind: str, rows: Sequence[dict[str, Any]], conn: Connection) -> Prepared:
+        keys = tuple(rows[0])
+        cache: dict[tuple[str, tuple[str, ...]], Prepared] = self.__dict__.setdefault("_pre", {})
+        found = cache.get((kind, keys))
+        if found is None:
+            statement, table = {
+                "executions": (self._upsert_executions, executions),
+                "task_runs": (self._upsert_task_runs, task_runs),
+                "logs": (insert(logs_table), logs_table),
+                "metrics": (insert(metrics_table), metrics_table),
+            }[kind]
+            found = cache[(kind, keys)] = Prepared(statement, table, keys, conn.dialect)
+        return found
 
     @property
     def _upsert_executions(self) -> Any:
