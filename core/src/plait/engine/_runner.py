@@ -210,6 +210,20 @@ class Runner:
                 }
         return sealed
 
+    def _again(self, flow: Flow, original: Execution, **fields: Any) -> Execution:
+        """A new execution of ``original``'s flow revision with its labels, trigger and inputs
+        (SECRET inputs re-sealed for the new id): a replay, or a flow-level retry."""
+        again = Execution(
+            namespace=original.namespace,
+            flow_id=original.flow_id,
+            flow_revision=original.flow_revision,
+            labels=dict(original.labels),
+            trigger=original.trigger,
+            **fields,
+        )
+        again.inputs = self._seal_inputs(flow, again.id, self._open_inputs(flow, original))
+        return again
+
     def _open_inputs(self, flow: Flow, execution: Execution) -> dict[str, Any]:
         """The inputs as templates see them: SECRET values decrypted (in memory only)."""
         opened = dict(execution.inputs)
@@ -468,12 +482,9 @@ class Runner:
         )
         if due is None:
             return
-        successor = Execution(
-            namespace=execution.namespace,
-            flow_id=execution.flow_id,
-            flow_revision=execution.flow_revision,
-            labels=dict(execution.labels),
-            trigger=execution.trigger,
+        successor = self._again(
+            flow,
+            execution,
             parent_execution_id=execution.parent_execution_id,
             parent_taskrun_id=execution.parent_taskrun_id,
             retry_attempt=execution.retry_attempt + 1,
@@ -481,7 +492,6 @@ class Runner:
             first_created=first,
             scheduled=due,
         )
-        successor.inputs = self._seal_inputs(flow, successor.id, self._open_inputs(flow, execution))
         successor.transition(State.CREATED, now)
         execution.retried_by = successor.id
         execution.transition(State.RETRIED, now)
@@ -795,15 +805,7 @@ class Runner:
         if not original.state.terminal:
             raise UserError(f"execution {execution_id} is still {original.state.value}")
         flow = await self.flow_of(original.namespace, original.flow_id, original.flow_revision)
-        replay = Execution(
-            namespace=original.namespace,
-            flow_id=original.flow_id,
-            flow_revision=original.flow_revision,
-            labels=dict(original.labels),
-            trigger=original.trigger,
-            original_id=original.id,
-        )
-        replay.inputs = self._seal_inputs(flow, replay.id, self._open_inputs(flow, original))
+        replay = self._again(flow, original, original_id=original.id)
         replay.transition(State.CREATED)
         if taskrun_id is not None:
             replay.task_runs = _replayed_runs(original, taskrun_id, replay.id)
