@@ -102,6 +102,11 @@ def test_run_examples_runs_every_example(plait) -> None:  # type: ignore[no-unty
     assert result.exit_code == 0, result.output
     for name in ("hello.yaml", "etl.yaml", "state_machine.yaml", "subflow.yaml", "approval.yaml"):
         assert name in result.output
+    # retry.yaml: the first execution RETRIED, the second succeeded (the row shows the last).
+    row = next(line for line in result.output.splitlines() if "retry.yaml" in line)
+    assert "SUCCESS" in row
+    listed = json.loads(plait("executions", "list", "--json").stdout)
+    assert sorted(e["state"] for e in listed if e["flowId"] == "retry") == ["RETRIED", "SUCCESS"]
 
 
 def test_flows_deploy_and_list(plait, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
