@@ -69,8 +69,13 @@ class Executor:
         self.inputs = execution.inputs if inputs is None else inputs
         self._render_fn = render
         self.rng = rng or random.Random()
+        #: The execution's state once decided, while its afterExecution tasks run.
+        self.decided: State | None = None
         self.specs: dict[str, TaskSpec] = {
-            s.id: s for s in all_task_specs([*flow.tasks, *flow.errors, *flow.finally_])
+            s.id: s
+            for s in all_task_specs(
+                [*flow.tasks, *flow.errors, *flow.finally_, *flow.after_execution]
+            )
         }
         self.runs: dict[str, TaskRun] = {}
         self._by_key: dict[tuple[str | None, int | None, str], TaskRun] = {}
@@ -146,7 +151,7 @@ class Executor:
                 "id": ex.id,
                 "startDate": ex.created.isoformat() if ex.created else None,
                 "originalId": ex.original_id or ex.id,
-                "state": ex.state.value,
+                "state": (self.decided or ex.state).value,
                 "retryAttempt": ex.retry_attempt,
             },
             "inputs": self.inputs,
@@ -242,6 +247,8 @@ class Executor:
                 state = await self._block(
                     self.flow.tasks, self.flow.errors, self.flow.finally_, None, None, None
                 )
+                if state is not None and self.flow.after_execution:
+                    state = await self._after_execution(state)
                 if state is not None:
                     self._set_execution(state)
                 else:
@@ -252,6 +259,13 @@ class Executor:
         self._changed = {}
         self._execution_changed = False
         return step
+
+    async def _after_execution(self, decided: State) -> State | None:
+        """Run the flow's ``afterExecution`` tasks once its state is decided; they see that
+        state (``execution.state``) and whatever they do, it stays the execution's state."""
+        self.decided = decided
+        done = await self._scope(self.flow.after_execution, None, None, None, False, 0)
+        return None if done is None else decided
 
     def _only_paused(self) -> bool:
         if not any(r.state is State.PAUSED for r in self._maybe_paused):

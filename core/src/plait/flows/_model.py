@@ -360,6 +360,9 @@ class Flow(Model):
     tasks: list[TaskSpec] = Field(min_length=1)
     errors: list[TaskSpec] = Field(default_factory=list)
     finally_: list[TaskSpec] = Field(default_factory=list, alias="finally")
+    after_execution: list[TaskSpec] = Field(default_factory=list)
+    """Tasks run once the execution's state is decided (after errors and finally); they see it
+    as ``execution.state`` and cannot change it."""
     outputs: list[FlowOutput] = Field(default_factory=list)
     triggers: list[TriggerSpec] = Field(default_factory=list)
     concurrency: Concurrency | None = None

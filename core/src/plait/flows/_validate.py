@@ -129,14 +129,10 @@ def _validate(
     # one run of `flows validate` reports everything.
     defaults = _plugin_defaults(data)
     ids: dict[str, Path] = {}
-    for key in ("tasks", "errors", "finally"):
+    for key in ("tasks", "errors", "finally", "afterExecution"):
         entries = data.get(key)
         if isinstance(entries, list):
-            specs = (
-                flow.tasks
-                if flow and key == "tasks"
-                else (flow.errors if flow and key == "errors" else flow.finally_ if flow else None)
-            )
+            specs = _specs_of(flow, key)
             for index, raw in enumerate(entries):
                 spec = specs[index] if specs is not None and index < len(specs) else None
                 _check_task(ctx, raw, spec, (key, index), defaults, ids)
@@ -153,6 +149,17 @@ def _validate(
     for problem_path, reason in check_declarations(inputs):
         ctx.add(problem_path, reason)
     return (flow if not ctx.problems else None), ctx.problems
+
+
+def _specs_of(flow: Flow | None, key: str) -> list[TaskSpec] | None:
+    if flow is None:
+        return None
+    return {
+        "tasks": flow.tasks,
+        "errors": flow.errors,
+        "finally": flow.finally_,
+        "afterExecution": flow.after_execution,
+    }[key]
 
 
 def _valid_items(raw: Any, model: type[M]) -> list[tuple[int, M]]:

@@ -42,7 +42,7 @@ def flow_schema(registry: TypeRegistry) -> dict[str, Any]:
         trigger_refs.append({"$ref": f"#/$defs/{name}"})
     task_list = {"type": "array", "items": {"oneOf": task_refs}}
     props = schema["properties"]
-    for key in ("tasks", "errors", "finally"):
+    for key in ("tasks", "errors", "finally", "afterExecution"):
         if key in props:
             props[key] = {**task_list, "description": props[key].get("description", "")}
     props["tasks"]["minItems"] = 1
