@@ -1,4 +1,4 @@
-"""Core runnable tasks: Log, Return, OutputValues, Sleep, Fail."""
+"""Core runnable tasks: Log, Return, OutputValues, Sleep, Fail, Exit, Labels."""
 
 from __future__ import annotations
 
@@ -159,6 +159,55 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "false", "0", "no", "null", "none")
     return bool(value)
+
+
+class ExitState(StrEnum):
+    SUCCESS = "SUCCESS"
+    WARNING = "WARNING"
+    KILLED = "KILLED"
+    FAILED = "FAILED"
+    CANCELED = "CANCELED"
+
+
+class ExitOutput(Output):
+    state: ExitState
+    """The state the execution ends in."""
+
+
+class Exit(Task):
+    """End the execution now, in the state given.
+
+    No task of ``tasks``, ``errors`` or ``finally`` starts after it; the flow's
+    ``afterExecution`` tasks still run. With ``KILLED`` the execution is killed (running tasks
+    are cancelled, subflows killed); with any other state, tasks already running in other
+    branches are left to finish first, and unfinished task runs end KILLED.
+    """
+
+    type_name: ClassVar[str] = "plait.core.Exit"
+    pure: ClassVar[bool] = True
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.Exit",)
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Stop early, successfully, when there is nothing to do",
+            full=True,
+            code=(
+                "id: nightly_load\nnamespace: company.team\ntasks:\n"
+                '  - id: count\n    type: plait.core.Return\n    format: "0"\n'
+                "  - id: nothing_to_do\n    type: plait.core.If\n"
+                "    condition: \"{{ outputs.count.value == '0' }}\"\n"
+                "    then:\n      - id: stop\n        type: plait.core.Exit\n"
+                "        state: SUCCESS\n"
+                "  - id: load\n    type: plait.core.Log\n    message: loading\n"
+            ),
+        ),
+    )
+
+    state: ExitState = ExitState.SUCCESS
+    """SUCCESS, WARNING, KILLED, FAILED or CANCELED (Kestra's spelling)."""
+
+    async def run(self, ctx: RunContext) -> ExitOutput:
+        ctx.log.info("exit: the execution ends %s", self.state.value)
+        return ExitOutput(state=self.state)
 
 
 class LabelsOutput(Output):

@@ -6,13 +6,13 @@ from typing import Any
 
 from plait_sdk import RegisterSecretBackend, RegisterTask, SecretBackend, hookimpl
 
-from plait.builtin.basic import Fail, Labels, Log, OutputValues, Return, Sleep
+from plait.builtin.basic import Exit, Fail, Labels, Log, OutputValues, Return, Sleep
 from plait.builtin.flowable import FLOWABLE_TASKS
 from plait.builtin.kv import KV_TASKS
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
 
-RUNNABLE_TASKS = (Log, Return, OutputValues, Sleep, Fail, Labels)
+RUNNABLE_TASKS = (Log, Return, OutputValues, Sleep, Fail, Exit, Labels)
 
 
 @hookimpl

@@ -28,6 +28,16 @@ from plait.templating import TemplateError, format_duration
 
 Render = Callable[[dict[str, Any], Any], Awaitable[Any]]
 
+#: The core's Exit task (plait.builtin.basic.Exit) and its states as the engine's.
+EXIT_TYPE = "plait.core.Exit"
+_EXIT_STATES = {
+    "SUCCESS": State.SUCCESS,
+    "WARNING": State.WARNING,
+    "KILLED": State.KILLED,
+    "FAILED": State.FAILED,
+    "CANCELED": State.CANCELLED,
+}
+
 _FALSY_TEXT = frozenset({"", "false", "0", "no", "null", "none", "off"})
 
 
@@ -71,6 +81,7 @@ class Executor:
         self.rng = rng or random.Random()
         #: The execution's state once decided, while its afterExecution tasks run.
         self.decided: State | None = None
+        self._after_ids = {s.id for s in all_task_specs(flow.after_execution)}
         self.specs: dict[str, TaskSpec] = {
             s.id: s
             for s in all_task_specs(
@@ -243,6 +254,12 @@ class Executor:
                 self._set_execution(State.RUNNING)
             if ex.kill_requested:
                 self._kill()
+            elif ex.exit_state is not None:
+                state = self._exit()
+                if state is not None and self.flow.after_execution:
+                    state = await self._after_execution(state)
+                if state is not None:
+                    self._set_execution(state)
             else:
                 state = await self._block(
                     self.flow.tasks, self.flow.errors, self.flow.finally_, None, None, None
@@ -259,6 +276,32 @@ class Executor:
         self._changed = {}
         self._execution_changed = False
         return step
+
+    def _exit(self) -> State | None:
+        """After an Exit task: once no runnable task (nor waited-for subflow) is still running,
+        the Exit run's ancestors take the exit state, every other unfinished task run ends
+        KILLED, and the execution's state is the exit state."""
+        ex = self.execution
+        assert ex.exit_state is not None
+        pending = [
+            r
+            for r in self.runs.values()
+            if not r.state.terminal and r.task_id not in self._after_ids
+        ]
+        for run in pending:
+            if run.state is State.RUNNING and (
+                not self._is_flowable(self.specs[run.task_id]) or "child" in run.scratch
+            ):
+                return None  # left to finish, as Kestra does (only KILLED cancels them)
+        exit_run = self.runs.get(ex.exit_run or "")
+        ancestors = {a.id for a in self.ancestors(exit_run)} if exit_run else set()
+        for run in pending:
+            if run.id in ancestors:
+                self._set(run, ex.exit_state)
+            else:
+                run.error = run.error or "not finished when the execution exited"
+                self._set(run, State.KILLED)
+        return ex.exit_state
 
     async def _after_execution(self, decided: State) -> State | None:
         """Run the flow's ``afterExecution`` tasks once its state is decided; they see that
@@ -499,6 +542,10 @@ class Executor:
             attempt.state = State.KILLED
             run.error = error or "killed"
             self._set(run, State.KILLED)
+        elif error is None and spec.type == EXIT_TYPE:
+            attempt.state = State.SUCCESS
+            run.outputs = outputs or {}
+            self._exit_with(run, _EXIT_STATES[str(run.outputs.get("state", "SUCCESS"))])
         elif error is None:
             attempt.state = State.SUCCESS
             run.outputs = outputs or {}
@@ -525,6 +572,20 @@ class Executor:
                 self._set(run, State.WARNING if spec.allow_failure else State.FAILED)
         self._touch(run)
         return run
+
+    def _exit_with(self, run: TaskRun, state: State) -> None:
+        """An Exit task ended: KILLED kills the execution now; any other state ends it once
+        what is running has finished (see ``_exit``)."""
+        if state.failed:
+            run.error = f"Exit: the execution ends {state.value}"
+        self._set(run, state)
+        if state is State.KILLED:
+            self.execution.error = f"killed by the Exit task '{run.task_id}'"
+            self.request_kill()
+            return
+        self.execution.exit_state = state
+        self.execution.exit_run = run.id
+        self._execution_changed = True
 
     def complete_subflow(
         self, run_id: str, *, child_id: str, state: State, outputs: dict[str, Any], now: datetime
@@ -619,6 +680,7 @@ class Executor:
         if restarted:
             self.execution.attempt += 1
             self.execution.kill_requested = False
+            self.execution.exit_state = self.execution.exit_run = None
             self.execution.error = None
             self._set_execution(State.RUNNING)
         return restarted

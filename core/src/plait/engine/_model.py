@@ -120,6 +120,10 @@ class Execution(Model):
     scheduled: datetime | None = None
     """Not started before this time (the delay before a flow-level retry)."""
     kill_requested: bool = False
+    exit_state: State | None = None
+    """Set by an Exit task: the state the execution ends in once nothing runs any more."""
+    exit_run: str | None = None
+    """The Exit task run that set ``exit_state``."""
     task_runs: list[TaskRun] = Field(default_factory=list)
 
     def transition(self, state: State, at: datetime | None = None) -> None:
