@@ -526,3 +526,70 @@ async def test_timeout_on_a_flowable_task_kills_its_children(harness: Harness) -
     assert state_of(ex, "stuck") == "KILLED"
     assert testplugin.CALLS["gate:forever"] == ["started", "cancelled"]
     assert testplugin.CALLS["record"] == ["quick", "handled"]
+
+
+async def test_allow_warning_turns_a_warning_into_success(harness: Harness) -> None:
+    await harness.deploy(
+        """
+        id: failing_child
+        namespace: t
+        tasks:
+          - {id: boom, type: plait.core.Fail}
+        """
+    )
+    ex = await harness.run(
+        """
+        id: tolerant
+        namespace: t
+        tasks:
+          - id: retried
+            type: test.Flaky
+            key: f
+            allowWarning: true
+            retry: {type: constant, interval: PT0.001S, maxAttempts: 2, warningOnRetry: true}
+          - {id: tolerated, type: plait.core.Fail, allowFailure: true, allowWarning: true}
+          - {id: warned, type: plait.core.Fail, allowFailure: true}
+          - id: group
+            type: plait.core.AllowFailure
+            allowWarning: true
+            tasks:
+              - {id: inner, type: plait.core.Fail}
+          - id: child
+            type: plait.core.Subflow
+            namespace: t
+            flowId: failing_child
+            allowFailure: true
+        """
+    )
+    assert state_of(ex, "retried") == "SUCCESS"
+    assert state_of(ex, "tolerated") == "SUCCESS"
+    assert state_of(ex, "warned") == "WARNING"
+    assert state_of(ex, "inner") == "FAILED"
+    assert state_of(ex, "group") == "SUCCESS"
+    assert state_of(ex, "child") == "WARNING"  # a Subflow's allowFailure is honoured too
+    assert ex.state is State.WARNING  # `warned` and `child` are still warnings
+
+
+async def test_log_level_keeps_only_the_lines_at_or_above_it(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: quiet
+        namespace: t
+        tasks:
+          - id: chatty
+            type: plait.core.Sequential
+            tasks:
+              - {id: trace, type: plait.core.Log, level: TRACE, message: t, logLevel: WARN}
+              - {id: info, type: plait.core.Log, level: INFO, message: i, logLevel: WARN}
+              - {id: warn, type: plait.core.Log, level: WARN, message: w, logLevel: WARN}
+              - {id: error, type: plait.core.Log, level: ERROR, message: e, logLevel: WARN}
+              - {id: default, type: plait.core.Log, level: DEBUG, message: d}
+        """
+    )
+    assert ex.state is State.SUCCESS
+    logs = await harness.repo.logs(ex.id)
+    assert [(r.task_id, r.message) for r in logs] == [
+        ("warn", "w"),
+        ("error", "e"),
+        ("default", "d"),
+    ]

@@ -44,12 +44,19 @@ class ExecutionLog:
         return taken
 
 
+#: Log levels by rank, Kestra's names and Python's.
+LEVEL_RANK = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
+
+
 class TaskRunLogger(TaskLogger):
-    def __init__(self, sink: ExecutionLog, run: TaskRun) -> None:
+    def __init__(self, sink: ExecutionLog, run: TaskRun, min_level: str | None = None) -> None:
         self._sink = sink
         self._run = run
+        self._min = LEVEL_RANK[min_level] if min_level else 0  # the task's logLevel
 
     def _emit(self, level: str, msg: str, args: tuple[object, ...]) -> None:
+        if LEVEL_RANK[level] < self._min:
+            return
         try:
             text = msg % args if args else msg
         except (TypeError, ValueError):
@@ -95,6 +102,7 @@ class TaskRunContext(RunContext):
         secret: Callable[[str], Any],
         metrics: list[MetricRecord],
         kv: KeyValueStore | None = None,
+        log_level: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.flow_id = flow_id
@@ -103,7 +111,7 @@ class TaskRunContext(RunContext):
         self.taskrun_id = run.id
         self.attempt = len(run.attempts)
         self._run = run
-        self._log = TaskRunLogger(log, run)
+        self._log = TaskRunLogger(log, run, log_level)
         self._masker = masker
         self._storage = storage
         self._working_dir = working_dir  # created on first use: most tasks never need one

@@ -239,8 +239,17 @@ class Executor:
 
     def _fail(self, run: TaskRun, message: str) -> None:
         run.error = message
+        self._end(run, State.FAILED)
+
+    def _end(self, run: TaskRun, state: State, *, allow_failure: bool = False) -> None:
+        """End ``run`` in ``state`` as its task tolerates it: ``allowFailure`` turns FAILED into
+        WARNING, then ``allowWarning`` turns WARNING into SUCCESS."""
         spec = self.specs.get(run.task_id)
-        self._set(run, State.WARNING if spec is not None and spec.allow_failure else State.FAILED)
+        if state is State.FAILED and (allow_failure or (spec is not None and spec.allow_failure)):
+            state = State.WARNING
+        if state is State.WARNING and spec is not None and spec.allow_warning:
+            state = State.SUCCESS
+        self._set(run, state)
 
     # -- the step ------------------------------------------------------------------------------
 
@@ -506,10 +515,7 @@ class Executor:
     ) -> None:
         if state is None:
             return
-        allow_failure = allow_failure or self.specs[run.task_id].allow_failure
-        if allow_failure and state is State.FAILED:
-            state = State.WARNING
-        self._set(run, state)
+        self._end(run, state, allow_failure=allow_failure)
 
     async def _limit(self, run: TaskRun, value: Any, key: str) -> int:
         if key not in run.scratch:
@@ -552,7 +558,7 @@ class Executor:
             run.error = None
             policy = self.retry_of(spec)
             warn = policy is not None and policy.warning_on_retry and len(run.attempts) > 1
-            self._set(run, State.WARNING if warn else State.SUCCESS)
+            self._end(run, State.WARNING if warn else State.SUCCESS)
         else:
             attempt.state = State.FAILED
             attempt.error = error
@@ -569,7 +575,7 @@ class Executor:
                 run.retry_at = due
                 self._set(run, State.RETRYING)
             else:
-                self._set(run, State.WARNING if spec.allow_failure else State.FAILED)
+                self._end(run, State.FAILED)
         self._touch(run)
         return run
 
@@ -604,9 +610,9 @@ class Executor:
         run.outputs = {"executionId": child_id, "state": state.value, "outputs": outputs}
         if state.failed and getattr(model, "transmit_failed", True):
             run.error = f"subflow execution {child_id} ended {state.value}"
-            self._set(run, State.FAILED)
+            self._end(run, State.FAILED)
         else:
-            self._set(run, State.WARNING if state is State.WARNING else State.SUCCESS)
+            self._end(run, State.WARNING if state is State.WARNING else State.SUCCESS)
 
     def subflow_started(self, run_id: str, child_id: str) -> None:
         run = self.runs[run_id]

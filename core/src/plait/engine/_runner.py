@@ -619,6 +619,7 @@ class Runner:
             secret=secret,
             metrics=d.metrics,
             kv=ScopedKV(self.kv, flow.namespace) if self.kv is not None else None,
+            log_level=d.executor.spec_of(run).log_level,
         )
 
     def _workdir(self, d: _Driving, run: TaskRun) -> Path:

@@ -273,9 +273,11 @@ class TaskSpec(Model):
     disabled: bool = False
     allow_failure: bool = False
     allow_warning: bool = False
+    """End in SUCCESS rather than WARNING (after ``allowFailure``, a failure too)."""
     run_if: Any = None
     """Skip the task unless this renders truthy."""
-    log_level: str | None = None
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] | None = None
+    """Keep only this task's log lines at this level or above."""
     properties: dict[str, Any] = Field(default_factory=dict)
     """The type's own properties, as written (templates unrendered)."""
 
