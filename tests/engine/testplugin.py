@@ -152,9 +152,23 @@ class Blocking(Task):
         return ValueOutput(value=await ctx.run_blocking(work))
 
 
+class Store(Task):
+    """Put ``content`` (bytes when ``binary``) in internal storage; output its URI."""
+
+    type_name: ClassVar[str] = "test.Store"
+    name: str = "data.txt"
+    content: str = ""
+    repeat: int = 1
+    binary: bool = False
+
+    async def run(self, ctx: RunContext) -> ValueOutput:
+        data = b"\xff\xfe" if self.binary else (self.content * self.repeat).encode()
+        return ValueOutput(value=await ctx.storage.put(self.name, data))
+
+
 @hookimpl
 def register_tasks(register: RegisterTask) -> None:
-    for cls in (Record, Flaky, Probe, Gate, Boom, UseSecret, WriteFile, ReadFile, Blocking):
+    for cls in (Record, Flaky, Probe, Gate, Boom, UseSecret, WriteFile, ReadFile, Blocking, Store):
         register(cls)
 
 

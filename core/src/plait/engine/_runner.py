@@ -31,6 +31,7 @@ from plait_sdk import Output, StorageBackend, TaskFailure, UserError
 
 from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import Executor
+from plait.engine._files import TemplateFiles
 from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
 from plait.engine._repository import Repository
 from plait.engine._retry import next_attempt_at
@@ -589,12 +590,7 @@ class Runner:
         self, flow: Flow, execution: Execution, d: _Driving, run: TaskRun
     ) -> TaskRunContext:
         prefix = execution_prefix(flow.namespace, flow.id, execution.id)
-        read = [prefix]
-        if execution.parent_execution_id:
-            parent = self._driving.get(execution.parent_execution_id)
-            if parent is not None:
-                pe = parent.executor.execution
-                read.append(execution_prefix(pe.namespace, pe.flow_id, pe.id))
+        read = self._read_prefixes(execution)
         storage = ExecutionStorage(self.storage, f"{prefix}/{run.task_id}/{run.id}", read)
         render = self._render_for(execution, d.masker)
 
@@ -622,6 +618,16 @@ class Runner:
             log_level=d.executor.spec_of(run).log_level,
         )
 
+    def _read_prefixes(self, execution: Execution) -> list[str]:
+        """What an execution may read: its own files and its parent's (a subflow's inputs)."""
+        read = [execution_prefix(execution.namespace, execution.flow_id, execution.id)]
+        if execution.parent_execution_id:
+            parent = self._driving.get(execution.parent_execution_id)
+            if parent is not None:
+                pe = parent.executor.execution
+                read.append(execution_prefix(pe.namespace, pe.flow_id, pe.id))
+        return read
+
     def _workdir(self, d: _Driving, run: TaskRun) -> Path:
         owner = run
         for parent in d.executor.ancestors(run):
@@ -636,6 +642,9 @@ class Runner:
 
     def _render_for(self, execution: Execution, masker: Masker) -> Callable[..., Any]:
         templates = self.templates
+        files = TemplateFiles(
+            ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
+        ).functions()
 
         async def render(context: dict[str, Any], value: Any, as_text: bool = False) -> Any:
             used: list[str] = []
@@ -662,7 +671,7 @@ class Runner:
                     return None
                 return found[1]
 
-            full = {**context, "secret": secret, "kv": kv}
+            full = {**context, "secret": secret, "kv": kv, **files}
 
             async def leaf(item: Any, text: bool) -> Any:
                 # Each string is rendered on its own, so only what a secret flowed into is

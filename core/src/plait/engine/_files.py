@@ -1,0 +1,75 @@
+"""Kestra's file functions in templates: ``read``, ``fileSize``, ``fileExists``, ``isFileEmpty``.
+
+They take an internal-storage URI (``plait:///...``) that a task produced, read through the
+execution's own storage view, so a template reaches exactly the files a task of that execution
+could open: its own and, for a subflow, its parent's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from plait_sdk import UserError
+
+from plait.storage import ExecutionStorage, StorageError
+
+#: ``read()`` puts a whole file in memory and in the rendered value; beyond this, pass the URI
+#: to a task that streams it instead.
+READ_LIMIT = 32 * 1024 * 1024
+
+
+class TemplateFiles:
+    """The file functions of one render, over one execution's storage view."""
+
+    def __init__(self, storage: ExecutionStorage) -> None:
+        self._storage = storage
+
+    def functions(self) -> dict[str, Callable[..., Any]]:
+        return {
+            "read": self.read,
+            "fileSize": self.file_size,
+            "fileExists": self.file_exists,
+            "isFileEmpty": self.is_file_empty,
+        }
+
+    async def read(self, uri: Any) -> str:
+        """The file's content as UTF-8 text."""
+        size = await self._storage.size(_uri("read", uri))
+        if size > READ_LIMIT:
+            raise UserError(
+                f"read({uri!s}): the file is {size} bytes; templates read at most "
+                f"{READ_LIMIT // (1024 * 1024)} MiB (give the URI to a task instead)"
+            )
+        data = await self._storage.read_bytes(_uri("read", uri))
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UserError(f"read({uri!s}): the file is not UTF-8 text") from None
+
+    async def file_size(self, uri: Any) -> int:
+        """The file's size in bytes."""
+        return await self._storage.size(_uri("fileSize", uri))
+
+    async def file_exists(self, uri: Any) -> bool:
+        """Whether the file exists (a URI outside the execution's storage is an error)."""
+        try:
+            await self._storage.size(_uri("fileExists", uri))
+        except StorageError as error:
+            if str(error).endswith("does not exist"):
+                return False
+            raise
+        return True
+
+    async def is_file_empty(self, uri: Any) -> bool:
+        """Whether the file has no content."""
+        return await self.file_size(uri) == 0
+
+
+def _uri(function: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith("plait://"):
+        raise UserError(
+            f"{function}(): expected an internal storage URI (plait:///...), "
+            f"got {str(value)[:200]!r}"
+        )
+    return value

@@ -1,0 +1,76 @@
+"""Kestra's file functions in templates: read, fileSize, fileExists, isFileEmpty."""
+
+from __future__ import annotations
+
+from plait.engine._files import READ_LIMIT
+from plait.flows import State
+
+from .conftest import Harness, runs
+
+
+async def test_file_functions_read_what_a_task_stored(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: files
+        namespace: t
+        tasks:
+          - {id: csv, type: test.Store, name: out.csv, content: "a,b\\n1,2\\n"}
+          - {id: empty, type: test.Store, name: empty.txt}
+          - id: show
+            type: plait.core.OutputValues
+            values:
+              text: "{{ read(outputs.csv.value) }}"
+              size: "{{ fileSize(outputs.csv.value) }}"
+              exists: "{{ fileExists(outputs.csv.value) }}"
+              missing: "{{ fileExists(outputs.csv.value ~ '.gone') }}"
+              empty: "{{ isFileEmpty(outputs.empty.value) }}"
+              full: "{{ isFileEmpty(outputs.csv.value) }}"
+        """
+    )
+    assert ex.state is State.SUCCESS, ex.error
+    assert runs(ex, "show")[0].outputs["values"] == {
+        "text": "a,b\n1,2\n",
+        "size": 8,
+        "exists": True,
+        "missing": False,
+        "empty": True,
+        "full": False,
+    }
+
+
+async def test_file_functions_refuse_what_the_execution_cannot_read(harness: Harness) -> None:
+    cases = {
+        "{{ read('plait:///other/flow/executions/x/f.txt') }}": (
+            "plait:///other/flow/executions/x/f.txt is outside this execution's storage; "
+            "access refused"
+        ),
+        "{{ read('data/f.txt') }}": (
+            "read(): expected an internal storage URI (plait:///...), got 'data/f.txt'"
+        ),
+        "{{ read(outputs.bin.value) }}": "the file is not UTF-8 text",
+        "{{ read(outputs.big.value) }}": f"templates read at most {READ_LIMIT // 2**20} MiB",
+        "{{ fileSize(outputs.bin.value ~ 'x') }}": "does not exist",
+        "{{ fileExists('plait:///t/other/executions/y/z') }}": "access refused",
+    }
+    for template, message in cases.items():
+        ex = await harness.run(
+            f"""
+            id: refused
+            namespace: t
+            tasks:
+              - {{id: bin, type: test.Store, name: b.bin, binary: true}}
+              - id: big
+                type: test.Store
+                name: big.txt
+                content: "0123456789abcdef"
+                repeat: {READ_LIMIT // 16 + 1}
+              - id: use
+                type: plait.core.Log
+                message: "{template}"
+            """
+        )
+        assert ex.state is State.FAILED, template
+        error = runs(ex, "use")[0].error
+        assert error is not None
+        assert message in error, (template, error)
+        assert "property 'message'" in error
