@@ -59,6 +59,13 @@ class Storage(abc.ABC):
     async def size(self, uri: str) -> int:
         """Size in bytes of the file at ``uri``."""
 
+    async def delete(self, uri: str) -> bool:
+        """Delete the file at ``uri`` (of this execution); whether there was one to delete.
+
+        Optional: a storage that cannot delete raises ``NotImplementedError``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot delete files")
+
 
 class KeyValueStore(abc.ABC):
     """The namespaced key-value store, seen from a flow (its namespace is the default).

@@ -9,6 +9,7 @@ from plait_sdk import RegisterSecretBackend, RegisterTask, SecretBackend, hookim
 from plait.builtin.basic import Exit, Fail, Labels, Log, OutputValues, Return, Sleep
 from plait.builtin.flowable import FLOWABLE_TASKS
 from plait.builtin.kv import KV_TASKS
+from plait.builtin.storage import STORAGE_TASKS
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
 
@@ -17,7 +18,7 @@ RUNNABLE_TASKS = (Log, Return, OutputValues, Sleep, Fail, Exit, Labels)
 
 @hookimpl
 def register_tasks(register: RegisterTask) -> None:
-    for task in (*RUNNABLE_TASKS, *KV_TASKS, *FLOWABLE_TASKS):
+    for task in (*RUNNABLE_TASKS, *KV_TASKS, *STORAGE_TASKS, *FLOWABLE_TASKS):
         register(task)
 
 

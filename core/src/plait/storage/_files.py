@@ -171,6 +171,13 @@ class ExecutionStorage(Storage):
         except FileNotFoundError:
             raise StorageError(f"{uri} does not exist") from None
 
+    async def delete(self, uri: str) -> bool:
+        # Only this execution's own files: a subflow reads its parent's, it does not delete them.
+        key = key_of(uri)
+        if not key.startswith(self.read_prefixes[0] + "/"):
+            raise StorageError(f"{uri} is not a file of this execution; deletion refused")
+        return await self.backend.delete(key)
+
 
 async def _stream(data: bytes | AsyncIterable[bytes] | Path) -> AsyncIterator[bytes]:
     if isinstance(data, bytes | bytearray):
