@@ -74,3 +74,31 @@ async def test_file_functions_refuse_what_the_execution_cannot_read(harness: Har
         assert error is not None
         assert message in error, (template, error)
         assert "property 'message'" in error
+
+
+async def test_error_logs_lists_the_executions_error_lines(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: alerting
+        namespace: t
+        tasks:
+          - {id: fine, type: plait.core.Log, message: all good}
+          - {id: broken, type: plait.core.Fail, errorMessage: "upstream answered 503"}
+        errors:
+          - id: alert
+            type: plait.core.OutputValues
+            values:
+              count: "{{ errorLogs() | length }}"
+              first: "{{ errorLogs()[0] }}"
+        """
+    )
+    assert ex.state is State.FAILED
+    values = runs(ex, "alert")[0].outputs["values"]
+    assert values["count"] == 1
+    first = values["first"]
+    assert first["message"] == "upstream answered 503"
+    assert first["taskId"] == "broken"
+    assert first["taskRunId"] == runs(ex, "broken")[0].id
+    assert (first["namespace"], first["flowId"], first["executionId"]) == ("t", "alerting", ex.id)
+    assert first["level"] == "ERROR"
+    assert first["attemptNumber"] == 1

@@ -646,6 +646,27 @@ class Runner:
             ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
         ).functions()
 
+        async def error_logs() -> list[dict[str, Any]]:
+            # Kestra's errorLogs(): the execution's ERROR lines so far, stored or not yet.
+            stored = await self.repo.logs(execution.id, min_level="ERROR")
+            driving = self._driving.get(execution.id)
+            pending = driving.log.pending if driving is not None else []
+            return [
+                {
+                    "namespace": execution.namespace,
+                    "flowId": execution.flow_id,
+                    "executionId": execution.id,
+                    "taskId": r.task_id,
+                    "taskRunId": r.taskrun_id,
+                    "attemptNumber": r.attempt,
+                    "timestamp": r.timestamp.isoformat(),
+                    "level": r.level,
+                    "message": r.message,
+                }
+                for r in [*stored, *pending]
+                if r.level == "ERROR"
+            ]
+
         async def render(context: dict[str, Any], value: Any, as_text: bool = False) -> Any:
             used: list[str] = []
 
@@ -671,7 +692,7 @@ class Runner:
                     return None
                 return found[1]
 
-            full = {**context, "secret": secret, "kv": kv, **files}
+            full = {**context, "secret": secret, "kv": kv, "errorLogs": error_logs, **files}
 
             async def leaf(item: Any, text: bool) -> Any:
                 # Each string is rendered on its own, so only what a secret flowed into is
