@@ -1,8 +1,8 @@
 """Property-based tests: random flows against an oracle of what must have run and how it ends.
 
 Flows are generated from leaves (succeed / fail, optionally allowFailure) nested in Sequential,
-Parallel, If, ForEach and AllowFailure, with flow-level errors and finally branches. For every
-flow the real runner over a real SQLite store must terminate, run every reachable leaf exactly
+Parallel, If, ForEach and AllowFailure, with flow-level errors, finally and afterExecution. For
+every flow the real runner over a real SQLite store must terminate, run every reachable leaf exactly
 once (per ForEach value) and nothing else, run errors exactly when the main block failed and
 finally always, and end in the state the oracle computes.
 """
@@ -66,6 +66,7 @@ class Generated:
     main: list[Node]
     errors: list[Node]
     finally_: list[Node]
+    after: list[Node]
 
 
 flows = st.builds(
@@ -73,6 +74,7 @@ flows = st.builds(
     main=st.lists(trees, min_size=1, max_size=3),
     errors=st.lists(leaves, max_size=2),
     finally_=st.lists(leaves, max_size=2),
+    after=st.lists(leaves, max_size=2),
 )
 
 
@@ -167,6 +169,8 @@ def test_generated_flows_match_the_oracle(generated: Generated) -> None:
         document["errors"] = [_to_task(n, counter) for n in generated.errors]
     if generated.finally_:
         document["finally"] = [_to_task(n, counter) for n in generated.finally_]
+    if generated.after:
+        document["afterExecution"] = [_to_task(n, counter) for n in generated.after]
     source = yaml.safe_dump(document, sort_keys=False)
 
     ran: Counter[str] = Counter()
@@ -176,6 +180,7 @@ def test_generated_flows_match_the_oracle(generated: Generated) -> None:
         _block(generated.errors, ran, 1, parallel=False)
     if generated.finally_ and _block(generated.finally_, ran, 1, parallel=False) is FAIL:
         expected = FAIL
+    _block(generated.after, ran, 1, parallel=False)  # runs whatever happened, changes nothing
 
     testplugin.reset()
     execution, stored = asyncio.run(_run(source))
@@ -201,3 +206,22 @@ def test_generated_flows_match_the_oracle(generated: Generated) -> None:
         assert not started & {n.id for n in generated.errors}
     if generated.finally_:
         assert generated.finally_[0].id in started
+    # afterExecution always ran, after everything else, and did not change the state
+    if generated.after:
+        assert generated.after[0].id in started
+        last_other = max(
+            (
+                t.date
+                for r in execution.task_runs
+                if r.task_id not in {n.id for n in generated.after}
+                for t in r.history
+            ),
+            default=None,
+        )
+        first_after = min(
+            t.date
+            for r in execution.task_runs
+            if r.task_id == generated.after[0].id
+            for t in r.history
+        )
+        assert last_other is None or first_after >= last_other, source
