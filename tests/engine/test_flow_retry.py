@@ -198,13 +198,14 @@ async def test_max_duration_counts_from_the_first_try(harness: Harness) -> None:
         retry:
           behavior: CREATE_NEW_EXECUTION
           type: constant
-          interval: PT0.3S
-          maxDuration: PT0.5S
+          interval: PT1S
+          maxDuration: PT1.5S
         tasks:
           - {id: x, type: test.Flaky, key: x, failures: 9}
         """
     )
-    # Try 2 starts ~0.3 s after try 1; try 3 would start ~0.6 s after it: past maxDuration.
+    # Try 2 starts ~1 s after try 1 (within 1.5 s unless try 1 took over 0.5 s); try 3 would
+    # start over 2 s after try 1 was created: past maxDuration.
     assert [e.state for e in await _chain(harness, last)] == [State.RETRIED, State.FAILED]
 
 
