@@ -516,3 +516,49 @@ async def test_working_dir_template_variable(harness: Harness) -> None:
     )
     assert ex.state is State.SUCCESS, ex.error
     assert runs(ex, "where")[0].outputs["value"] == runs(ex, "write")[0].outputs["value"]
+
+
+async def test_set_and_unset_variables_change_vars_for_later_tasks(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: variables
+        namespace: t
+        variables:
+          name: World
+          cfg: {a: 1, b: {c: 2}}
+        tasks:
+          - id: set
+            type: io.kestra.plugin.core.execution.SetVariables
+            variables:
+              message: "{{ 'Hel' ~ 'lo' }}"
+              cfg: {b: {d: 3}}
+          - {id: seen, type: test.Record, value: "{{ vars.message }} {{ vars.name }}"}
+          - {id: merged, type: test.Record, value: "{{ vars.cfg }}"}
+          - id: unset
+            type: io.kestra.plugin.core.execution.UnsetVariables
+            variables: [message, cfg.b.c]
+          - {id: after, type: test.Record, value: "{{ vars.message ?? 'gone' }} {{ vars.cfg }}"}
+          - {id: lenient, type: plait.core.UnsetVariables, variables: [nope], ignoreMissing: true}
+          - {id: strict, type: plait.core.UnsetVariables, variables: [nope], allowFailure: true}
+          - id: keep
+            type: plait.core.SetVariables
+            overwrite: false
+            variables: {name: again, fresh: 1}
+            allowFailure: true
+          - {id: final, type: test.Record, value: "{{ vars.name }} {{ vars.fresh ?? 'unset' }}"}
+        """
+    )
+    assert ex.state is State.WARNING
+    assert testplugin.CALLS["record"] == [
+        "Hello World",
+        {"a": 1, "b": {"c": 2, "d": 3}},
+        'gone {"a":1,"b":{"d":3}}',  # a map in text renders as JSON, as in Kestra
+        "World unset",  # a refused SetVariables changes nothing
+    ]
+    errors = {r.task_id: r.error for r in ex.task_runs if r.error}
+    assert errors == {
+        "strict": "variable 'nope' is not set",
+        "keep": "overwrite is false and these variables already exist: name",
+    }
+    stored = await harness.reload(ex)
+    assert stored.variables == {"name": "World", "cfg": {"a": 1, "b": {"d": 3}}}

@@ -210,6 +210,71 @@ class Exit(Task):
         return ExitOutput(state=self.state)
 
 
+class SetVariablesOutput(Output):
+    variables: dict[str, Any]
+    """The variables set."""
+    overwrite: bool
+    """Whether existing ones could be replaced."""
+
+
+class SetVariables(Task):
+    """Set execution variables: later tasks see them as ``{{ vars.<name> }}``.
+
+    Maps are merged into existing maps rather than replacing them. With ``overwrite: false`` a
+    name that already exists (in the flow's ``variables`` or set earlier) fails the task.
+    """
+
+    type_name: ClassVar[str] = "plait.core.SetVariables"
+    pure: ClassVar[bool] = True
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.SetVariables",)
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Remember a value for the rest of the execution",
+            code=(
+                "id: set\ntype: plait.core.SetVariables\n"
+                'variables:\n  batch: "{{ outputs.count.value }}"'
+            ),
+        ),
+    )
+
+    variables: dict[str, Any]
+    """The variables; values are rendered."""
+    overwrite: bool = True
+    """Replace variables that already exist; when false, an existing one fails the task."""
+
+    async def run(self, ctx: RunContext) -> SetVariablesOutput:
+        return SetVariablesOutput(variables=self.variables, overwrite=self.overwrite)
+
+
+class UnsetVariablesOutput(Output):
+    variables: list[str]
+    """The variables removed."""
+    ignore_missing: bool
+    """Whether missing ones were ignored."""
+
+
+class UnsetVariables(Task):
+    """Remove execution variables (``a.b`` removes key ``b`` of map ``a``)."""
+
+    type_name: ClassVar[str] = "plait.core.UnsetVariables"
+    pure: ClassVar[bool] = True
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.UnsetVariables",)
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Forget a temporary value",
+            code="id: unset\ntype: plait.core.UnsetVariables\nvariables: [batch]",
+        ),
+    )
+
+    variables: list[str]
+    """Names of the variables to remove."""
+    ignore_missing: bool = False
+    """Skip names that are not set instead of failing."""
+
+    async def run(self, ctx: RunContext) -> UnsetVariablesOutput:
+        return UnsetVariablesOutput(variables=self.variables, ignore_missing=self.ignore_missing)
+
+
 class LabelsOutput(Output):
     labels: dict[str, str] = Field(default_factory=dict)
 

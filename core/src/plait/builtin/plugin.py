@@ -6,14 +6,34 @@ from typing import Any
 
 from plait_sdk import RegisterSecretBackend, RegisterTask, SecretBackend, hookimpl
 
-from plait.builtin.basic import Exit, Fail, Labels, Log, OutputValues, Return, Sleep
+from plait.builtin.basic import (
+    Exit,
+    Fail,
+    Labels,
+    Log,
+    OutputValues,
+    Return,
+    SetVariables,
+    Sleep,
+    UnsetVariables,
+)
 from plait.builtin.flowable import FLOWABLE_TASKS
 from plait.builtin.kv import KV_TASKS
 from plait.builtin.storage import STORAGE_TASKS
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
 
-RUNNABLE_TASKS = (Log, Return, OutputValues, Sleep, Fail, Exit, Labels)
+RUNNABLE_TASKS = (
+    Log,
+    Return,
+    OutputValues,
+    Sleep,
+    Fail,
+    Exit,
+    Labels,
+    SetVariables,
+    UnsetVariables,
+)
 
 
 @hookimpl

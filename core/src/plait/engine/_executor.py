@@ -11,6 +11,7 @@ them.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from collections.abc import Awaitable, Callable, Iterable
@@ -37,6 +38,21 @@ _EXIT_STATES = {
     "FAILED": State.FAILED,
     "CANCELED": State.CANCELLED,
 }
+
+SET_VARIABLES_TYPE = "plait.core.SetVariables"
+_VARIABLE_TYPES = frozenset({SET_VARIABLES_TYPE, "plait.core.UnsetVariables"})
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` over ``base``; nested maps are merged rather than replaced (as Kestra)."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
 
 _FALSY_TEXT = frozenset({"", "false", "0", "no", "null", "none", "off"})
 
@@ -166,7 +182,7 @@ class Executor:
                 "retryAttempt": ex.retry_attempt,
             },
             "inputs": self.inputs,
-            "vars": self.flow.variables,
+            "vars": self.flow.variables if ex.variables is None else ex.variables,
             "outputs": self.outputs,
             "labels": ex.labels,
             "trigger": ex.trigger or {},
@@ -544,6 +560,8 @@ class Executor:
         spec = self.specs[run.task_id]
         attempt = run.attempts[-1]
         attempt.ended = now
+        if error is None and not killed and spec.type in _VARIABLE_TYPES:
+            error = self._update_variables(spec.type, outputs or {})
         if killed:
             attempt.state = State.KILLED
             run.error = error or "killed"
@@ -578,6 +596,35 @@ class Executor:
                 self._end(run, State.FAILED)
         self._touch(run)
         return run
+
+    def _update_variables(self, type_name: str, outputs: dict[str, Any]) -> str | None:
+        """SetVariables / UnsetVariables ended: change the execution's variables (``vars``),
+        or say why not (then the task run fails, and nothing changed)."""
+        ex = self.execution
+        current = copy.deepcopy(self.flow.variables if ex.variables is None else ex.variables)
+        if type_name == SET_VARIABLES_TYPE:
+            given = dict(outputs.get("variables") or {})
+            if not outputs.get("overwrite", True):
+                existing = sorted(k for k in given if k in current)
+                if existing:
+                    return "overwrite is false and these variables already exist: " + ", ".join(
+                        existing
+                    )
+            ex.variables = _deep_merge(current, given)
+        else:
+            for name in outputs.get("variables") or []:
+                *parents, leaf = str(name).split(".")
+                scope: Any = current
+                for part in parents:
+                    scope = scope.get(part) if isinstance(scope, dict) else None
+                if not isinstance(scope, dict) or leaf not in scope:
+                    if outputs.get("ignoreMissing"):
+                        continue
+                    return f"variable '{name}' is not set"
+                del scope[leaf]
+            ex.variables = current
+        self._execution_changed = True
+        return None
 
     def _exit_with(self, run: TaskRun, state: State) -> None:
         """An Exit task ended: KILLED kills the execution now; any other state ends it once

@@ -120,6 +120,9 @@ class Execution(Model):
     scheduled: datetime | None = None
     """Not started before this time (the delay before a flow-level retry)."""
     kill_requested: bool = False
+    variables: dict[str, Any] | None = None
+    """The flow's variables as changed by SetVariables / UnsetVariables (``vars``); ``None``
+    while unchanged."""
     exit_state: State | None = None
     """Set by an Exit task: the state the execution ends in once nothing runs any more."""
     exit_run: str | None = None
