@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from plait.flows import State
+from plait_sdk import ValidationError
 
 from . import testplugin
 from .conftest import Harness, runs, state_of
@@ -562,3 +564,98 @@ async def test_set_and_unset_variables_change_vars_for_later_tasks(harness: Harn
     }
     stored = await harness.reload(ex)
     assert stored.variables == {"name": "World", "cfg": {"a": 1, "b": {"d": 3}}}
+
+
+async def test_wait_for_repeats_while_the_condition_holds(harness: Harness) -> None:
+    # Kestra's own example: the task reads the loop's iterationCount while it runs.
+    ex = await harness.run(
+        """
+        id: wait
+        namespace: t
+        tasks:
+          - id: waitFor
+            type: io.kestra.plugin.core.flow.WaitFor
+            condition: "{{ outputs.return.value != '4' }}"
+            checkFrequency: {interval: PT0.001S}
+            tasks:
+              - id: return
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ outputs.waitFor.iterationCount }}"
+          - id: capped
+            type: plait.core.WaitFor
+            condition: "{{ true }}"
+            checkFrequency: {interval: PT0.001S, maxIterations: 3}
+            tasks:
+              - {id: again, type: test.Record, value: again}
+          - id: strict
+            type: plait.core.WaitFor
+            condition: "{{ true }}"
+            failOnMaxReached: true
+            allowFailure: true
+            checkFrequency: {interval: PT0.001S, maxIterations: 2}
+            tasks:
+              - {id: once_more, type: test.Record, value: strict}
+        """
+    )
+    assert ex.state is State.WARNING
+    assert [r.outputs["value"] for r in runs(ex, "return")] == ["1", "2", "3", "4"]
+    assert runs(ex, "waitFor")[0].outputs == {"iterationCount": 4}
+    # reaching maxIterations ends a WaitFor in SUCCESS unless failOnMaxReached
+    assert state_of(ex, "capped") == "SUCCESS"
+    assert testplugin.CALLS["record"] == ["again"] * 3 + ["strict"] * 2
+    strict = runs(ex, "strict")[0]
+    assert strict.state is State.WARNING
+    assert strict.error == "condition still true after 2 iteration(s)"
+
+
+async def test_each_sequential_and_each_parallel_take_kestras_names(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: each
+        namespace: t
+        tasks:
+          - id: seq
+            type: io.kestra.plugin.core.flow.EachSequential
+            value: '["a", "b"]'
+            tasks:
+              - {id: s, type: test.Record, value: "{{ taskrun.value }}"}
+          - id: par
+            type: io.kestra.plugin.core.flow.EachParallel
+            value: [1, 2, 3]
+            tasks:
+              - {id: p, type: test.Probe, seconds: 0.05}
+        """
+    )
+    assert ex.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == ["a", "b"]
+    assert testplugin.GAUGE["max"] == 3  # concurrent defaults to 0: all at once
+    testplugin.reset()
+    ex = await harness.run(
+        """
+        id: limited
+        namespace: t
+        tasks:
+          - id: par
+            type: io.kestra.plugin.core.flow.EachParallel
+            value: [1, 2, 3]
+            concurrent: 1
+            tasks:
+              - {id: p, type: test.Probe, seconds: 0.02}
+        """
+    )
+    assert ex.state is State.SUCCESS
+    assert testplugin.GAUGE["max"] == 1
+    with pytest.raises(ValidationError, match="give values or value, not both"):
+        await harness.deploy(
+            """
+            id: both
+            namespace: t
+            tasks:
+              - id: seq
+                type: io.kestra.plugin.core.flow.EachSequential
+                value: [1]
+                values: [2]
+                tasks:
+                  - {id: s, type: plait.core.Log, message: x}
+            """
+        )

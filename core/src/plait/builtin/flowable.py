@@ -74,11 +74,7 @@ class ForEach(_WithHandlers):
     """Run ``tasks`` once per value (``taskrun.value`` / ``taskrun.iteration`` in templates)."""
 
     type_name: ClassVar[str] = "plait.core.ForEach"
-    aliases: ClassVar[tuple[str, ...]] = (
-        _K + "ForEach",
-        _K + "EachSequential",
-        _K + "EachParallel",
-    )
+    aliases: ClassVar[tuple[str, ...]] = (_K + "ForEach",)
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
             title="Process each file, three at a time",
@@ -94,6 +90,44 @@ class ForEach(_WithHandlers):
     concurrency_limit: int | str = 1
     """How many values are processed at once; 0 means all at once."""
     tasks: list[TaskSpec] = Field(min_length=1)
+
+
+class EachSequential(ForEach):
+    """Kestra's older ForEach: ``value`` instead of ``values``, one value at a time."""
+
+    type_name: ClassVar[str] = "plait.core.EachSequential"
+    aliases: ClassVar[tuple[str, ...]] = (_K + "EachSequential",)
+    examples: ClassVar[tuple[Example, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kestra_names(cls, data: Any) -> Any:
+        return _renamed(data, {"value": "values"})
+
+
+class EachParallel(ForEach):
+    """Kestra's older parallel ForEach: ``value``, and ``concurrent`` (0, the default: all)."""
+
+    type_name: ClassVar[str] = "plait.core.EachParallel"
+    aliases: ClassVar[tuple[str, ...]] = (_K + "EachParallel",)
+    examples: ClassVar[tuple[Example, ...]] = ()
+    concurrency_limit: int | str = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kestra_names(cls, data: Any) -> Any:
+        return _renamed(data, {"value": "values", "concurrent": "concurrencyLimit"})
+
+
+def _renamed(data: Any, names: dict[str, str]) -> Any:
+    if not isinstance(data, dict):
+        return data
+    for old, new in names.items():
+        if old in data:
+            if new in data:
+                raise ValueError(f"give {new} or {old}, not both")
+            data = {(new if k == old else k): v for k, v in data.items()}
+    return data
 
 
 class DagTask(Model):
@@ -155,6 +189,23 @@ class LoopUntil(_WithHandlers):
     tasks: list[TaskSpec] = Field(min_length=1)
     check_frequency: CheckFrequency = Field(default_factory=CheckFrequency)
     fail_on_max_reached: bool = True
+
+
+class WaitFor(LoopUntil):
+    """Run ``tasks`` again and again *while* ``condition`` renders truthy (Kestra's WaitFor).
+
+    The condition is checked after each run of the tasks, which it can read
+    (``outputs.<id>.iterationCount`` counts the runs). Unlike LoopUntil, reaching
+    ``maxIterations`` (100) or ``maxDuration`` (1 hour) ends it in SUCCESS unless
+    ``failOnMaxReached`` is true.
+    """
+
+    type_name: ClassVar[str] = "plait.core.WaitFor"
+    aliases: ClassVar[tuple[str, ...]] = (_K + "WaitFor",)
+    check_frequency: CheckFrequency = Field(
+        default_factory=lambda: CheckFrequency(maxDuration=timedelta(hours=1))
+    )
+    fail_on_max_reached: bool = False
 
 
 class Subflow(FlowableTask):
@@ -228,11 +279,14 @@ FLOWABLE_TASKS = (
     If,
     Switch,
     ForEach,
+    EachSequential,
+    EachParallel,
     Dag,
     AllowFailure,
     WorkingDirectory,
     Pause,
     LoopUntil,
+    WaitFor,
     Subflow,
     StateMachine,
 )

@@ -129,6 +129,11 @@ class Executor:
             if run.state in (State.SUCCESS, State.WARNING) and run.task_id not in self.outputs:
                 self.outputs.setdefault(run.task_id, {})
             return
+        self.publish_outputs(run)
+
+    def publish_outputs(self, run: TaskRun) -> None:
+        """Make ``run.outputs`` visible as ``outputs.<taskId>`` (also while it runs: a loop's
+        ``iterationCount`` is read by its own tasks)."""
         # Inside loops, outputs are keyed by the loop values, outermost first, as in Kestra:
         # outputs.task['outer']['inner'].value.
         values = [c.value for c in (run, *self.ancestors(run)) if c.value is not None]
@@ -905,6 +910,10 @@ async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> Non
 
 
 async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUntil) -> None:
+    if "iterationCount" not in run.outputs:
+        run.outputs = {"iterationCount": 1}
+        ex._touch(run)
+    ex.publish_outputs(run)
     while True:
         iteration = int(run.scratch.get("iteration", 0))
         state = await ex._scope(m.tasks, run, iteration, None, False, 0)
@@ -916,7 +925,9 @@ async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUnti
         else:
             next_at = run.scratch.get("nextAt")
             if next_at is None:
-                if truthy(await ex.render(run, m.condition)):
+                # LoopUntil stops once the condition holds; WaitFor goes on while it holds.
+                holds = truthy(await ex.render(run, m.condition))
+                if holds != isinstance(m, fl.WaitFor):
                     main = State.SUCCESS
                 else:
                     freq = m.check_frequency
@@ -926,7 +937,10 @@ async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUnti
                     )
                     late = freq.max_duration is not None and ex._now - started >= freq.max_duration
                     if exhausted or late:
-                        run.error = f"condition still false after {iteration + 1} iteration(s)"
+                        run.error = (
+                            f"condition still {str(holds).lower()} after {iteration + 1} "
+                            "iteration(s)"
+                        )
                         main = State.FAILED if m.fail_on_max_reached else State.SUCCESS
                     else:
                         run.scratch["nextAt"] = (ex._now + freq.interval).isoformat()
@@ -940,6 +954,7 @@ async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUnti
                 run.scratch["iteration"] = iteration + 1
                 run.scratch.pop("nextAt", None)
                 run.outputs = {"iterationCount": iteration + 2}
+                ex.publish_outputs(run)
                 ex._touch(run)
                 continue
         final = await ex._after(main, m.errors, m.finally_, run, None, None)
@@ -1004,9 +1019,12 @@ _HANDLERS: dict[type, Callable[[Executor, TaskSpec, TaskRun, Any], Awaitable[Non
     fl.If: _if,
     fl.Switch: _switch,
     fl.ForEach: _for_each,
+    fl.EachSequential: _for_each,
+    fl.EachParallel: _for_each,
     fl.Dag: _dag,
     fl.Pause: _pause,
     fl.LoopUntil: _loop_until,
+    fl.WaitFor: _loop_until,
     fl.Subflow: _subflow,
     fl.StateMachine: _state_machine,
 }
