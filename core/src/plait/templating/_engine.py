@@ -17,6 +17,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
 
 from plait.templating import _filters as f
+from plait.templating import _kestra_filters as k
 from plait.templating._errors import TemplateRenderError, TemplateSyntaxError
 from plait.templating._pebble import translate
 from plait.templating._undefined import PlaitUndefined
@@ -167,6 +168,8 @@ class TemplateEngine:
                 "json": f.from_json,
                 "fromJson": f.from_json,
                 "render": _render_function,
+                "yaml": k.from_yaml,
+                "uuid": k.uuid,
             }
         )
         self.env.filters.update(
@@ -184,6 +187,41 @@ class TemplateEngine:
                 "values": f.values,
                 "startsWith": f.starts_with,
                 "endsWith": f.ends_with,
+                # Kestra's and Pebble's filters (plait.templating._kestra_filters)
+                "jq": k.jq_filter,
+                "yaml": k.to_yaml,
+                "number": k.number,
+                "className": k.class_name,
+                "string": k.to_string,  # replaces Jinja's: prints the Kestra way
+                "split": k.split,
+                "substringBefore": k.substring_before,
+                "substringAfter": k.substring_after,
+                "substringBeforeLast": k.substring_before_last,
+                "substringAfterLast": k.substring_after_last,
+                "replace": k.replace,  # Pebble's map form, and Jinja's (old, new[, count])
+                "regexMatch": k.regex_match,
+                "regexReplace": k.regex_replace,
+                "regexExtract": k.regex_extract,
+                "escapeChar": k.escape_char,
+                "indent": k.indent,  # replaces Jinja's: Kestra's (amount, prefix)
+                "nindent": k.nindent,
+                "base64encode": k.base64_encode,
+                "base64decode": k.base64_decode,
+                "md5": k.md5,
+                "sha1": k.sha1,
+                "sha256": k.sha256,
+                "sha512": k.sha512,
+                "urlencode": k.url_encode,  # replaces Jinja's for text: Java's URLEncoder
+                "urldecode": k.url_decode,
+                "chunk": k.chunk,
+                "distinct": k.distinct,
+                "uniq": k.uniq,
+                "flatten": k.flatten,
+                "merge": k.merge,
+                "rsort": k.rsort,
+                "timestampMilli": k.timestamp_milli,
+                "timestampMicro": k.timestamp_micro,
+                "timestampNano": k.timestamp_nano,
             }
         )
         self.env.tests.update(
