@@ -1,10 +1,12 @@
-"""Kestra's file functions in templates: read, fileSize, fileExists, isFileEmpty."""
+"""Template functions provided by the engine: read, fileSize, fileExists, isFileEmpty,
+errorLogs and currentEachOutput (Kestra's)."""
 
 from __future__ import annotations
 
 from plait.engine._files import READ_LIMIT
 from plait.flows import State
 
+from . import testplugin
 from .conftest import Harness, runs
 
 
@@ -102,3 +104,35 @@ async def test_error_logs_lists_the_executions_error_lines(harness: Harness) -> 
     assert (first["namespace"], first["flowId"], first["executionId"]) == ("t", "alerting", ex.id)
     assert first["level"] == "ERROR"
     assert first["attemptNumber"] == 1
+
+
+async def test_current_each_output_picks_the_current_loop_values(harness: Harness) -> None:
+    ex = await harness.run(
+        """
+        id: each_output
+        namespace: t
+        tasks:
+          - id: outer
+            type: plait.core.ForEach
+            values: ["a", "b"]
+            tasks:
+              - id: inner
+                type: plait.core.ForEach
+                values: [1, 2]
+                tasks:
+                  - id: first
+                    type: plait.core.Return
+                    format: "{{ parent.taskrun.value }}-{{ taskrun.value }}"
+                  - id: second
+                    type: test.Record
+                    value: "{{ currentEachOutput(outputs.first).value }}"
+          - id: outside
+            type: plait.core.Log
+            message: "{{ currentEachOutput(outputs.first) }}"
+        """
+    )
+    assert testplugin.CALLS["record"] == ["a-1", "a-2", "b-1", "b-2"]
+    assert ex.state is State.FAILED
+    error = runs(ex, "outside")[0].error
+    assert error is not None
+    assert "currentEachOutput() is only available inside a ForEach" in error

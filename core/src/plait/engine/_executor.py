@@ -142,8 +142,8 @@ class Executor:
             return
         level = self.outputs.setdefault(run.task_id, {})
         for value in reversed(values[1:]):
-            level = level.setdefault(_value_key(value), {})
-        level[_value_key(values[0])] = run.outputs
+            level = level.setdefault(value_key(value), {})
+        level[value_key(values[0])] = run.outputs
 
     def spec_of(self, run: TaskRun) -> TaskSpec:
         return self.specs[run.task_id]
@@ -766,7 +766,8 @@ class Executor:
         return changed
 
 
-def _value_key(value: Any) -> str:
+def value_key(value: Any) -> str:
+    """The key of a loop value in ``outputs`` (text as is, anything else as compact JSON)."""
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
@@ -819,7 +820,7 @@ async def _if(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.If) -> None:
 async def _switch(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Switch) -> None:
     if "value" not in run.scratch:
         rendered = await ex.render(run, m.value)
-        text = rendered if isinstance(rendered, str) else _value_key(rendered)
+        text = rendered if isinstance(rendered, str) else value_key(rendered)
         run.scratch["value"] = text
         run.outputs = {"value": text, "defaults": text not in m.cases}
         ex._touch(run)

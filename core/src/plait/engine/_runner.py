@@ -30,7 +30,7 @@ import pydantic
 from plait_sdk import Output, StorageBackend, TaskFailure, UserError
 
 from plait.engine._context import ExecutionLog, TaskRunContext
-from plait.engine._executor import Executor
+from plait.engine._executor import Executor, value_key
 from plait.engine._files import TemplateFiles
 from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
 from plait.engine._repository import Repository
@@ -692,7 +692,17 @@ class Runner:
                     return None
                 return found[1]
 
-            full = {**context, "secret": secret, "kv": kv, "errorLogs": error_logs, **files}
+            def current_each_output(outputs: Any = None) -> Any:
+                return _current_each_output(context, outputs)
+
+            full = {
+                **context,
+                "secret": secret,
+                "kv": kv,
+                "errorLogs": error_logs,
+                "currentEachOutput": current_each_output,
+                **files,
+            }
 
             async def leaf(item: Any, text: bool) -> Any:
                 # Each string is rendered on its own, so only what a secret flowed into is
@@ -1008,6 +1018,31 @@ class Runner:
             task.add_done_callback(functools.partial(_child_done, d, run.id))
         else:
             asyncio.create_task(follow())  # noqa: RUF006 - the child is durable on its own
+
+
+def _current_each_output(context: Mapping[str, Any], outputs: Any) -> Any:
+    """Kestra's ``currentEachOutput(outputs.t)``: ``t``'s outputs for the current loop value(s),
+    for a task inside the same ForEach as ``t`` (instead of ``outputs.t[taskrun.value]``)."""
+    if not isinstance(outputs, dict):
+        raise UserError(
+            "currentEachOutput(outputs): expects the outputs of a task of the same loop, "
+            f"got {type(outputs).__name__}"
+        )
+    taskrun = context.get("taskrun") or {}
+    values = [
+        p["taskrun"]["value"]
+        for p in reversed(context.get("parents") or [])
+        if p["taskrun"]["value"] is not None
+    ]
+    if taskrun.get("value") is None:
+        raise UserError("currentEachOutput() is only available inside a ForEach")
+    level: Any = outputs
+    for value in [*values, taskrun["value"]]:
+        key = value_key(value)
+        if not isinstance(level, dict) or key not in level:
+            raise UserError(f"currentEachOutput(): no outputs for the loop value {key!r}")
+        level = level[key]
+    return level
 
 
 def _replayed_runs(original: Execution, taskrun_id: str, new_execution_id: str) -> list[TaskRun]:
