@@ -196,8 +196,9 @@ async def test_flow_example_runs(
     block: Block, host: PluginHost, make_runner: Callable[[PluginHost], Any]
 ) -> None:
     runner = await make_runner(host)
-    # A Subflow example calls another flow of the page: deploy the others first.
-    others = [b for b in FLOWS if b is not block] if "Subflow" in block.text else []
+    # A Subflow (or ForEachItem) example calls another flow of the page: deploy the others first.
+    calls = "Subflow" in block.text or "ForEachItem" in block.text
+    others = [b for b in FLOWS if b is not block] if calls else []
     execution = await _run(runner, block, others)
     expected = State(block.expect or "SUCCESS")
     assert execution.state is expected, (

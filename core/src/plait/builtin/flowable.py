@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from plait_sdk import Example, Model
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from plait.flows import FlowableTask, Input, TaskSpec
 
@@ -235,6 +235,143 @@ class MachineState(Model):
     transitions: list[Transition] = Field(default_factory=list)
 
 
+class ItemBatch(Model):
+    """How ForEachItem splits its items (Kestra's Batch): the first of regexPattern, bytes,
+    partitions given wins, else ``rows`` (default 1: one subflow execution per item)."""
+
+    rows: int = Field(default=1, ge=1)
+    """Items (lines) per batch."""
+    bytes: str | None = None
+    """Batch size such as ``10MB``; lines are never cut."""
+    partitions: int | None = Field(default=None, ge=1)
+    """Number of batches (lines dealt round-robin)."""
+    separator: str = "\n"
+    """Written after each line of a batch."""
+    regex_pattern: str | None = None
+    """Group lines by the value of this pattern's first group."""
+
+
+class ForEachItemBatches(ForEach):
+    """Internal (part of ForEachItem): one subflow execution per batch file of the split."""
+
+    type_name: ClassVar[str] = "plait.core.ForEachItemBatches"
+    aliases: ClassVar[tuple[str, ...]] = ()
+    examples: ClassVar[tuple[Example, ...]] = ()
+    values: Any = None
+    split_id: str
+    """The task id of the split whose batches these are."""
+    concurrency_limit: int | str = 0
+
+
+class ForEachItemSubflow(Subflow):
+    """Internal (part of ForEachItem): the subflow execution of one batch
+    (``{{ taskrun.items }}`` is the batch file's URI)."""
+
+    type_name: ClassVar[str] = "plait.core.ForEachItemSubflow"
+    aliases: ClassVar[tuple[str, ...]] = ()
+    examples: ClassVar[tuple[Example, ...]] = ()
+
+
+class ForEachItem(_WithHandlers):
+    """Split a file of items into batches and run a subflow execution for each batch.
+
+    Kestra's ForEachItem: ``items`` is an internal-storage file with one item per line (JSON
+    lines, CSV rows without header...). It runs as three tasks, ``<id>_split`` (outputs
+    ``splits``, the URI of a file listing the batch URIs, and ``uris``), ``<id>_items`` (one
+    ``<id>_subflow`` run per batch, all at once; outputs ``numberOfBatches`` and
+    ``iterations``, the count of subflow executions by state) and the subflows themselves. In
+    ``inputs``, ``{{ taskrun.items }}`` is the batch file's URI and ``{{ taskrun.iteration }}``
+    its index.
+    """
+
+    type_name: ClassVar[str] = "plait.core.ForEachItem"
+    aliases: ClassVar[tuple[str, ...]] = (
+        _K + "ForEachItem",
+        "io.kestra.core.tasks.flows.ForEachItem",
+    )
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="One subflow execution per 100 orders",
+            code=(
+                "id: each\ntype: plait.core.ForEachItem\n"
+                'items: "{{ outputs.extract.uri }}"\nbatch:\n  rows: 100\n'
+                "namespace: company.team\nflowId: orders\n"
+                'inputs:\n  orders: "{{ taskrun.items }}"'
+            ),
+        ),
+    )
+    items: str
+    """The file of items (an internal-storage URI), one item per line."""
+    batch: ItemBatch = Field(default_factory=ItemBatch)
+    """How items are grouped into batches."""
+    namespace: str
+    """The subflow's namespace."""
+    flow_id: str
+    """The subflow's id."""
+    revision: int | None = None
+    """The subflow's revision (the latest when unset)."""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    """The subflow's inputs; ``{{ taskrun.items }}`` is the batch's URI."""
+    labels: dict[str, Any] = Field(default_factory=dict)
+    """Labels of the subflow executions."""
+    wait: bool = True
+    """Wait for every subflow execution to end."""
+    transmit_failed: bool = True
+    """Fail when a subflow execution fails (with wait)."""
+    _tasks: list[TaskSpec] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _expand(self) -> ForEachItem:
+        self._tasks = []
+        return self
+
+    def expand(self, task_id: str) -> list[TaskSpec]:
+        """The tasks this one runs as, named after its id (Kestra's ``<id>_split``...)."""
+        if not self._tasks:
+            batch = self.batch
+            split: dict[str, Any] = {
+                "id": f"{task_id}_split",
+                "type": "plait.core.ForEachItemSplit",
+                "items": self.items,
+                "rows": batch.rows,
+                "separator": batch.separator,
+            }
+            for key, value in (
+                ("bytes", batch.bytes),
+                ("partitions", batch.partitions),
+                ("regexPattern", batch.regex_pattern),
+            ):
+                if value is not None:
+                    split[key] = value
+            subflow = {
+                "id": f"{task_id}_subflow",
+                "type": "plait.core.ForEachItemSubflow",
+                "namespace": self.namespace,
+                "flowId": self.flow_id,
+                "inputs": self.inputs,
+                "labels": self.labels,
+                "wait": self.wait,
+                "transmitFailed": self.transmit_failed,
+            }
+            if self.revision is not None:
+                subflow["revision"] = self.revision
+            items = {
+                "id": f"{task_id}_items",
+                "type": "plait.core.ForEachItemBatches",
+                "splitId": f"{task_id}_split",
+                "tasks": [subflow],
+            }
+            self._tasks = [TaskSpec.model_validate(split), TaskSpec.model_validate(items)]
+        return self._tasks
+
+    @property
+    def tasks(self) -> list[TaskSpec]:
+        return self._tasks
+
+    def child_specs(self) -> list[TaskSpec]:
+        return [*self._tasks, *super().child_specs()]
+
+
 class StateMachine(FlowableTask):
     """Named states, each with tasks; transitions chosen by conditions over outputs.
 
@@ -288,5 +425,8 @@ FLOWABLE_TASKS = (
     LoopUntil,
     WaitFor,
     Subflow,
+    ForEachItem,
+    ForEachItemBatches,
+    ForEachItemSubflow,
     StateMachine,
 )

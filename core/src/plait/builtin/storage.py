@@ -241,6 +241,49 @@ def _size(text: str) -> int:
     return int(found.group(1)) * _UNITS[unit]
 
 
+class ItemSplitOutput(Output):
+    splits: str
+    """A file listing the batch URIs, one per line (Kestra's output)."""
+    uris: list[str]
+    """The batch URIs, in order."""
+
+
+class ForEachItemSplit(Task):
+    """Internal (part of ForEachItem): split its items into batch files.
+
+    Kestra's precedence: ``regexPattern``, then ``bytes``, then ``partitions``, else ``rows``.
+    """
+
+    type_name: ClassVar[str] = "plait.core.ForEachItemSplit"
+
+    items: str
+    """The file of items (an internal-storage URI)."""
+    rows: int = Field(default=1, ge=1)
+    bytes: str | None = None
+    partitions: int | None = Field(default=None, ge=1)
+    separator: str = "\n"
+    regex_pattern: str | None = None
+
+    async def run(self, ctx: RunContext) -> ItemSplitOutput:
+        if not self.items.startswith("plait://"):
+            raise TaskFailure(
+                f"items: expected an internal storage URI (plait:///...), got {self.items[:200]!r}"
+            )
+        way: dict[str, Any] = {"rows": self.rows}
+        for key, value in (
+            ("regexPattern", self.regex_pattern),
+            ("bytes", self.bytes),
+            ("partitions", self.partitions),
+        ):
+            if value is not None:
+                way = {key: value}
+                break
+        split = Split.model_validate({"from": self.items, "separator": self.separator, **way})
+        uris = (await split.run(ctx)).uris
+        listing = await ctx.storage.put("splits.txt", "\n".join(uris).encode())
+        return ItemSplitOutput(splits=listing, uris=uris)
+
+
 class SizeOutput(Output):
     size: int
     """The file's size in bytes."""
@@ -303,4 +346,4 @@ def _checked_extension(value: str) -> str:
     return value
 
 
-STORAGE_TASKS = (Write, Concat, Split, Size, Delete)
+STORAGE_TASKS = (Write, Concat, Split, Size, Delete, ForEachItemSplit)

@@ -173,7 +173,7 @@ async def _run_one(
 
 def _calls_subflows(source: str) -> bool:
     """Whether the flow may start subflows (then the flows beside it are deployed too)."""
-    return "Subflow" in source or "flow.Flow" in source
+    return "Subflow" in source or "flow.Flow" in source or "ForEachItem" in source
 
 
 def _read(file: Path) -> str:

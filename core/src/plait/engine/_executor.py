@@ -39,6 +39,9 @@ _EXIT_STATES = {
     "CANCELED": State.CANCELLED,
 }
 
+#: Context key of the loop values of a task run (see Executor.context_for).
+LOOP_VALUES = "plait:loop-values"
+
 SET_VARIABLES_TYPE = "plait.core.SetVariables"
 _VARIABLE_TYPES = frozenset({SET_VARIABLES_TYPE, "plait.core.UnsetVariables"})
 
@@ -202,6 +205,13 @@ class Executor:
                 "attemptsCount": len(run.attempts),
                 "parentId": run.parent_id,
             }
+            # The loop values this run's outputs are keyed by (outermost first), for
+            # currentEachOutput(); not a valid name, so templates cannot reach it directly.
+            ctx[LOOP_VALUES] = [
+                c.value for c in reversed([run, *self.ancestors(run)]) if c.value is not None
+            ]
+            if spec is not None and isinstance(spec.flowable, fl.ForEachItemSubflow):
+                ctx["taskrun"]["items"] = self.value_of(run)  # the batch file (ForEachItem)
             parents = []
             for parent in self.ancestors(run):
                 if parent.value is not None or parent.iteration is not None:
@@ -857,6 +867,29 @@ async def _for_each(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEach) -
     await ex._finish(run, state)
 
 
+async def _for_each_item_batches(
+    ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEachItemBatches
+) -> None:
+    """ForEachItem's ``<id>_items``: a ForEach over the batch files its ``<id>_split`` made."""
+    if "values" not in run.scratch:
+        split = ex._by_key.get((run.parent_id, run.iteration, m.split_id))
+        if split is None or split.state is not State.SUCCESS:
+            ex._fail(run, f"no batches: {m.split_id} did not succeed")
+            return
+        run.scratch["values"] = list(split.outputs.get("uris") or [])
+        ex._touch(run)
+    await _for_each(ex, spec, run, m)
+    children = [r for r in ex.runs.values() if r.parent_id == run.id]
+    counts: dict[str, int] = {}
+    for child in children:
+        counts[child.state.value] = counts.get(child.state.value, 0) + 1
+    outputs = {"numberOfBatches": len(run.scratch["values"]), "iterations": counts}
+    if run.outputs != outputs:
+        run.outputs = outputs
+        ex.publish_outputs(run)
+        ex._touch(run)
+
+
 async def _dag(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Dag) -> None:
     limit = await ex._limit(run, m.concurrent, "concurrent")
     by_id = {t.task.id: t for t in m.tasks}
@@ -1027,6 +1060,9 @@ _HANDLERS: dict[type, Callable[[Executor, TaskSpec, TaskRun, Any], Awaitable[Non
     fl.LoopUntil: _loop_until,
     fl.WaitFor: _loop_until,
     fl.Subflow: _subflow,
+    fl.ForEachItem: _sequential,
+    fl.ForEachItemBatches: _for_each_item_batches,
+    fl.ForEachItemSubflow: _subflow,
     fl.StateMachine: _state_machine,
 }
 

@@ -30,7 +30,7 @@ import pydantic
 from plait_sdk import Output, StorageBackend, TaskFailure, UserError
 
 from plait.engine._context import ExecutionLog, TaskRunContext
-from plait.engine._executor import Executor, value_key
+from plait.engine._executor import LOOP_VALUES, Executor, value_key
 from plait.engine._files import TemplateFiles
 from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
 from plait.engine._repository import Repository
@@ -1028,16 +1028,11 @@ def _current_each_output(context: Mapping[str, Any], outputs: Any) -> Any:
             "currentEachOutput(outputs): expects the outputs of a task of the same loop, "
             f"got {type(outputs).__name__}"
         )
-    taskrun = context.get("taskrun") or {}
-    values = [
-        p["taskrun"]["value"]
-        for p in reversed(context.get("parents") or [])
-        if p["taskrun"]["value"] is not None
-    ]
-    if taskrun.get("value") is None:
+    values = context.get(LOOP_VALUES) or []
+    if not values:
         raise UserError("currentEachOutput() is only available inside a ForEach")
     level: Any = outputs
-    for value in [*values, taskrun["value"]]:
+    for value in values:
         key = value_key(value)
         if not isinstance(level, dict) or key not in level:
             raise UserError(f"currentEachOutput(): no outputs for the loop value {key!r}")
