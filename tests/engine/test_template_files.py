@@ -126,12 +126,24 @@ async def test_current_each_output_picks_the_current_loop_values(harness: Harnes
                   - id: second
                     type: test.Record
                     value: "{{ currentEachOutput(outputs.first).value }}"
+          - id: grouped
+            type: plait.core.ForEach
+            values: ["g"]
+            tasks:
+              - {id: made, type: plait.core.Return, format: "made {{ taskrun.value }}"}
+              - id: block
+                type: plait.core.Sequential
+                tasks:
+                  - id: deeper
+                    type: test.Record
+                    value: "{{ currentEachOutput(outputs.made).value }}"
           - id: outside
             type: plait.core.Log
             message: "{{ currentEachOutput(outputs.first) }}"
         """
     )
-    assert testplugin.CALLS["record"] == ["a-1", "a-2", "b-1", "b-2"]
+    # inside a Sequential inside the loop too
+    assert testplugin.CALLS["record"] == ["a-1", "a-2", "b-1", "b-2", "made g"]
     assert ex.state is State.FAILED
     error = runs(ex, "outside")[0].error
     assert error is not None
