@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from plait.flows import State, load_flow
 from plait_sdk import ValidationError
@@ -64,6 +66,15 @@ async def test_one_subflow_execution_per_batch(harness: Harness) -> None:
     children = [await harness.repo.get_execution(r.outputs["executionId"]) for r in subflows]
     assert [c.outputs["size"] for c in children if c is not None] == [4, 4, 2]
     assert all(c is not None and c.parent_execution_id == ex.id for c in children)
+    # <id>_merge: every subflow's outputs in one JSON-lines file, in batch order
+    merged_uri = out["each_merge"]["subflowOutputs"]
+    key = merged_uri.removeprefix("plait:///")
+    merged = b"".join([c async for c in harness.runner.storage.get(key)]).decode()
+    assert [json.loads(line) for line in merged.splitlines()] == [
+        {"size": 4},
+        {"size": 4},
+        {"size": 2},
+    ]
 
 
 async def test_a_failed_batch_fails_the_task_and_is_counted(harness: Harness) -> None:

@@ -276,10 +276,11 @@ class ForEachItem(_WithHandlers):
     """Split a file of items into batches and run a subflow execution for each batch.
 
     Kestra's ForEachItem: ``items`` is an internal-storage file with one item per line (JSON
-    lines, CSV rows without header...). It runs as three tasks, ``<id>_split`` (outputs
+    lines, CSV rows without header...). It runs as Kestra's tasks, ``<id>_split`` (outputs
     ``splits``, the URI of a file listing the batch URIs, and ``uris``), ``<id>_items`` (one
     ``<id>_subflow`` run per batch, all at once; outputs ``numberOfBatches`` and
-    ``iterations``, the count of subflow executions by state) and the subflows themselves. In
+    ``iterations``, the count of subflow executions by state) and ``<id>_merge`` (output
+    ``subflowOutputs``: a JSON-lines file of each subflow's outputs, in batch order). In
     ``inputs``, ``{{ taskrun.items }}`` is the batch file's URI and ``{{ taskrun.iteration }}``
     its index.
     """
@@ -361,7 +362,12 @@ class ForEachItem(_WithHandlers):
                 "splitId": f"{task_id}_split",
                 "tasks": [subflow],
             }
-            self._tasks = [TaskSpec.model_validate(split), TaskSpec.model_validate(items)]
+            merge = {"id": f"{task_id}_merge", "type": "plait.core.ForEachItemMerge"}
+            self._tasks = [
+                TaskSpec.model_validate(split),
+                TaskSpec.model_validate(items),
+                TaskSpec.model_validate(merge),
+            ]
         return self._tasks
 
     @property

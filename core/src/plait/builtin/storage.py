@@ -284,6 +284,33 @@ class ForEachItemSplit(Task):
         return ItemSplitOutput(splits=listing, uris=uris)
 
 
+class ItemMergeOutput(Output):
+    subflow_outputs: str | None = None
+    """A JSON-lines file: each subflow execution's outputs, in batch order (none: no batch)."""
+
+
+class ForEachItemMerge(Task):
+    """Internal (part of ForEachItem): gather the subflow executions' outputs in one file.
+
+    Its ``outputs`` are given by the engine (the subflow runs' outputs in batch order), not
+    written in the flow.
+    """
+
+    type_name: ClassVar[str] = "plait.core.ForEachItemMerge"
+
+    outputs: list[Any] = Field(default_factory=list)
+
+    async def run(self, ctx: RunContext) -> ItemMergeOutput:
+        if not self.outputs:
+            return ItemMergeOutput()
+        lines = "".join(
+            json.dumps(o, separators=(",", ":"), default=str) + "\n" for o in self.outputs
+        )
+        return ItemMergeOutput(
+            subflow_outputs=await ctx.storage.put("outputs.jsonl", lines.encode())
+        )
+
+
 class SizeOutput(Output):
     size: int
     """The file's size in bytes."""
@@ -346,4 +373,4 @@ def _checked_extension(value: str) -> str:
     return value
 
 
-STORAGE_TASKS = (Write, Concat, Split, Size, Delete, ForEachItemSplit)
+STORAGE_TASKS = (Write, Concat, Split, Size, Delete, ForEachItemSplit, ForEachItemMerge)

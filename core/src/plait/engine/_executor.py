@@ -867,6 +867,22 @@ async def _for_each(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEach) -
     await ex._finish(run, state)
 
 
+async def _for_each_item(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEachItem) -> None:
+    """ForEachItem: its split, batches and merge tasks in sequence; the merge is given the
+    subflow runs' outputs (in batch order) by the engine, as properties of its run."""
+    await _sequential(ex, spec, run, m)
+    items_id, merge_id = f"{spec.id}_items", f"{spec.id}_merge"
+    merge = ex._by_key.get((run.id, None, merge_id))
+    items = ex._by_key.get((run.id, None, items_id))
+    if merge is None or items is None or "properties" in merge.scratch:
+        return
+    batches = sorted(
+        (r for r in ex.runs.values() if r.parent_id == items.id), key=lambda r: r.iteration or 0
+    )
+    merge.scratch["properties"] = {"outputs": [r.outputs.get("outputs", {}) for r in batches]}
+    ex._touch(merge)
+
+
 async def _for_each_item_batches(
     ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEachItemBatches
 ) -> None:
@@ -1060,7 +1076,7 @@ _HANDLERS: dict[type, Callable[[Executor, TaskSpec, TaskRun, Any], Awaitable[Non
     fl.LoopUntil: _loop_until,
     fl.WaitFor: _loop_until,
     fl.Subflow: _subflow,
-    fl.ForEachItem: _sequential,
+    fl.ForEachItem: _for_each_item,
     fl.ForEachItemBatches: _for_each_item_batches,
     fl.ForEachItemSubflow: _subflow,
     fl.StateMachine: _state_machine,

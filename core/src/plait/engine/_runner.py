@@ -569,6 +569,10 @@ class Runner:
         render = self._render_for(d.executor.execution, d.masker)
         properties: dict[str, Any] = {}
         text_fields = _text_properties(cls)
+        given = run.scratch.get("properties")
+        if given is not None:
+            # Set by the executor for a task it generated (ForEachItem's merge): not a template.
+            return cls.model_validate(given)
         for name, value in spec.properties.items():
             try:
                 properties[name] = await render(context, value, name in text_fields)
