@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
+from plait.engine._runner import Runner
 from plait.flows import State
 from plait_sdk import UserError
 
@@ -61,6 +63,96 @@ async def test_pause_with_a_duration_resumes_by_itself(harness: Harness) -> None
     assert ex.state is State.SUCCESS
     wait = runs(ex, "wait")[0]
     assert State.PAUSED in [t.state for t in wait.history]
+
+
+@pytest.mark.parametrize(
+    ("behavior", "pause_state", "ends", "after_ran"),
+    [
+        ("RESUME", "SUCCESS", State.SUCCESS, True),
+        ("WARN", "WARNING", State.WARNING, True),
+        ("FAIL", "FAILED", State.FAILED, False),
+        ("CANCEL", "CANCELLED", State.CANCELLED, False),
+    ],
+)
+async def test_pause_behavior_when_nobody_resumes_in_time(
+    harness: Harness, behavior: str, pause_state: str, ends: State, after_ran: bool
+) -> None:
+    ex = await harness.run(
+        f"""
+        id: approval
+        namespace: t
+        tasks:
+          - id: wait
+            type: io.kestra.plugin.core.flow.Pause
+            delay: PT0.05S
+            behavior: {behavior}
+          - {{id: after, type: test.Record}}
+        """
+    )
+    assert ex.state is ends
+    assert state_of(ex, "wait") == pause_state
+    assert (testplugin.CALLS["record"] == [None]) is after_ran
+    wait = runs(ex, "wait")[0]
+    if behavior == "FAIL":
+        assert wait.error == "not resumed within PT0.05S"
+    if behavior == "CANCEL":
+        assert wait.error == "not resumed within PT0.05S: the execution is cancelled"
+        assert not runs(ex, "after")
+
+
+async def test_a_resume_in_time_ignores_the_behavior(harness: Harness) -> None:
+    # The process that started the run waits the pause out; the resume comes meanwhile.
+    flow, revision = await harness.deploy(
+        """
+        id: approval_in_time
+        namespace: t
+        tasks:
+          - {id: wait, type: plait.core.Pause, pauseDuration: PT30S, behavior: FAIL}
+          - {id: after, type: test.Record}
+        """
+    )
+    running = asyncio.create_task(harness.runner.run(flow, revision, {}))
+    paused = await _stored_paused(harness, "approval_in_time")
+    await harness.runner.resume(paused.id)
+    ex = await asyncio.wait_for(running, 10)
+    assert ex.state is State.SUCCESS
+    assert state_of(ex, "wait") == "SUCCESS"
+    assert testplugin.CALLS["record"] == [None]
+
+
+async def test_a_resume_from_another_process_takes_the_execution_over(
+    harness: Harness, host: Any
+) -> None:
+    flow, revision = await harness.deploy(
+        """
+        id: approval_elsewhere
+        namespace: t
+        tasks:
+          - {id: wait, type: plait.core.Pause, pauseDuration: PT30S, behavior: FAIL}
+          - {id: after, type: test.Record}
+        """
+    )
+    waiting = asyncio.create_task(harness.runner.run(flow, revision, {}))
+    paused = await _stored_paused(harness, "approval_elsewhere")
+    other = Runner(harness.repo, host, harness.runner.storage, poll_interval=0.05)
+    resumed = await other.resume(paused.id)
+    assert resumed.state is State.SUCCESS
+    # The first process notices, stops driving, and does not write its stale copy back.
+    handed = await asyncio.wait_for(waiting, 10)
+    assert handed.state is State.SUCCESS
+    stored = await harness.reload(resumed)
+    assert stored.state is State.SUCCESS
+    assert state_of(stored, "wait") == "SUCCESS"
+    assert testplugin.CALLS["record"] == [None]
+
+
+async def _stored_paused(harness: Harness, flow_id: str) -> Any:
+    for _ in range(300):
+        listed = await harness.repo.list_executions(flow_id=flow_id)
+        if listed and listed[0].state is State.PAUSED:
+            return listed[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError("the execution never paused")
 
 
 async def test_kill_cancels_running_tasks_and_cascades_to_subflows(harness: Harness) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from plait_sdk import Example, Model
@@ -163,13 +164,30 @@ class WorkingDirectory(_WithHandlers):
     tasks: list[TaskSpec] = Field(min_length=1)
 
 
+class PauseBehavior(StrEnum):
+    RESUME = "RESUME"
+    WARN = "WARN"
+    FAIL = "FAIL"
+    CANCEL = "CANCEL"
+
+
 class Pause(FlowableTask):
     """Pause the execution until resumed (optionally with validated inputs), or a duration."""
 
     type_name: ClassVar[str] = "plait.core.Pause"
-    aliases: ClassVar[tuple[str, ...]] = (_K + "Pause",)
+    aliases: ClassVar[tuple[str, ...]] = (_K + "Pause", "io.kestra.core.tasks.flows.Pause")
     pause_duration: timedelta | None = None
-    """Resume by itself after this long; wait for a resume when unset."""
+    """Resume by itself after this long; wait for a resume when unset (``delay``: Kestra's
+    older name)."""
+    behavior: PauseBehavior = PauseBehavior.RESUME
+    """When ``pauseDuration`` passes without a resume: RESUME goes on, WARN ends the Pause in
+    WARNING, FAIL fails it, CANCEL cancels the execution."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kestra_names(cls, data: Any) -> Any:
+        return _renamed(data, {"delay": "pauseDuration"})
+
     on_resume: list[Input] = Field(default_factory=list)
     """Inputs a resume must (or may) carry, validated like flow inputs: an approval form."""
 

@@ -16,7 +16,7 @@ import json
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from plait_sdk import UserError
@@ -304,11 +304,14 @@ class Executor:
                 state = await self._block(
                     self.flow.tasks, self.flow.errors, self.flow.finally_, None, None, None
                 )
+                exited = ex.exit_state is not None  # a Pause's CANCEL decided during this step
+                if exited:
+                    state = self._exit()
                 if state is not None and self.flow.after_execution:
                     state = await self._after_execution(state)
                 if state is not None:
                     self._set_execution(state)
-                else:
+                elif not exited:
                     self._set_execution(State.PAUSED if self._only_paused() else State.RUNNING)
         step = self._step
         step.changed = list(self._changed.values())
@@ -954,9 +957,26 @@ async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> Non
         if ex._now >= due:
             run.scratch["resumed"] = True
             run.outputs = {"onResume": {i.id: i.defaults for i in m.on_resume}}
-            await ex._finish(run, State.SUCCESS)
+            _pause_expired(ex, run, m)
         else:
             ex._wake(due)
+
+
+def _pause_expired(ex: Executor, run: TaskRun, m: fl.Pause) -> None:
+    """``pauseDuration`` passed with no resume: the Pause's ``behavior`` decides (Kestra's)."""
+    waited = format_duration(m.pause_duration or timedelta())
+    if m.behavior is fl.PauseBehavior.WARN:
+        ex._end(run, State.WARNING)
+    elif m.behavior is fl.PauseBehavior.FAIL:
+        ex._fail(run, f"not resumed within {waited}")
+    elif m.behavior is fl.PauseBehavior.CANCEL:
+        run.error = f"not resumed within {waited}: the execution is cancelled"
+        ex._set(run, State.CANCELLED)
+        ex.execution.exit_state = State.CANCELLED
+        ex.execution.exit_run = run.id
+        ex._execution_changed = True
+    else:
+        ex._end(run, State.SUCCESS)
 
 
 async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUntil) -> None:

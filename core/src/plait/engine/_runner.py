@@ -92,6 +92,8 @@ class _Driving:
     unsaved: dict[str, TaskRun] = field(default_factory=dict)
     #: The execution that retries this one (flow-level CREATE_NEW_EXECUTION), once decided.
     successor: Execution | None = None
+    #: Another process resumed the execution while this one waited out a timed pause.
+    handed_over: bool = False
 
 
 class Runner:
@@ -285,6 +287,8 @@ class Runner:
                 await asyncio.to_thread(_remove_dirs, paths)
         if driving.successor is not None:
             return await self.drive(flow, driving.successor)
+        if driving.handed_over:
+            return await self._load(execution.id)
         return execution
 
     async def _wait_for_schedule(self, execution: Execution) -> bool:
@@ -386,6 +390,11 @@ class Runner:
                     event = await asyncio.wait_for(d.events.get(), timeout)
                 except TimeoutError:
                     await self._check_remote_kill(execution, executor)
+                    if execution.state is State.PAUSED and await self._resumed_elsewhere(
+                        execution, executor
+                    ):
+                        d.handed_over = True
+                        return  # another process resumed it and drives it now
                     continue
             self._apply(execution, d, event)
             while not d.events.empty():
@@ -760,6 +769,15 @@ class Runner:
                 driving.executor.request_kill()
                 driving.events.put_nowait(_Event(WAKE))
 
+    async def _resumed_elsewhere(self, execution: Execution, executor: Executor) -> bool:
+        """Whether another process resumed a pause this one is waiting out (it then drives the
+        execution; this process must stop before it writes its stale copy back)."""
+        stored = await self.repo.get_execution(execution.id)
+        if stored is None:
+            return False
+        mine = {r.id: r for r in executor.paused_runs()}
+        return any(r.id in mine and r.scratch.get("resumed") for r in stored.task_runs)
+
     async def _check_remote_kill(self, execution: Execution, executor: Executor) -> None:
         if not execution.kill_requested and await self.repo.kill_requested(execution.id):
             executor.request_kill()
@@ -815,6 +833,13 @@ class Runner:
             }
         )
         values = coerce_inputs(probe, inputs or {})
+        driving = self._driving.get(execution_id)
+        if driving is not None:
+            # This process is waiting out a timed pause of it: resume the live execution, whose
+            # loop commits the change and carries on.
+            driving.executor.resume(utcnow(), values)
+            driving.events.put_nowait(_Event(WAKE))
+            return driving.executor.execution
         changed = executor.resume(utcnow(), values)
         await self.repo.save(execution, changed)
         return await self.drive(flow, execution)
