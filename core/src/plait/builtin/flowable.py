@@ -226,20 +226,31 @@ class WaitFor(LoopUntil):
     fail_on_max_reached: bool = False
 
 
-class Subflow(FlowableTask):
+class _ChildFlow(FlowableTask):
+    """What a task starting executions of another flow says about it (Kestra's
+    ChildFlowInterface): Subflow, ForEachItem."""
+
+    namespace: str
+    """The subflow's namespace."""
+    flow_id: str
+    """The subflow's id."""
+    revision: int | None = None
+    """The subflow's revision (the latest when unset)."""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    """The subflow's inputs (rendered)."""
+    labels: dict[str, Any] = Field(default_factory=dict)
+    """Labels of the subflow execution(s)."""
+    wait: bool = True
+    """Wait for the subflow execution(s) to end before going on."""
+    transmit_failed: bool = True
+    """Fail this task when a subflow execution fails (with wait)."""
+
+
+class Subflow(_ChildFlow):
     """Start another flow's execution, wait for it and take its outputs."""
 
     type_name: ClassVar[str] = "plait.core.Subflow"
     aliases: ClassVar[tuple[str, ...]] = (_K + "Subflow",)
-    namespace: str
-    flow_id: str
-    revision: int | None = None
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    labels: dict[str, Any] = Field(default_factory=dict)
-    wait: bool = True
-    """Wait for the subflow to end before going on."""
-    transmit_failed: bool = True
-    """Fail this task when the subflow fails (with wait)."""
 
 
 class Transition(Model):
@@ -290,7 +301,7 @@ class ForEachItemSubflow(Subflow):
     examples: ClassVar[tuple[Example, ...]] = ()
 
 
-class ForEachItem(_WithHandlers):
+class ForEachItem(_ChildFlow, _WithHandlers):
     """Split a file of items into batches and run a subflow execution for each batch.
 
     Kestra's ForEachItem: ``items`` is an internal-storage file with one item per line (JSON
@@ -323,20 +334,6 @@ class ForEachItem(_WithHandlers):
     """The file of items (an internal-storage URI), one item per line."""
     batch: ItemBatch = Field(default_factory=ItemBatch)
     """How items are grouped into batches."""
-    namespace: str
-    """The subflow's namespace."""
-    flow_id: str
-    """The subflow's id."""
-    revision: int | None = None
-    """The subflow's revision (the latest when unset)."""
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    """The subflow's inputs; ``{{ taskrun.items }}`` is the batch's URI."""
-    labels: dict[str, Any] = Field(default_factory=dict)
-    """Labels of the subflow executions."""
-    wait: bool = True
-    """Wait for every subflow execution to end."""
-    transmit_failed: bool = True
-    """Fail when a subflow execution fails (with wait)."""
     _tasks: list[TaskSpec] = PrivateAttr(default_factory=list)
 
     @model_validator(mode="after")
