@@ -49,3 +49,43 @@ def test_a_reader_that_goes_away_is_not_a_traceback(tmp_path: Path) -> None:
         process.wait(timeout=30)
     assert b"Traceback" not in errors
     assert process.returncode in (0, 1)
+
+
+def _python(code: str, tmp_path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, env=_env(tmp_path), check=True
+    )
+    return done.stdout.decode().strip()
+
+
+def test_start_up_runs_without_the_cyclic_collector_then_settles(tmp_path: Path) -> None:
+    # The console script turns collection off before the heavy imports...
+    seen = _python(
+        "import gc, plait.cli\n"
+        "plait.cli.main = lambda: print(gc.isenabled())\n"
+        "import plait._entry\n"
+        "plait._entry.main()\n",
+        tmp_path,
+    )
+    assert seen == "False"
+    # ...and the local runner turns it back on, start-up frozen, before any work runs.
+    seen = _python(
+        "import asyncio, gc\n"
+        "gc.disable()\n"
+        "from plait.local import LocalHome, local_runner\n"
+        "async def main():\n"
+        "    async with local_runner(LocalHome.resolve(None)):\n"
+        "        print(gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "asyncio.run(main())\n",
+        tmp_path,
+    )
+    assert seen == "True True"
+    # A process that never turned it off (a library user, the tests) is left alone.
+    seen = _python(
+        "import gc\n"
+        "from plait.runtime import settle_heap\n"
+        "settle_heap()\n"
+        "print(gc.isenabled(), gc.get_freeze_count())\n",
+        tmp_path,
+    )
+    assert seen == "True 0"

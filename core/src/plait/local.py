@@ -19,7 +19,7 @@ from plait_sdk import SecretBackend, UserError
 from plait.engine import Execution, LogRecord
 from plait.engine._runner import Runner
 from plait.kv import KVStore
-from plait.runtime import plugin_host
+from plait.runtime import plugin_host, settle_heap
 from plait.secrets import ENV_KEY_FILE, KeyRing, load_key_ring
 from plait.secrets._backends import SecretResolver
 from plait.secrets._store import SecretStore
@@ -138,7 +138,7 @@ async def local_runner(
         # Plugins open their shared clients/pools here and close them in plait_shutdown.
         await host.startup({"home": str(home.root)})
         try:
-            yield Runner(
+            runner = Runner(
                 repo,
                 host,
                 LocalStorageBackend(home.storage),
@@ -149,6 +149,8 @@ async def local_runner(
                 kv=KVStore(repo),
                 key_ring=ring,
             )
+            settle_heap()  # start-up is done (see plait._entry)
+            yield runner
         finally:
             await host.shutdown()
             await resolver.close()

@@ -22,8 +22,16 @@ READ_LIMIT = 32 * 1024 * 1024
 class TemplateFiles:
     """The file functions of one render, over one execution's storage view."""
 
-    def __init__(self, storage: ExecutionStorage) -> None:
-        self._storage = storage
+    def __init__(self, storage: Callable[[], ExecutionStorage]) -> None:
+        # Made on first use: most renders call no file function.
+        self._make = storage
+        self._view: ExecutionStorage | None = None
+
+    @property
+    def _storage(self) -> ExecutionStorage:
+        if self._view is None:
+            self._view = self._make()
+        return self._view
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         return {

@@ -656,7 +656,7 @@ class Runner:
     def _render_for(self, execution: Execution, masker: Masker) -> Callable[..., Any]:
         templates = self.templates
         files = TemplateFiles(
-            ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
+            lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
         ).functions()
 
         async def error_logs() -> list[dict[str, Any]]:
