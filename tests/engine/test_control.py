@@ -449,3 +449,35 @@ async def test_a_subflow_that_pauses_keeps_its_parent_waiting(harness: Harness) 
     finished = await harness.reload(parent)
     assert finished.state is State.SUCCESS, finished.error
     assert testplugin.CALLS["record"] == [True]
+
+
+async def test_an_internal_error_following_a_subflow_fails_the_task_not_hangs(
+    harness: Harness,
+) -> None:
+    await harness.deploy(
+        """
+        id: child
+        namespace: t.lib
+        tasks:
+          - {id: work, type: test.Record}
+        """
+    )
+    real_drive = harness.runner.drive
+
+    async def broken_drive(flow: Any, execution: Any) -> Any:
+        if execution.flow_id == "child":
+            raise RuntimeError("the child's driver broke")
+        return await real_drive(flow, execution)
+
+    harness.runner.drive = broken_drive  # type: ignore[method-assign]
+    flow, revision = await harness.deploy(
+        """
+        id: parent
+        namespace: t
+        tasks:
+          - {id: call, type: plait.core.Subflow, namespace: t.lib, flowId: child}
+        """
+    )
+    ex = await asyncio.wait_for(real_drive(flow, await harness.runner.create(flow, revision)), 10)
+    assert ex.state is State.FAILED
+    assert runs(ex, "call")[0].error == "subflow: RuntimeError: the child's driver broke"

@@ -107,6 +107,9 @@ class Executor:
                 [*flow.tasks, *flow.errors, *flow.finally_, *flow.after_execution]
             )
         }
+        self._item_subflows = {
+            s.id for s in self.specs.values() if isinstance(s.flowable, fl.ForEachItemSubflow)
+        }
         self.runs: dict[str, TaskRun] = {}
         self._by_key: dict[tuple[str | None, int | None, str], TaskRun] = {}
         self.outputs: dict[str, Any] = {}
@@ -207,13 +210,12 @@ class Executor:
             }
             # The loop values this run's outputs are keyed by (outermost first), for
             # currentEachOutput(); not a valid name, so templates cannot reach it directly.
-            ctx[LOOP_VALUES] = [
-                c.value for c in reversed([run, *self.ancestors(run)]) if c.value is not None
-            ]
-            if spec is not None and isinstance(spec.flowable, fl.ForEachItemSubflow):
+            ancestors = self.ancestors(run)
+            ctx[LOOP_VALUES] = [c.value for c in reversed([run, *ancestors]) if c.value is not None]
+            if run.task_id in self._item_subflows:
                 ctx["taskrun"]["items"] = self.value_of(run)  # the batch file (ForEachItem)
             parents = []
-            for parent in self.ancestors(run):
+            for parent in ancestors:
                 if parent.value is not None or parent.iteration is not None:
                     parents.append(
                         {

@@ -73,6 +73,7 @@ class _Event:
     error: str | None = None
     killed: bool = False
     child: Execution | None = None
+    child_error: str | None = None
 
 
 @dataclass
@@ -94,6 +95,8 @@ class _Driving:
     successor: Execution | None = None
     #: Another process resumed the execution while this one waited out a timed pause.
     handed_over: bool = False
+    #: The engine's template functions of this execution (made on its first render).
+    functions: dict[str, Callable[..., Any]] | None = None
 
 
 class Runner:
@@ -422,6 +425,13 @@ class Runner:
         now = utcnow()
         d.workers.pop(event.run_id, None)
         d.contexts.pop(event.run_id, None)
+        if event.child_error is not None:
+            d.children.pop(event.run_id, None)
+            d.executor.complete_subflow(
+                event.run_id, child_id="", state=State.FAILED, outputs={}, now=now
+            )
+            d.executor.runs[event.run_id].error = f"subflow: {event.child_error}"
+            return
         if event.child is not None:
             d.children.pop(event.run_id, None)
             d.executor.complete_subflow(
@@ -655,30 +665,12 @@ class Runner:
 
     def _render_for(self, execution: Execution, masker: Masker) -> Callable[..., Any]:
         templates = self.templates
-        files = TemplateFiles(
-            lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
-        ).functions()
-
-        async def error_logs() -> list[dict[str, Any]]:
-            # Kestra's errorLogs(): the execution's ERROR lines so far, stored or not yet.
-            stored = await self.repo.logs(execution.id, min_level="ERROR")
-            driving = self._driving.get(execution.id)
-            pending = driving.log.pending if driving is not None else []
-            return [
-                {
-                    "namespace": execution.namespace,
-                    "flowId": execution.flow_id,
-                    "executionId": execution.id,
-                    "taskId": r.task_id,
-                    "taskRunId": r.taskrun_id,
-                    "attemptNumber": r.attempt,
-                    "timestamp": r.timestamp.isoformat(),
-                    "level": r.level,
-                    "message": r.message,
-                }
-                for r in [*stored, *pending]
-                if r.level == "ERROR"
-            ]
+        driving = self._driving.get(execution.id)
+        functions = driving.functions if driving is not None else None
+        if functions is None:
+            functions = self._template_functions(execution)
+            if driving is not None:
+                driving.functions = functions  # once per driven execution, not per render
 
         async def render(context: dict[str, Any], value: Any, as_text: bool = False) -> Any:
             used: list[str] = []
@@ -712,9 +704,8 @@ class Runner:
                 **context,
                 "secret": secret,
                 "kv": kv,
-                "errorLogs": error_logs,
                 "currentEachOutput": current_each_output,
-                **files,
+                **functions,
             }
 
             async def leaf(item: Any, text: bool) -> Any:
@@ -742,6 +733,36 @@ class Runner:
             return await leaf(value, as_text)
 
         return render
+
+    def _template_functions(self, execution: Execution) -> dict[str, Callable[..., Any]]:
+        """The engine's template functions that only need the execution: the file functions
+        and ``errorLogs()``."""
+
+        async def error_logs() -> list[dict[str, Any]]:
+            # Kestra's errorLogs(): the execution's ERROR lines so far, stored or not yet.
+            stored = await self.repo.logs(execution.id, min_level="ERROR")
+            driving = self._driving.get(execution.id)
+            pending = driving.log.pending if driving is not None else []
+            return [
+                {
+                    "namespace": execution.namespace,
+                    "flowId": execution.flow_id,
+                    "executionId": execution.id,
+                    "taskId": r.task_id,
+                    "taskRunId": r.taskrun_id,
+                    "attemptNumber": r.attempt,
+                    "timestamp": r.timestamp.isoformat(),
+                    "level": r.level,
+                    "message": r.message,
+                }
+                for r in [*stored, *pending]
+                if r.level == "ERROR"
+            ]
+
+        files = TemplateFiles(
+            lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
+        )
+        return {"errorLogs": error_logs, **files.functions()}
 
     async def _secret(
         self, execution: Execution, masker: Masker, name: str, task_id: str | None
@@ -1141,7 +1162,9 @@ def _child_done(d: _Driving, run_id: str, task: asyncio.Task[Execution]) -> None
         return
     error = task.exception()
     if error is not None:
-        log.error("following subflow of task run %s failed: %s", run_id, error)
+        # The parent must not wait forever for a child that will never report: fail the task.
+        log.error("following subflow of task run %s failed: %s", run_id, error, exc_info=error)
+        d.events.put_nowait(_Event(run_id, child_error=f"{type(error).__name__}: {error}"))
         return
     d.events.put_nowait(_Event(run_id, child=task.result()))
 
