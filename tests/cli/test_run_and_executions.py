@@ -102,6 +102,10 @@ def test_run_examples_runs_every_example(plait) -> None:  # type: ignore[no-unty
     assert result.exit_code == 0, result.output
     for name in ("hello.yaml", "etl.yaml", "state_machine.yaml", "subflow.yaml", "approval.yaml"):
         assert name in result.output
+    # batches.yaml: ForEachItem ran one child execution per batch of two orders.
+    row = next(line for line in result.output.splitlines() if "batches.yaml" in line)
+    assert "SUCCESS" in row
+    assert '{"batches": 3}' in row
     # retry.yaml: the first execution RETRIED, the second succeeded (the row shows the last).
     row = next(line for line in result.output.splitlines() if "retry.yaml" in line)
     assert "SUCCESS" in row
