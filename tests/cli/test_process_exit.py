@@ -68,6 +68,16 @@ def test_start_up_runs_without_the_cyclic_collector_then_settles(tmp_path: Path)
         tmp_path,
     )
     assert seen == "False"
+    # ...and the command itself runs with it back on, the imports frozen.
+    seen = _python(
+        "import gc\n"
+        "gc.disable()\n"
+        "import plait.cli\n"
+        "plait.cli.cli = lambda **kw: print(gc.isenabled(), gc.get_freeze_count() > 0)\n"
+        "plait.cli.main()\n",
+        tmp_path,
+    )
+    assert seen == "True True"
     # ...and the local runner turns it back on, start-up frozen, before any work runs.
     seen = _python(
         "import asyncio, gc\n"

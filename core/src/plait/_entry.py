@@ -4,8 +4,9 @@ Start-up builds hundreds of thousands of long-lived objects (modules, classes, p
 validators, SQLAlchemy's constructs, the plugins' types); the cyclic garbage collector would scan
 them again and again while they are being made: about 0.05 s of a `plait run` (measured: import
 + plugin load 0.35 s with the collector on, 0.30 s off). So collection is off until start-up is
-done; `plait.runtime.settle_heap()` then freezes what start-up made (it lives as long as the
-process) and turns collection back on for the work itself.
+done: `plait.cli.main` calls `plait.runtime.settle_heap()` once the imports are made, which
+freezes them (they live as long as the process) and turns collection back on for the command
+itself (freezing there and collecting during plugin loading costs the same: 0.321 s vs 0.317 s).
 """
 
 from __future__ import annotations

@@ -36,10 +36,12 @@ def configured_engine(host: PluginHost) -> TemplateEngine:
 def settle_heap() -> None:
     """End of start-up: freeze what it made and let the garbage collector run again.
 
-    The ``plait`` command turns the cyclic collector off while it starts (``plait._entry``);
-    whatever start-up made lives as long as the process, so it is moved out of the collector's
-    reach (``gc.freeze``) and later collections only look at what the work creates. A process
-    that never turned collection off (a library user, the tests) is left alone.
+    The ``plait`` command turns the cyclic collector off while it imports (``plait._entry``) and
+    calls this before running the command; a long-running entry point (the local runner, a
+    server) calls it once started too. Whatever start-up made lives as long as the process, so
+    it is moved out of the collector's reach (``gc.freeze``) and later collections only look at
+    what the work creates. A process that never turned collection off (a library user, the
+    tests) is left alone.
     """
     if not gc.isenabled():
         gc.freeze()

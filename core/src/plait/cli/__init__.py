@@ -8,10 +8,14 @@ import sys
 
 from plait.cli import _executions, _flows, _kv, _plugins, _run, _secrets  # noqa: F401
 from plait.cli._app import cli
+from plait.runtime import settle_heap
 
 
 def main() -> None:
     """Entry point of the ``plait`` console script."""
+    # The imports are done: freeze them and let the collector run for the command itself (a
+    # long validation would otherwise keep all its cyclic garbage). See plait._entry.
+    settle_heap()
     try:
         cli(prog_name="plait")
         code = 0
