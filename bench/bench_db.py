@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import platform
@@ -30,20 +29,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
 
-from plait.storage import ExecutionStorage, LocalStorageBackend, execution_prefix
+from _context import BenchContext
 from plait_db import ENGINES, Batch, Query
-from plait_sdk import MetricType, RunContext, Storage, TaskLogger
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-P = ParamSpec("P")
-T = TypeVar("T")
 MiB = 1 << 20
 CHUNK = 1000
 FIELDS = ("id", "name", "score", "amount", "created")
@@ -78,74 +73,6 @@ FILL = {
         "x * 0.25, datetime('2024-01-01', '+' || x || ' seconds') FROM g"
     ),
 }
-
-
-class NullLog(TaskLogger):
-    """Keeps nothing."""
-
-    def _drop(self, msg: str, *args: object) -> None:
-        pass
-
-    debug = info = warning = error = _drop
-
-
-class BenchContext(RunContext):
-    """The least a task needs: internal storage on the local disk, no-op logs."""
-
-    #: Every context is a task run of the same execution (files pass from one to the next).
-    EXECUTION = uuid.uuid4().hex
-
-    def __init__(self, root: Path) -> None:
-        self.namespace = "bench"
-        self.flow_id = "db"
-        self.execution_id = self.EXECUTION
-        self.task_id = "task"
-        self.taskrun_id = uuid.uuid4().hex
-        self.attempt = 1
-        prefix = execution_prefix(self.namespace, self.flow_id, self.execution_id)
-        self._storage = ExecutionStorage(
-            LocalStorageBackend(root / "storage"), f"{prefix}/{self.taskrun_id}", [prefix]
-        )
-        self._work = root / "work"
-        self._work.mkdir(exist_ok=True)
-
-    @property
-    def log(self) -> NullLog:
-        return NullLog()
-
-    @property
-    def storage(self) -> Storage:
-        return self._storage
-
-    @property
-    def working_dir(self) -> Path:
-        return self._work
-
-    async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        return value
-
-    async def secret(self, name: str) -> str:
-        raise KeyError(name)
-
-    def mask(self, value: str) -> None:
-        pass
-
-    def metric(
-        self,
-        name: str,
-        value: float,
-        *,
-        type: MetricType = "counter",
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
-        pass
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-    async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
 
 # -- databases -----------------------------------------------------------------------------------

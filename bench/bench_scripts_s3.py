@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import platform
 import shlex
@@ -28,88 +27,14 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
 
-from plait.storage import ExecutionStorage, LocalStorageBackend, execution_prefix
+from _context import BenchContext
 from plait_s3 import Download, Upload, plugin
 from plait_scripts import PythonScript, ShellCommands
-from plait_sdk import MetricType, RunContext, Storage, TaskLogger
 
-P = ParamSpec("P")
-T = TypeVar("T")
 MiB = 1 << 20
 TARGET = 1.2
-
-
-class NullLog(TaskLogger):
-    """Counts log lines and keeps nothing."""
-
-    def __init__(self) -> None:
-        self.lines = 0
-
-    def _count(self, msg: str, *args: object) -> None:
-        self.lines += 1
-
-    debug = info = warning = error = _count
-
-
-class BenchContext(RunContext):
-    """The least a task needs: a working directory, internal storage on disk, no-op logs."""
-
-    def __init__(self, root: Path) -> None:
-        self.namespace = "bench"
-        self.flow_id = "bench"
-        self.execution_id = "e1"
-        self.task_id = "task"
-        self.taskrun_id = "run1"
-        self.attempt = 1
-        prefix = execution_prefix(self.namespace, self.flow_id, self.execution_id)
-        self._storage = ExecutionStorage(
-            LocalStorageBackend(root / "storage"), f"{prefix}/task/run1", [prefix]
-        )
-        self._log = NullLog()
-        self._work = root / "work"
-        self._work.mkdir(exist_ok=True)
-
-    @property
-    def log(self) -> NullLog:
-        return self._log
-
-    @property
-    def storage(self) -> Storage:
-        return self._storage
-
-    @property
-    def working_dir(self) -> Path:
-        return self._work
-
-    async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        return value
-
-    async def secret(self, name: str) -> str:
-        raise KeyError(name)
-
-    def mask(self, value: str) -> None:
-        pass
-
-    def metric(
-        self,
-        name: str,
-        value: float,
-        *,
-        type: MetricType = "counter",
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
-        pass
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-    async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
 
 
 # -- script tasks --------------------------------------------------------------------------------
