@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import tracemalloc
+from typing import Any
 
 import pytest
 from plait_db import Query
@@ -44,14 +45,7 @@ async def test_store_200k_rows_with_flat_memory(db: Db, ctx: FakeContext) -> Non
     task = Query.model_validate(
         {"url": db.url, "sql": f"SELECT * FROM {table} ORDER BY id", "fetchType": "STORE"}
     )
-    tracemalloc.start()
-    try:
-        started = time.monotonic()
-        out = await task.run(ctx)
-        elapsed = time.monotonic() - started
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    out, elapsed, peak = await _traced_run(task, ctx)
 
     assert out.size == ROWS
     assert out.uri is not None
@@ -92,14 +86,7 @@ async def test_store_a_million_rows_from_postgres_with_flat_memory(ctx: FakeCont
         f"FROM generate_series(1, {MILLION}) AS g"
     )
     task = Query.model_validate({"url": POSTGRES_URL, "sql": sql, "fetchType": "STORE"})
-    tracemalloc.start()
-    try:
-        started = time.monotonic()
-        out = await task.run(ctx)
-        elapsed = time.monotonic() - started
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    out, elapsed, peak = await _traced_run(task, ctx)
     assert out.size == MILLION
     assert out.uri is not None
     size = await ctx.storage.size(out.uri)
@@ -128,3 +115,16 @@ async def _lines(ctx: FakeContext, uri: str):  # type: ignore[no-untyped-def]
             yield line
     if pending:
         yield pending
+
+
+async def _traced_run(task: Query, ctx: Any) -> tuple[Any, float, int]:
+    """Run ``task``; its outputs, the time it took and the peak of traced Python memory."""
+    tracemalloc.start()
+    try:
+        started = time.monotonic()
+        out = await task.run(ctx)
+        elapsed = time.monotonic() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return out, elapsed, peak
