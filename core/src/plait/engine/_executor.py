@@ -900,6 +900,8 @@ async def _for_each_item_batches(
         run.scratch["values"] = list(split.outputs.get("uris") or [])
         ex._touch(run)
     await _for_each(ex, spec, run, m)
+    if not run.state.terminal:
+        return  # counted once at the end: a scan of every run at each step is quadratic
     children = [r for r in ex.runs.values() if r.parent_id == run.id]
     counts: dict[str, int] = {}
     for child in children:
