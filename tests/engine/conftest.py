@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.plugins import PluginHost
+from plait.secrets._backends import EnvSecretBackend, SecretResolver
 from plait.storage import LocalStorageBackend, SqlRepository
 
 from . import testplugin
@@ -57,8 +59,11 @@ async def harness(tmp_path: Path, host: PluginHost) -> AsyncIterator[Harness]:
     repo = SqlRepository.sqlite(tmp_path / "plait.db")
     await repo.open()
 
-    async def secrets(namespace: str, name: str) -> str:
-        return SECRETS[name]
+    # The real resolver, as the CLI builds it (its messages are part of what tests check).
+    environ = {
+        f"PLAIT_SECRET_{k}": base64.b64encode(v.encode()).decode() for k, v in SECRETS.items()
+    }
+    secrets = SecretResolver([("environment", EnvSecretBackend(environ))]).get
 
     runner = Runner(
         repo,

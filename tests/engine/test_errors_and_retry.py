@@ -6,7 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from plait.engine import Execution
+from plait.engine import Execution, masked_view
 from plait.engine._executor import Executor
 from plait.engine._retry import delay, next_attempt_at
 from plait.flows import ConstantRetry, ExponentialRetry, RandomRetry, State, load_flow
@@ -346,7 +346,7 @@ async def test_secrets_are_masked_in_logs_outputs_and_derived_values(harness: Ha
           - {id: use, type: test.UseSecret, name: API_TOKEN}
           - id: header
             type: plait.core.Return
-            format: "Bearer {{ secret('API_TOKEN') }}"
+            format: "Bearer {{ secret('API_TOKEN') | upper }}"
           - id: log
             type: plait.core.Log
             message: "header is {{ outputs.header.value }}"
@@ -354,10 +354,17 @@ async def test_secrets_are_masked_in_logs_outputs_and_derived_values(harness: Ha
     )
     assert ex.state is State.SUCCESS, ex.error
     stored = await harness.reload(ex)
-    text = stored.model_dump_json() + "".join(r.message for r in await harness.repo.logs(ex.id))
-    assert token not in text
-    assert "Bearer" not in runs(stored, "header")[0].outputs["value"] or "****" in text
-    assert any("****" in r.message for r in await harness.repo.logs(ex.id))
+    logs = await harness.repo.logs(ex.id)
+    text = stored.model_dump_json() + "".join(r.message for r in logs)
+    # Upper-cased, the header matches none of the token's masked forms: only knowing it was
+    # derived from the secret keeps it out of the log and the database.
+    header = f"Bearer {token.upper()}"
+    for form in (token, token.upper(), header):
+        assert form not in text
+    # The message itself is derived from the secret (it printed the header): masked whole.
+    assert [r.message for r in logs if r.task_id == "log"] == ["******"]
+    assert set(runs(stored, "header")[0].outputs["value"]) == {"$secret", "$key"}
+    assert runs(ex, "header")[0].outputs["value"] == header  # intact for later tasks
 
 
 async def test_unknown_secret_fails_with_a_clear_message(harness: Harness) -> None:
@@ -372,6 +379,13 @@ async def test_unknown_secret_fails_with_a_clear_message(harness: Harness) -> No
         """
     )
     assert ex.state is State.FAILED
+    expected = (
+        "task 'r', property 'format': secret 'MISSING' not found for namespace 't' "
+        "(looked in: environment) in `{{ secret('MISSING') }}`"
+    )
+    assert runs(ex, "r")[0].error == expected
+    assert ex.error == f"task 'r' failed: {expected}"
+    assert [r.message for r in await harness.repo.logs(ex.id)] == [expected]
 
 
 async def test_text_properties_render_kestra_style(harness: Harness) -> None:
@@ -469,7 +483,8 @@ async def test_a_secret_is_masked_on_every_surface(harness: Harness) -> None:
     )
     assert ex.state is State.WARNING, ex.error
     stored = await harness.reload(ex)
-    assert stored.outputs == {"out": "******"}
+    assert set(stored.outputs["out"]) == {"$secret", "$key"}  # sealed at rest
+    assert masked_view(stored.outputs) == {"out": "******"}
     logs = await harness.repo.logs(ex.id)
     surfaces = [
         stored.model_dump_json(),  # task outputs, execution outputs, labels, errors
@@ -499,8 +514,12 @@ async def test_only_values_derived_from_a_secret_are_masked(harness: Harness) ->
         """
     )
     assert ex.state is State.SUCCESS, ex.error
+    token = SECRETS["API_TOKEN"]
     values = runs(ex, "data")[0].outputs["values"]
-    assert values == {"header": "******", "mode": "production", "user": "ada"}
+    assert values == {"header": f"Bearer {token}", "mode": "production", "user": "ada"}
+    stored = runs(await harness.reload(ex), "data")[0].outputs["values"]
+    assert set(stored["header"]) == {"$secret", "$key"}
+    assert (stored["mode"], stored["user"]) == ("production", "ada")
 
 
 async def test_timeout_on_a_flowable_task_kills_its_children(harness: Harness) -> None:

@@ -163,7 +163,10 @@ async def test_a_failed_execution_is_retried_as_a_new_one(harness: Harness) -> N
     assert third.inputs["day"] == "2026-11-25"
     assert third.inputs["token"] != first.inputs["token"]
     assert "abcdef" not in third.model_dump_json()
-    assert runs(third, "echo")[0].outputs["value"] == "2026-11-25 6"
+    # Derived from the SECRET input (its length): sealed at rest, intact once opened.
+    assert set(runs(third, "echo")[0].outputs["value"]) == {"$secret", "$key"}
+    opened = harness.runner._reveal(third)
+    assert runs(opened, "echo")[0].outputs["value"] == "2026-11-25 6"
     # Each try waited its delay after the one before ended.
     for before, after in ((first, second), (second, third)):
         assert after.scheduled is not None

@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
-from plait.engine import Execution, LogRecord, TaskRun
+from plait.engine import Execution, LogRecord, TaskRun, masked_view
 from plait.flows import State
 
 STYLE = {
@@ -54,7 +54,7 @@ def _label(run: TaskRun) -> Text:
     text = Text()
     text.append(run.task_id, style="bold")
     if run.value is not None:
-        text.append(f" [{run.value}]", style="cyan")
+        text.append(f" [{masked_view(run.value)}]", style="cyan")
     if run.iteration is not None:
         text.append(f" #{run.iteration}", style="cyan")
     text.append(f"  {run.state.value}", style=STYLE[run.state])
@@ -99,7 +99,7 @@ def summary(execution: Execution) -> RenderableType:
     parts: list[RenderableType] = [execution_tree(execution)]
     if execution.outputs:
         parts.append(Text("outputs:", style="bold"))
-        for key, value in execution.outputs.items():
+        for key, value in masked_view(execution.outputs).items():
             shown = value if isinstance(value, str) else json.dumps(value, default=str)
             parts.append(Text(f"  {key}: {shown}"))
     if execution.error:
@@ -118,4 +118,6 @@ def log_line(record: LogRecord) -> Text:
 
 
 def execution_json(execution: Execution) -> dict[str, Any]:
-    return execution.model_dump(mode="json", by_alias=True)
+    # Sealed values (SECRET inputs, outputs holding a secret) are shown masked.
+    shown: dict[str, Any] = masked_view(execution.model_dump(mode="json", by_alias=True))
+    return shown

@@ -17,7 +17,7 @@ from rich.live import Live
 from plait.cli._app import cli, err_console, notify
 from plait.cli._display import execution_json, log_line, summary
 from plait.cli._flows import flow_files
-from plait.engine import Execution, LogRecord
+from plait.engine import Execution, LogRecord, masked_view
 from plait.flows import State
 
 home_option = click.option(
@@ -200,7 +200,8 @@ def run_examples(directory: Path, home: Path | None, verbose: bool) -> None:
         table.add_column(column)
     failed = 0
     for file, execution, took in results:
-        outputs = json.dumps(execution.outputs, default=str) if execution.outputs else ""
+        shown = masked_view(execution.outputs)
+        outputs = json.dumps(shown, default=str) if execution.outputs else ""
         if len(outputs) > 60:
             outputs = outputs[:57] + "..."
         state = execution.state.value

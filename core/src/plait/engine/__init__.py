@@ -12,6 +12,7 @@ from plait.engine._model import (
     utcnow,
 )
 from plait.engine._repository import Repository
+from plait.templating._taint import masked_view
 
 __all__ = [
     "Attempt",
@@ -22,6 +23,7 @@ __all__ = [
     "Repository",
     "TaskRun",
     "Transition",
+    "masked_view",
     "new_id",
     "utcnow",
 ]

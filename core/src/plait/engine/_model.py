@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from plait_sdk import Model
-from pydantic import Field
+from pydantic import Field, field_serializer
 
 from plait.flows import State
+from plait.templating._taint import at_rest
 
 _last_ms = 0
 _seq = 0
@@ -84,6 +85,11 @@ class TaskRun(Model):
     scratch: dict[str, Any] = Field(default_factory=dict)
     """Durable bookkeeping of flowable tasks (current StateMachine state, loop counters...)."""
 
+    @field_serializer("value", "outputs", "scratch")
+    def _sealed(self, value: Any) -> Any:
+        # Values holding a secret are written sealed, never in clear (plait.templating._taint).
+        return at_rest(value)
+
     def transition(self, state: State, at: datetime | None = None) -> None:
         self.state = state
         self.history.append(Transition(state=state, date=at or utcnow()))
@@ -128,6 +134,10 @@ class Execution(Model):
     exit_run: str | None = None
     """The Exit task run that set ``exit_state``."""
     task_runs: list[TaskRun] = Field(default_factory=list)
+
+    @field_serializer("inputs", "trigger", "outputs", "variables")
+    def _sealed(self, value: Any) -> Any:
+        return at_rest(value)
 
     def transition(self, state: State, at: datetime | None = None) -> None:
         self.state = state

@@ -35,6 +35,7 @@ from plait.engine._files import TemplateFiles
 from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
 from plait.engine._repository import Repository
 from plait.engine._retry import next_attempt_at
+from plait.engine._sealing import mark, register, reveal, seal_text
 from plait.flows import (
     ConcurrencyBehavior,
     Flow,
@@ -52,6 +53,7 @@ from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed
 from plait.storage import ExecutionStorage, execution_prefix
 from plait.templating import TemplateError, format_duration
+from plait.templating._taint import SecretText, holds_secret, tracking
 
 log = logging.getLogger(__name__)
 
@@ -175,11 +177,22 @@ class Runner:
         labels: Mapping[str, str] | None = None,
         trigger: dict[str, Any] | None = None,
         parent: tuple[str, str] | None = None,
+        masker: Masker | None = None,
     ) -> Execution:
-        """A new execution (inputs coerced and validated), persisted as CREATED."""
+        """A new execution (inputs coerced and validated), persisted as CREATED.
+
+        ``masker`` (a parent's, for a subflow) names the secrets whose holders are sealed
+        like SECRET inputs, whatever the input's type.
+        """
         if flow.disabled:
             raise UserError(f"flow {flow.uid} is disabled")
         coerced = coerce_inputs(flow, inputs or {})
+        sensitive = {
+            name
+            for name, value in (inputs or {}).items()
+            if isinstance(value, SecretText)
+            or (masker is not None and isinstance(value, str) and masker.contains(value))
+        }
         execution = Execution(
             namespace=flow.namespace,
             flow_id=flow.id,
@@ -189,7 +202,7 @@ class Runner:
             parent_execution_id=parent[0] if parent else None,
             parent_taskrun_id=parent[1] if parent else None,
         )
-        execution.inputs = self._seal_inputs(flow, execution.id, coerced)
+        execution.inputs = self._seal_inputs(flow, execution.id, coerced, sensitive)
         execution.transition(State.CREATED)
         await self.repo.save(execution)
         return execution
@@ -203,12 +216,20 @@ class Runner:
 
     # -- SECRET inputs ---------------------------------------------------------------------------
 
-    def _seal_inputs(self, flow: Flow, execution_id: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        """The inputs as stored: SECRET values encrypted, bound to this execution."""
+    def _seal_inputs(
+        self,
+        flow: Flow,
+        execution_id: str,
+        inputs: dict[str, Any],
+        sensitive: set[str] | frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
+        """The inputs as stored: SECRET values (and ``sensitive`` ones) encrypted, bound to
+        this execution."""
         sealed = dict(inputs)
         for spec in flow.inputs:
             value = inputs.get(spec.id)
-            if spec.type is InputType.SECRET and isinstance(value, str):
+            secret = spec.type is InputType.SECRET or spec.id in sensitive
+            if secret and isinstance(value, str):
                 box = self.key_ring.seal(f"execution.{execution_id}", spec.id, value.encode())
                 sealed[spec.id] = {
                     SEALED: base64.b64encode(box.blob).decode("ascii"),
@@ -227,16 +248,20 @@ class Runner:
             trigger=original.trigger,
             **fields,
         )
-        again.inputs = self._seal_inputs(flow, again.id, self._open_inputs(flow, original))
+        opened = self._open_inputs(flow, original)
+        sensitive = {name for name, value in opened.items() if isinstance(value, SecretText)}
+        again.inputs = self._seal_inputs(flow, again.id, opened, sensitive)
         return again
 
     def _open_inputs(self, flow: Flow, execution: Execution) -> dict[str, Any]:
-        """The inputs as templates see them: SECRET values decrypted (in memory only)."""
+        """The inputs as templates see them: SECRET values decrypted (in memory only), marked
+        sensitive so what a template derives from them is masked and sealed in turn."""
         opened = dict(execution.inputs)
         for name, value in execution.inputs.items():
             if isinstance(value, dict) and set(value) == {SEALED, SEALED_KEY}:
                 box = Sealed(value[SEALED_KEY], base64.b64decode(value[SEALED]))
-                opened[name] = self.key_ring.open(f"execution.{execution.id}", name, box).decode()
+                text = self.key_ring.open(f"execution.{execution.id}", name, box).decode()
+                opened[name] = seal_text(self.key_ring, text)
         return opened
 
     # -- driving ---------------------------------------------------------------------------------
@@ -255,9 +280,13 @@ class Runner:
             return execution
         masker = Masker()
         inputs = self._open_inputs(flow, execution)
-        for spec in flow.inputs:
-            if spec.type is InputType.SECRET and isinstance(inputs.get(spec.id), str):
-                masker.add(inputs[spec.id])
+        # What this execution holds sealed (SECRET inputs, outputs of tasks before a restart or
+        # a crash) is masked wherever it surfaces.
+        register(masker, inputs)
+        register(masker, execution.outputs)
+        for run in execution.task_runs:
+            register(masker, run.outputs)
+            register(masker, run.value)
         driving = _Driving(
             executor=Executor(
                 flow,
@@ -446,7 +475,8 @@ class Runner:
             event.run_id, now=now, outputs=event.outputs, error=event.error, killed=event.killed
         )
         if run.state is State.SUCCESS and d.executor.spec_of(run).type == "plait.core.Labels":
-            execution.labels.update(run.outputs.get("labels", {}))
+            # Labels are shown and indexed in clear: a secret in one is masked, not sealed.
+            execution.labels.update(d.masker.mask_value(run.outputs.get("labels", {})))
 
     async def _persist(self, execution: Execution, changed: list[TaskRun], d: _Driving) -> None:
         # One transaction: a task run is never stored as ended without its logs and metrics,
@@ -474,7 +504,7 @@ class Runner:
             except (TemplateError, UserError) as error:
                 execution.error = f"flow outputs: {error}"
                 execution.transition(State.FAILED)
-            execution.outputs = d.masker.mask_value(outputs)
+            execution.outputs = mark(self.key_ring, d.masker, outputs)
         if execution.state.failed and execution.error is None:
             failed = [r for r in execution.task_runs if r.state.failed and r.error]
             if failed:
@@ -548,7 +578,10 @@ class Runner:
                         ) from None
                 else:
                     result = await task.run(ctx)
-                event.outputs = d.masker.mask_value(_outputs_of(result))
+                # Kept intact for the tasks after this one; what holds a secret is sealed at
+                # rest and masked on every surface (plait.engine._sealing).
+                outputs = _outputs_of(result)
+                event.outputs = mark(self.key_ring, d.masker, outputs) if d.masker else outputs
         except asyncio.CancelledError:
             event.killed = True
             event.error = "killed"
@@ -722,11 +755,14 @@ class Runner:
                 if not isinstance(item, str):
                     return item
                 used.clear()
-                if text:
-                    result: Any = await templates.render(item, full)
-                else:
-                    result = await templates.render_native(item, full)
-                if used:
+                # A result is derived from a secret when the render called secret(), used a
+                # sensitive value (a SECRET input, an output holding a secret), or holds one.
+                with tracking(deep=bool(masker)) as seen:
+                    if text:
+                        result: Any = await templates.render(item, full)
+                    else:
+                        result = await templates.render_native(item, full)
+                if used or seen.touched or (masker and _holds_known(masker, result)):
                     _mask_derived(masker, result)
                 return result
 
@@ -944,6 +980,7 @@ class Runner:
         parent = await self.repo.get_execution(child.parent_execution_id or "")
         if parent is None or parent.state.terminal:
             return
+        parent = self._reveal(parent)
         flow = await self.flow_of(parent.namespace, parent.flow_id, parent.flow_revision)
         executor = Executor(
             flow,
@@ -996,6 +1033,18 @@ class Runner:
         execution = await self.repo.get_execution(execution_id)
         if execution is None:
             raise UserError(f"no execution with id {execution_id}")
+        return self._reveal(execution)
+
+    def _reveal(self, execution: Execution) -> Execution:
+        """Open the sealed values of a stored execution, to drive it again."""
+        ring = self.key_ring
+        execution.outputs = reveal(ring, execution.outputs)
+        if execution.variables is not None:
+            execution.variables = reveal(ring, execution.variables)
+        for run in execution.task_runs:
+            run.outputs = reveal(ring, run.outputs)
+            run.scratch = reveal(ring, run.scratch)
+            run.value = reveal(ring, run.value)
         return execution
 
     # -- concurrency and subflows ----------------------------------------------------------------
@@ -1045,8 +1094,9 @@ class Runner:
                 child_flow,
                 stored.revision,
                 inputs,
-                labels={str(k): str(v) for k, v in labels.items()},
+                labels={str(k): d.masker.mask(str(v)) for k, v in labels.items()},
                 parent=(execution.id, run.id),
+                masker=d.masker,
             )
         except (UserError, TemplateError) as error:
             d.executor.complete_subflow(
@@ -1185,10 +1235,21 @@ def _outputs_of(result: Output | None) -> dict[str, Any]:
     return result.dump()
 
 
+def _holds_known(masker: Masker, value: Any) -> bool:
+    """Whether a known secret (in any masked form) is inside ``value``."""
+    if isinstance(value, str):
+        return masker.contains(value)
+    if isinstance(value, dict):
+        return any(_holds_known(masker, k) or _holds_known(masker, v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_holds_known(masker, v) for v in value)
+    return holds_secret(value)
+
+
 def _mask_derived(masker: Masker, value: Any) -> None:
     """A value a template derived from a secret is itself sensitive."""
     if isinstance(value, str):
-        masker.add(value)
+        masker.add(str.__str__(value))
     elif isinstance(value, dict):
         for item in value.values():
             _mask_derived(masker, item)

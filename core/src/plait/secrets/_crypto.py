@@ -86,10 +86,14 @@ class KeyRing:
     def __contains__(self, key_id: object) -> bool:
         return key_id in self._keys
 
-    def seal(self, namespace: str, name: str, value: bytes) -> Sealed:
-        if len(value) > MAX_VALUE_BYTES:
+    def seal(
+        self, namespace: str, name: str, value: bytes, *, limit: int | None = MAX_VALUE_BYTES
+    ) -> Sealed:
+        """Encrypt under the primary key; ``limit=None`` for engine values (a task's output
+        holding a secret may be large), the store keeps its limit on secrets."""
+        if limit is not None and len(value) > limit:
             raise UserError(
-                f"secret {namespace}/{name} is {len(value)} bytes; the limit is {MAX_VALUE_BYTES}"
+                f"secret {namespace}/{name} is {len(value)} bytes; the limit is {limit}"
             )
         key = self._keys[self.primary_id]
         nonce = os.urandom(NONCE_BYTES)

@@ -95,6 +95,10 @@ class Masker:
             return text
         return self._compiled().sub(MASK, text)
 
+    def contains(self, text: str) -> bool:
+        """Whether ``text`` holds a registered value in any of its masked forms."""
+        return bool(self._values) and bool(text) and self._compiled().search(text) is not None
+
     def mask_value(self, value: Any) -> Any:
         """Mask strings anywhere inside dicts, lists and tuples (keys included)."""
         if not self._values:

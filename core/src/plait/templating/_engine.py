@@ -20,6 +20,7 @@ from plait.templating import _filters as f
 from plait.templating import _kestra_filters as k
 from plait.templating._errors import TemplateRenderError, TemplateSyntaxError
 from plait.templating._pebble import translate
+from plait.templating._taint import touch, touch_text, tracked
 from plait.templating._undefined import PlaitUndefined
 
 _MARKERS = ("{{", "{%", "{#")
@@ -42,6 +43,7 @@ def is_template(value: str) -> bool:
 
 def finalize(value: Any) -> Any:
     """Print values as Kestra does: ``true``/``false``, compact JSON, ISO dates, no ``None``."""
+    touch(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -95,18 +97,33 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     plait_engine: TemplateEngine | None = None
     code_generator_class = _CodeGenerator
+    # Operators go through call_binop, which notes a sensitive operand (plait.templating._taint).
+    intercepted_binops = frozenset(["+", "-", "*", "/", "//", "%", "**"])
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         if isinstance(obj, PlaitUndefined):
             obj.fail_call()  # "unknown function 'kv'" rather than an error about its attributes
+        touch(*args, *kwargs.values())
         return super().call(context, obj, *args, **kwargs)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        touch(left, right)
+        return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         # A map's keys win over its methods (``inputs.items`` is the input named "items"),
         # as in Pebble; methods stay reachable when no such key exists.
         if isinstance(obj, dict) and attribute in obj:
-            return obj[attribute]
-        return super().getattr(obj, attribute)
+            found = obj[attribute]
+        else:
+            found = super().getattr(obj, attribute)
+        touch_text(obj, found)
+        return found
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        found = super().getitem(obj, argument)
+        touch_text(obj, found)
+        return found
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if attr.startswith("_"):
@@ -125,6 +142,7 @@ class _Sink:
     def __call__(self, value: Any) -> str:
         if isinstance(value, jinja2.Undefined):
             str(value)  # raises, naming the undefined path
+        touch(value)
         self.value = value
         return ""
 
@@ -233,6 +251,9 @@ class TemplateEngine:
                 "endsWith": f.ends_with,
             }
         )
+        # Every filter and test notes a sensitive argument (plait.templating._taint).
+        self.env.filters = {name: tracked(fn) for name, fn in self.env.filters.items()}
+        self.env.tests = {name: tracked(test) for name, test in self.env.tests.items()}
         self._cache: OrderedDict[str, jinja2.Template] = OrderedDict()
 
     # -- extension ---------------------------------------------------------------------------
@@ -241,10 +262,10 @@ class TemplateEngine:
         self.env.globals[name] = fn
 
     def add_filter(self, name: str, fn: Callable[..., Any]) -> None:
-        self.env.filters[name] = fn
+        self.env.filters[name] = tracked(fn)
 
     def add_test(self, name: str, fn: Callable[..., Any]) -> None:
-        self.env.tests[name] = fn
+        self.env.tests[name] = tracked(fn)
 
     # -- compile -----------------------------------------------------------------------------
 
@@ -291,6 +312,7 @@ class TemplateEngine:
         if path is not None:
             value = _lookup(path.group(1), context)
             if value is not _MISSING:
+                touch(value)
                 return value
         match = _SINGLE_EXPRESSION.match(source)
         if match is None or "}}" in match.group(1):
