@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from plait.secrets import read_key_file
+
 PLAIT = str(Path(sys.executable).with_name("plait"))
 TOKEN = "tok-Secret-0123456789"
 PASSWORD = "pw-Hunter2-Secret"
@@ -152,3 +154,45 @@ tasks:
     _assert_clean(done.stdout + done.stderr, "recover")
     assert out.read_bytes() == f"Bearer {TOKEN}:{PASSWORD.upper()}".encode()
     _assert_clean(_home_bytes(tmp_path).decode("latin-1"), "the home after recovery")
+
+
+def _digest(tmp_path: Path) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in sorted((tmp_path / "home").rglob("*")) if p.is_file()}
+
+
+def test_a_lost_master_key_is_not_silently_replaced(tmp_path: Path) -> None:
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        "id: f\nnamespace: t\ninputs:\n  - {id: pw, type: SECRET}\ntasks:\n"
+        '  - {id: r, type: plait.core.Return, format: "{{ inputs.pw }}"}\n'
+    )
+    assert _plait(tmp_path, "run", str(flow), "-i", f"pw={PASSWORD}", "-q").returncode == 0
+    key_file = tmp_path / "home" / "master.key"
+    key_id = read_key_file(key_file)[0].id
+    key_file.unlink()
+    before = _digest(tmp_path)
+    for args in (
+        ("run", str(flow), "-i", f"pw={PASSWORD}"),
+        ("executions", "recover"),
+        ("secrets", "list"),
+    ):
+        done = _plait(tmp_path, *args)
+        assert done.returncode != 0, args
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1, done.stderr
+        assert "master key file" in lines[0]
+        assert "is missing" in lines[0]
+        assert "from a backup" in lines[0]
+        assert "PLAIT_MASTER_KEY" in lines[0]
+        assert not key_file.exists()
+        assert _digest(tmp_path) == before  # nothing written
+    assert f"sealed with key {key_id}:" in lines[0]
+    # A fresh home (nothing sealed yet) still gets its key on first use.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    env = {**_env(fresh)}
+    done = subprocess.run(
+        [PLAIT, "run", str(flow), "-i", "pw=x", "-q"], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert (fresh / "home" / "master.key").exists()

@@ -8,8 +8,10 @@ server and no set-up.
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from plait.engine import Execution, LogRecord
 from plait.engine._runner import Runner
 from plait.kv import KVStore
 from plait.runtime import plugin_host, settle_heap
-from plait.secrets import ENV_KEY_FILE, KeyRing, load_key_ring
+from plait.secrets import ENV_KEY, ENV_KEY_FILE, KeyRing, load_key_ring
 from plait.secrets._backends import SecretResolver
 from plait.secrets._store import SecretStore
 from plait.storage import LocalStorageBackend, SqlRepository
@@ -61,10 +63,46 @@ class LocalHome:
     def key_ring(
         self, *, create: bool = True, notify: Callable[[str], None] | None = None
     ) -> KeyRing:
+        if not os.environ.get(ENV_KEY) and not self.key_file.exists():
+            # A new key cannot open what the lost one sealed: creating it would hide the loss
+            # until a read fails. Refuse, and say what to restore.
+            sealed = sealed_key_ids(self.database)
+            if sealed:
+                ids = ", ".join(sorted(sealed))
+                raise UserError(
+                    f"master key file {self.key_file} is missing, but {self.database} holds "
+                    f"values sealed with key {ids}: restore the key file from a backup (mode "
+                    f"0600) or set {ENV_KEY} to that key; no new key was created"
+                )
         ring, notice = load_key_ring(self.key_file, create=create)
         if notice and notify is not None:
             notify(notice)
         return ring
+
+
+_KEY_ID = re.compile(r'"\$key"\s*:\s*"([0-9a-f]{16})"')
+
+
+def sealed_key_ids(database: Path) -> set[str]:
+    """Ids of the master keys that values in ``database`` are sealed with: secrets of the
+    store, SECRET inputs and outputs holding a secret (empty for a new home).
+
+    Runs before anything else opens the database, so plain sqlite3 (and no migration).
+    """
+    if not database.exists():
+        return set()
+    ids: set[str] = set()
+    with closing(sqlite3.connect(database)) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "secrets" in tables:
+            ids.update(row[0] for row in conn.execute("SELECT DISTINCT key_id FROM secrets"))
+        for table in ("executions", "task_runs"):
+            if table not in tables:
+                continue
+            query = f"SELECT document FROM {table} WHERE document LIKE '%\"$key\"%'"
+            for (document,) in conn.execute(query):
+                ids.update(_KEY_ID.findall(document))
+    return ids
 
 
 def secret_backends(
