@@ -7,6 +7,7 @@ server and no set-up.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import sqlite3
@@ -26,6 +27,7 @@ from plait.secrets import ENV_KEY, ENV_KEY_FILE, KeyRing, load_key_ring
 from plait.secrets._backends import SecretResolver
 from plait.secrets._store import SecretStore
 from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage._private import make_private_dirs, tighten
 
 ENV_HOME = "PLAIT_HOME"
 DEFAULT_HOME = ".plait"
@@ -55,6 +57,13 @@ class LocalHome:
     def secrets(self) -> Path:
         """The file secret backend's directory."""
         return self.root / "secrets"
+
+    def secure(self) -> None:
+        """Create the home 0700, or take group and other permissions off an existing one (and
+        off its storage root): logs, outputs, KV entries and files are only its owner's."""
+        make_private_dirs(self.root)
+        tighten(self.root)
+        tighten(self.storage)
 
     @property
     def key_file(self) -> Path:
@@ -141,6 +150,7 @@ def _label(name: str, home: LocalHome) -> str:
 
 @asynccontextmanager
 async def local_repository(home: LocalHome) -> AsyncIterator[SqlRepository]:
+    await asyncio.to_thread(home.secure)
     repo = SqlRepository.sqlite(home.database)
     await repo.open()
     try:

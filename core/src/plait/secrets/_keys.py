@@ -62,7 +62,9 @@ def read_key_file(path: Path) -> list[MasterKey]:
 
 def write_key_file(path: Path, keys: list[MasterKey]) -> None:
     """Write keys (primary first) atomically with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from plait.storage._private import make_private_dirs
+
+    make_private_dirs(path.parent)  # usually the home: created 0700 like the rest of it
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as handle:

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from plait_sdk import Storage, StorageBackend, UserError
 
+from plait.storage._private import make_private_dirs, open_private
+
 SCHEME = "plait://"
 CHUNK = 1 << 20
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9._@+=,~-]+$")
@@ -59,9 +61,11 @@ class LocalStorageBackend(StorageBackend):
 
     async def put(self, key: str, data: AsyncIterable[bytes]) -> int:
         path = self._path(key)
-        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        # Owner-only (0700 directories, 0600 files): they hold the data of executions.
+        await asyncio.to_thread(make_private_dirs, path.parent)
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        handle = await asyncio.to_thread(open, tmp, "wb")
+        fd = await asyncio.to_thread(open_private, tmp)
+        handle = await asyncio.to_thread(os.fdopen, fd, "wb")
         size = 0
         try:
             async for chunk in data:

@@ -36,6 +36,7 @@ from plait.engine._repository import Repository
 from plait.flows import TERMINAL_STATES, State
 from plait.storage import _migrate
 from plait.storage._prepared import Prepared, write
+from plait.storage._private import prepare_sqlite
 from plait.storage._tables import executions, flows, task_runs
 from plait.storage._tables import logs as logs_table
 from plait.storage._tables import metrics as metrics_table
@@ -65,7 +66,7 @@ class SqlRepository(Repository):
 
     @classmethod
     def sqlite(cls, path: Path) -> SqlRepository:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        prepare_sqlite(path)  # 0600, with its -wal/-shm/-journal (plait.storage._private)
         return cls(f"sqlite:///{path}")
 
     async def _run(self, fn: Callable[[Connection], T]) -> T:
