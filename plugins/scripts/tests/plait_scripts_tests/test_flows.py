@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from plait.engine import masked_view
+
 from .conftest import SECRETS, Harness
 
 
@@ -123,7 +125,10 @@ async def test_a_secret_passed_in_env_is_masked_in_logs_and_outputs(harness: Har
     assert messages == ["the value is ******", "******"]
     stored = await harness.reload(ex)
     assert secret not in stored.model_dump_json()
-    assert _run_of(stored, "leak").outputs["vars"] == {"echo": "******"}
+    # Sealed at rest (shown ******), intact for the tasks after this one.
+    assert set(_run_of(stored, "leak").outputs["vars"]["echo"]) == {"$secret", "$key"}
+    assert masked_view(_run_of(stored, "leak").outputs["vars"]) == {"echo": "******"}
+    assert _run_of(ex, "leak").outputs["vars"] == {"echo": secret}
 
 
 async def test_log_lines_reach_the_execution_while_the_script_runs(harness: Harness) -> None:
