@@ -13,7 +13,8 @@ from plait.flows._errors import did_you_mean, field_names, problems_from
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import check_declarations
 from plait.flows._model import Flow, FlowOutput, Input, PluginDefault, TaskSpec, TriggerSpec
-from plait.flows._yaml import Document, Path, dotted, parse
+from plait.flows._yaml import Document, Path, dotted, parse, too_large
+from plait.limits import limits
 from plait.plugins import TypeInfo, TypeRegistry
 from plait.templating import TemplateEngine, TemplateSyntaxError, is_template
 
@@ -73,18 +74,30 @@ def load_flow(
     """
     if isinstance(source, FsPath):
         file = file or str(source)
-        try:
-            text = source.read_text("utf-8")
-        except OSError as error:
-            raise UserError(f"cannot read the flow file: {error.strerror}", file=file) from None
-        except UnicodeDecodeError:
-            raise UserError("the flow file is not UTF-8 text", file=file) from None
+        text = read_flow_file(source, file=file)
     else:
         text = source
     flow, problems = _validate(text, registry=registry, file=file, templates=templates)
     if problems or flow is None:
         raise ValidationError(sorted(problems, key=_order), file=file)
     return flow
+
+
+def read_flow_file(path: FsPath, *, file: str | None = None) -> str:
+    """A flow file's text; never reads more than ``flow_file_max_bytes`` (+1) of it."""
+    file = file or str(path)
+    most = limits().flow_file_max_bytes
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(most + 1)
+    except OSError as error:
+        raise UserError(f"cannot read the flow file: {error.strerror}", file=file) from None
+    if len(data) > most:
+        raise UserError(f"the file is {too_large(most)}", file=file)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError("the flow file is not UTF-8 text", file=file) from None
 
 
 def validate_flow_text(
@@ -110,6 +123,20 @@ def _validate(
     text: str, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
 ) -> tuple[Flow | None, list[UserError]]:
     doc = parse(text, file=file)
+    try:
+        return _validate_doc(doc, registry=registry, file=file, templates=templates)
+    except RecursionError:
+        # Only when yaml_max_depth was raised past what this interpreter's stack allows.
+        reason = (
+            "nested too deeply to be checked: set the limit yaml_max_depth "
+            "(PLAIT_LIMIT_YAML_MAX_DEPTH) lower"
+        )
+        return None, [UserError(reason, file=file)]
+
+
+def _validate_doc(
+    doc: Document, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
+) -> tuple[Flow | None, list[UserError]]:
     ctx = _Context(doc, file, registry, templates)
     data = doc.data
     if data is None:
