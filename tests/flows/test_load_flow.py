@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from plait.flows import FlowableTask, load_flow, parse
+from plait.flows import FlowableTask, load_flow, parse, validate_flow_text
 from plait.plugins import TypeRegistry
 from plait_sdk import UserError, ValidationError
 
@@ -183,3 +183,22 @@ tasks:
     )
     assert default.task_retry is default.retry
     assert default.execution_retry is None
+
+
+@pytest.mark.parametrize(
+    ("namespace", "flow_id"),
+    [
+        ("other", "a"),  # the same id in another namespace is another flow
+        ("n", "b"),
+        ("n", "'{{ flow.id }}'"),  # templated: stopped at run time by subflow_max_depth
+        ("'{{ flow.namespace }}'", "a"),
+    ],
+)
+def test_only_a_literal_call_of_the_flow_itself_is_refused(
+    registry: TypeRegistry, namespace: str, flow_id: str
+) -> None:
+    text = (
+        "id: a\nnamespace: n\ntasks:\n  - id: call\n    type: plait.core.Subflow\n"
+        f"    namespace: {namespace}\n    flowId: {flow_id}\n"
+    )
+    assert validate_flow_text(text, registry=registry) == []

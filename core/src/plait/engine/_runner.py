@@ -47,6 +47,7 @@ from plait.flows import (
 )
 from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV, plain_value
+from plait.limits import limits
 from plait.plugins import PluginHost
 from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed
@@ -175,6 +176,7 @@ class Runner:
         labels: Mapping[str, str] | None = None,
         trigger: dict[str, Any] | None = None,
         parent: tuple[str, str] | None = None,
+        subflow_depth: int = 0,
     ) -> Execution:
         """A new execution (inputs coerced and validated), persisted as CREATED."""
         if flow.disabled:
@@ -188,6 +190,7 @@ class Runner:
             trigger=trigger,
             parent_execution_id=parent[0] if parent else None,
             parent_taskrun_id=parent[1] if parent else None,
+            subflow_depth=subflow_depth,
         )
         execution.inputs = self._seal_inputs(flow, execution.id, coerced)
         execution.transition(State.CREATED)
@@ -507,6 +510,7 @@ class Runner:
             execution,
             parent_execution_id=execution.parent_execution_id,
             parent_taskrun_id=execution.parent_taskrun_id,
+            subflow_depth=execution.subflow_depth,
             retry_attempt=execution.retry_attempt + 1,
             retry_of=execution.id,
             first_created=first,
@@ -1038,6 +1042,16 @@ class Runner:
             flow_id = await render(context, model.flow_id)
             inputs = await render(context, model.inputs)
             labels = await render(context, model.labels)
+            depth = execution.subflow_depth + 1
+            most = limits().subflow_max_depth
+            if depth > most:
+                # A flow calling itself (through a template, or through other flows) would
+                # nest executions without end: refuse the one past the limit.
+                raise UserError(
+                    f"not started: {namespace}.{flow_id} would be nested {depth} subflow "
+                    f"executions deep (limit subflow_max_depth is {most}, set with "
+                    "PLAIT_LIMIT_SUBFLOW_MAX_DEPTH)"
+                )
             child_flow = await self.flow_of(namespace, flow_id, model.revision)
             stored = await self.repo.get_flow(namespace, flow_id, model.revision)
             assert stored is not None
@@ -1047,6 +1061,7 @@ class Runner:
                 inputs,
                 labels={str(k): str(v) for k, v in labels.items()},
                 parent=(execution.id, run.id),
+                subflow_depth=depth,
             )
         except (UserError, TemplateError) as error:
             d.executor.complete_subflow(

@@ -303,6 +303,8 @@ def _check_task(
     if isinstance(flowable, FlowableTask):
         if spec is not None:
             spec._flowable = flowable
+        if flowable.starts_flows:
+            _check_self_call(ctx, flowable, raw, path)
         expand = getattr(flowable, "expand", None)
         if callable(expand) and isinstance(task_id, str):
             # A task that runs as generated tasks (ForEachItem as <id>_split, <id>_items...):
@@ -314,6 +316,26 @@ def _check_task(
         graph = getattr(flowable, "dependency_graph", None)
         if callable(graph):
             _check_graph(ctx, graph(), path)
+
+
+def _check_self_call(ctx: _Context, model: FlowableTask, raw: dict[str, Any], path: Path) -> None:
+    """A task starting the very flow it is in would nest executions until a limit stops them
+    (Kestra refuses it too); a templated target, or a cycle through other flows, is stopped at
+    run time by ``subflow_max_depth``."""
+    namespace, flow_id = getattr(model, "namespace", None), getattr(model, "flow_id", None)
+    data = ctx.doc.data
+    if not isinstance(namespace, str) or not isinstance(flow_id, str):
+        return
+    if (namespace, flow_id) != (data.get("namespace"), data.get("id")):
+        return
+    if is_template(namespace) or is_template(flow_id):
+        return
+    key = "flowId" if "flowId" in raw else "flow_id"
+    ctx.add(
+        (*path, key),
+        f"recursive call: this task starts the flow it is in ({namespace}.{flow_id}); "
+        "a flow cannot be its own subflow",
+    )
 
 
 def _common_keys() -> frozenset[str]:
