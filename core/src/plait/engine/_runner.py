@@ -288,6 +288,14 @@ class Runner:
             self._driving.pop(execution.id, None)
             for task in driving.workers.values():
                 task.cancel()
+            driving.log.close_all()
+            if driving.log.pending:
+                # Summaries of dropped lines of task runs left open (a pause, a crash): stored
+                # now, so no line is ever dropped without a marker.
+                try:
+                    await self.repo.append_logs(driving.log.take())
+                except Exception as error:  # the store failing must not hide why we stopped
+                    log.warning("could not store the last log lines: %s", error)
             if driving.workdirs:
                 paths = list(driving.workdirs.values())
                 await asyncio.to_thread(_remove_dirs, paths)
@@ -456,6 +464,9 @@ class Runner:
         # nor an execution as RETRIED without the execution that retries it.
         metrics = list(d.metrics)
         d.metrics.clear()  # the list is shared with the task contexts: empty it in place
+        for run in changed:
+            if run.state.terminal:
+                d.log.close_run(run.id)  # a summary of the lines past the log limits
         also = [d.successor] if d.successor is not None else []
         await self.repo.save(execution, changed, logs=d.log.take(), metrics=metrics, also=also)
 
