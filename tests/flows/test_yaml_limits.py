@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from plait.flows import Flow, coerce_inputs, load_flow, parse, read_flow_file
 from plait.flows._yaml import YamlLimitError, safe_load
 from plait.limits import override_limits
@@ -163,6 +164,49 @@ def test_a_depth_limit_raised_past_the_stack_is_still_a_user_error(
     assert "PLAIT_LIMIT_YAML_MAX_DEPTH" in str(caught.value)
 
 
+# -- scalars -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "1" * 5000,  # Python refuses to read it: was an internal ValueError
+        "1" + ":59" * 100_000,  # YAML 1.1 base 60: quadratic time to compute
+        "1" * 4000 + "." + "5" * 400,
+    ],
+)
+def test_a_number_too_long_to_read_is_a_located_error(number: str) -> None:
+    error = refused(f"id: a\nvalue: {number}\n")
+    assert (error.line, error.column) == (2, 8)
+    assert error.reason == "a number of more than 4300 characters (quote it to make it text)"
+
+
+def test_a_long_number_within_the_bound_still_reads() -> None:
+    assert parse("v: " + "1" + ":59" * 1400).data["v"] > 60**1400
+    assert parse(f'v: "{"1" * 5000}"').data["v"] == "1" * 5000
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("a: !!int abc", "invalid YAML: cannot read 'abc' as !!int"),
+        ("a: !!timestamp bad", "invalid YAML: cannot read 'bad' as !!timestamp"),
+        ("a: !!bool maybe", "invalid YAML: cannot read 'maybe' as !!bool"),
+        ("a: !!python/name:os.system x", "unknown tag !!python/name:os.system"),
+        ("a: !local x", "unknown tag !local"),
+    ],
+)
+def test_a_value_that_does_not_fit_its_tag_is_a_located_error(text: str, reason: str) -> None:
+    # These were internal errors (ValueError, AttributeError, KeyError, ConstructorError).
+    error = refused(text)
+    assert (error.line, error.column, error.reason) == (1, 4, reason)
+
+
+def test_a_python_tag_on_a_collection_builds_nothing() -> None:
+    doc = parse("a: !!python/object/apply:os.system ['echo pwned']\n")
+    assert doc.data == {"a": ["echo pwned"]}  # read as the plain list it is written as
+
+
 # -- file size -------------------------------------------------------------------------------
 
 
@@ -234,6 +278,8 @@ def test_safe_load_keeps_pyyaml_semantics_and_refuses_over_the_limits() -> None:
         safe_load("a: &a [1, *a]")
     with override_limits(flow_file_max_bytes=10), pytest.raises(YamlLimitError, match="larger"):
         safe_load("a: 12345678901")
+    with pytest.raises(yaml.YAMLError, match="does not fit its tag"):
+        safe_load("a: !!int x")
 
 
 def test_no_yaml_is_read_without_the_guard() -> None:

@@ -182,6 +182,11 @@ class _Guard:
             )
 
 
+#: Longest number read (Python's own limit on the digits of an integer read from text).
+MAX_NUMBER_CHARS = 4300
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
+
+
 class LimitedComposer(yaml.composer.Composer):
     """PyYAML's composer, bounded by the ``yaml_*`` limits (see the module docstring).
 
@@ -213,6 +218,13 @@ class LimitedComposer(yaml.composer.Composer):
         before = self._guard.enter(event)
         node = super().compose_node(parent, index)
         assert node is not None  # a scalar, sequence or mapping event composes a node
+        if node.tag in _NUMBER_TAGS and len(node.value) > MAX_NUMBER_CHARS:
+            # Python refuses to read longer integers, and a YAML 1.1 base-60 one (1:2:3...)
+            # takes quadratic time: a number this long is a mistake or an attack.
+            raise YamlLimitError(
+                f"a number of more than {MAX_NUMBER_CHARS} characters (quote it to make it text)",
+                node.start_mark,
+            )
         self._guard.leave(node, anchor, before)
         return node
 
@@ -293,7 +305,11 @@ def safe_load(text: str) -> Any:
     if _oversized(text):
         most = limits().flow_file_max_bytes
         raise YamlLimitError(f"the YAML text is {too_large(most)}", None)
-    return yaml.load(text, Loader=_SafeLoader)  # a SafeLoader
+    try:
+        return yaml.load(text, Loader=_SafeLoader)  # a SafeLoader
+    except (ValueError, KeyError, AttributeError, TypeError) as error:
+        # An explicit tag the value does not fit (!!int abc): PyYAML lets these through.
+        raise yaml.YAMLError(f"a value does not fit its tag ({type(error).__name__})") from None
 
 
 class _SafeLoader(LimitedComposer, yaml.SafeLoader):
@@ -312,7 +328,7 @@ def _walk(node: yaml.Node, path: Path, doc: Document, loader: _Loader, file: str
         result: dict[str, Any] = {}
         first_seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node, loader) if isinstance(key_node, yaml.ScalarNode) else None
+            key = _scalar(key_node, loader, file) if isinstance(key_node, yaml.ScalarNode) else None
             if key is None or isinstance(key, list | dict):
                 doc.problems.append(
                     UserError(
@@ -342,17 +358,33 @@ def _walk(node: yaml.Node, path: Path, doc: Document, loader: _Loader, file: str
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_walk(item, (*path, i), doc, loader, file) for i, item in enumerate(node.value)]
-    return _scalar(node, loader)
+    return _scalar(node, loader, file)
 
 
-def _scalar(node: yaml.Node, loader: _Loader) -> Any:
-    value = loader.construct_object(node, deep=True)
+def _scalar(node: yaml.Node, loader: _Loader, file: str | None = None) -> Any:
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError) as error:
+        # An explicit tag the value does not fit (!!int abc, !!timestamp bad, !!python/...).
+        tag = str(node.tag)
+        tag = "!!" + tag.removeprefix(_STD) if tag.startswith(_STD) else tag
+        known = not isinstance(error, yaml.constructor.ConstructorError)
+        shown = repr(node.value) if len(node.value) <= 40 else repr(node.value[:40]) + "..."
+        raise UserError(
+            f"invalid YAML: cannot read {shown} as {tag}" if known else f"unknown tag {tag}",
+            file=file,
+            line=node.start_mark.line + 1,
+            column=node.start_mark.column + 1,
+        ) from None
     # Dates stay text: flows pass them on to templates and JSON, where strings are expected.
     if isinstance(value, datetime | date):
         return node.value
     if isinstance(value, bytes):
         return node.value
     return value
+
+
+_STD = "tag:yaml.org,2002:"
 
 
 def _dotted(path: Path) -> str:
