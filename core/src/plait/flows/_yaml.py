@@ -244,6 +244,17 @@ class _Loader(
         yaml.composer.Composer.__init__(self)
         yaml.constructor.SafeConstructor.__init__(self)
         _Resolver.__init__(self)
+        # Mapping node id -> how many of its leading pairs came from merge keys (<<).
+        self.merged: dict[int, int] = {}
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        """PyYAML's merge, once per node, remembering which pairs it brought in: the keys
+        written in the mapping override them (a duplicate only among written keys)."""
+        if id(node) in self.merged:
+            return
+        written = sum(1 for key, _ in node.value if key.tag != _MERGE)
+        super().flatten_mapping(node)  # calls this method for the mappings it merges
+        self.merged[id(node)] = len(node.value) - written
 
 
 def parse(text: str, *, file: str | None = None) -> Document:
@@ -324,11 +335,36 @@ def _pos(node: yaml.Node) -> Position:
 def _walk(node: yaml.Node, path: Path, doc: Document, loader: _Loader, file: str | None) -> Any:
     doc.values[path] = _pos(node)
     if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        try:
+            loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or node.start_mark
+            raise UserError(
+                f"invalid YAML: {error.problem}",
+                file=file,
+                line=mark.line + 1,
+                column=mark.column + 1,
+            ) from None
+        merged = loader.merged[id(node)]
+        written = {
+            str(_scalar(k, loader, file))
+            for k, _ in node.value[merged:]
+            if isinstance(k, yaml.ScalarNode)
+        }
         result: dict[str, Any] = {}
         first_seen: dict[Any, int] = {}
-        for key_node, value_node in node.value:
+        for index, (key_node, value_node) in enumerate(node.value):
             key = _scalar(key_node, loader, file) if isinstance(key_node, yaml.ScalarNode) else None
+            if index < merged:
+                # Brought in by <<: the first mapping merged wins, a written key overrides.
+                if key is None or isinstance(key, list | dict):
+                    continue
+                key = str(key)
+                if key in written or key in result:
+                    continue
+                doc.keys[(*path, key)] = _pos(key_node)
+                result[key] = _walk(value_node, (*path, key), doc, loader, file)
+                continue
             if key is None or isinstance(key, list | dict):
                 doc.problems.append(
                     UserError(
@@ -385,6 +421,7 @@ def _scalar(node: yaml.Node, loader: _Loader, file: str | None = None) -> Any:
 
 
 _STD = "tag:yaml.org,2002:"
+_MERGE = _STD + "merge"
 
 
 def _dotted(path: Path) -> str:
