@@ -166,9 +166,37 @@ class Store(Task):
         return ValueOutput(value=await ctx.storage.put(self.name, data))
 
 
+class Chatty(Task):
+    """Log ``lines`` lines of ``width`` characters (``ctx.log.info``), then fail if ``fail``
+    (with a message of ``width`` characters)."""
+
+    type_name: ClassVar[str] = "test.Chatty"
+    lines: int = 1
+    width: int = 10
+    fail: bool = False
+
+    async def run(self, ctx: RunContext) -> None:
+        for n in range(self.lines):
+            ctx.log.info("%s", f"{n}:".ljust(self.width, "x"))
+        if self.fail:
+            raise TaskFailure("f" * self.width)
+
+
 @hookimpl
 def register_tasks(register: RegisterTask) -> None:
-    for cls in (Record, Flaky, Probe, Gate, Boom, UseSecret, WriteFile, ReadFile, Blocking, Store):
+    for cls in (
+        Record,
+        Flaky,
+        Probe,
+        Gate,
+        Boom,
+        UseSecret,
+        WriteFile,
+        ReadFile,
+        Blocking,
+        Store,
+        Chatty,
+    ):
         register(cls)
 
 

@@ -1,7 +1,7 @@
 from pathlib import Path
 
 import pytest
-from plait.flows import FlowableTask, load_flow, parse
+from plait.flows import FlowableTask, load_flow, parse, validate_flow_text
 from plait.plugins import TypeRegistry
 from plait_sdk import UserError, ValidationError
 
@@ -183,3 +183,51 @@ tasks:
     )
     assert default.task_retry is default.retry
     assert default.execution_retry is None
+
+
+@pytest.mark.parametrize(
+    ("namespace", "flow_id"),
+    [
+        ("other", "a"),  # the same id in another namespace is another flow
+        ("n", "b"),
+        ("n", "'{{ flow.id }}'"),  # templated: stopped at run time by subflow_max_depth
+        ("'{{ flow.namespace }}'", "a"),
+    ],
+)
+def test_only_a_literal_call_of_the_flow_itself_is_refused(
+    registry: TypeRegistry, namespace: str, flow_id: str
+) -> None:
+    text = (
+        "id: a\nnamespace: n\ntasks:\n  - id: call\n    type: plait.core.Subflow\n"
+        f"    namespace: {namespace}\n    flowId: {flow_id}\n"
+    )
+    assert validate_flow_text(text, registry=registry) == []
+
+
+def test_a_written_key_overrides_a_merged_one_and_the_first_merged_mapping_wins() -> None:
+    # Was reported as a duplicate key: the YAML merge idiom of Kestra flows ("<<: *defaults"
+    # then the task's own values) did not validate.
+    doc = parse(
+        "a: &a {retry: 3, x: 1}\n"
+        "b: &b {x: 2, z: 2}\n"
+        "task:\n  <<: [*a, *b]\n  retry: 5\n"
+        "again: &t\n  <<: *a\n  x: 9\n"
+        "copy: *t\n"
+    )
+    assert doc.problems == []
+    assert doc.data["task"] == {"retry": 5, "x": 1, "z": 2}
+    assert doc.data["again"] == doc.data["copy"] == {"retry": 3, "x": 9}
+    assert doc.keys[("task", "retry")].line == 5  # the written key's position
+
+
+def test_duplicates_among_written_keys_are_still_reported() -> None:
+    doc = parse("c:\n  <<: {x: 0}\n  x: 1\n  x: 2\n")
+    assert doc.data == {"c": {"x": 1}}
+    assert [str(p) for p in doc.problems] == [
+        "4:3: c.x: duplicate key 'x' (first defined at line 3)"
+    ]
+
+
+def test_a_merge_of_a_scalar_is_a_located_error() -> None:
+    with pytest.raises(UserError, match=r"^f.yaml:2:7: invalid YAML: expected a mapping"):
+        parse("c:\n  <<: 1\n", file="f.yaml")

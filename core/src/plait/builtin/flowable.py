@@ -230,6 +230,7 @@ class _ChildFlow(FlowableTask):
     """What a task starting executions of another flow says about it (Kestra's
     ChildFlowInterface): Subflow, ForEachItem."""
 
+    starts_flows: ClassVar[bool] = True
     namespace: str
     """The subflow's namespace."""
     flow_id: str

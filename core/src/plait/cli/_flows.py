@@ -35,7 +35,7 @@ def flow_files(paths: tuple[Path, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
     """Check flow files (or directories of them); print every problem as file:line:column."""
-    from plait.flows import validate_flow_text
+    from plait.flows import read_flow_file, validate_flow_text
     from plait.runtime import plugin_host, template_engine
 
     registry = plugin_host().registry
@@ -45,9 +45,9 @@ def validate(paths: tuple[Path, ...]) -> None:
     failed = 0
     for file in files:
         try:
-            text = file.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            err_console.print(f"{file}: cannot read: {error}", markup=False)
+            text = read_flow_file(file)
+        except UserError as error:
+            click.echo(str(error))
             failed += 1
             continue
         problems = validate_flow_text(
@@ -93,14 +93,14 @@ def deploy(paths: tuple[Path, ...], home: Path | None) -> None:
     """
     import asyncio
 
-    from plait.flows import validate_flow_text
+    from plait.flows import parse, read_flow_file, validate_flow_text
     from plait.local import LocalHome, local_repository
     from plait.runtime import plugin_host, template_engine
 
     files = flow_files(paths)
     if not files:
         raise UserError("no flow files (*.yaml, *.yml) found", file=" ".join(map(str, paths)))
-    sources = [(file, file.read_text("utf-8")) for file in files]
+    sources = [(file, read_flow_file(file)) for file in files]
     problems = [
         p
         for file, text in sources
@@ -115,12 +115,10 @@ def deploy(paths: tuple[Path, ...], home: Path | None) -> None:
         raise SystemExit(1)
 
     async def store() -> list[tuple[Path, str, int]]:
-        import yaml
-
         done = []
         async with local_repository(LocalHome.resolve(home)) as repo:
             for file, text in sources:
-                data = yaml.safe_load(text)
+                data = parse(text, file=str(file)).data
                 revision = await repo.save_flow(data["namespace"], data["id"], text)
                 done.append((file, f"{data['namespace']}.{data['id']}", revision.revision))
         return done

@@ -177,12 +177,11 @@ def _calls_subflows(source: str) -> bool:
 
 
 def _read(file: Path) -> str:
-    try:
-        return file.read_text("utf-8")
-    except FileNotFoundError:
-        raise UserError("no such flow file", file=str(file)) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read: {error}", file=str(file)) from None
+    from plait.flows import read_flow_file
+
+    if not file.exists():
+        raise UserError("no such flow file", file=str(file))
+    return read_flow_file(file)  # within flow_file_max_bytes
 
 
 @cli.command("run-examples")

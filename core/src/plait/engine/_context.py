@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -12,6 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 from plait_sdk import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
 
 from plait.engine._model import LogRecord, MetricRecord, TaskRun
+from plait.limits import limits
 from plait.secrets import Masker
 
 P = ParamSpec("P")
@@ -26,22 +28,123 @@ _PYTHON_LEVELS = {
 
 
 class ExecutionLog:
-    """Buffers an execution's log records (masked) until the runner flushes them."""
+    """Buffers an execution's log records (masked, within the log limits) until the runner
+    flushes them.
+
+    One line keeps at most ``log_line_max_bytes`` (then a marker says how many bytes were cut).
+    A task's own lines (``ctx.log``, a script's output) stop being stored once its task run has
+    ``log_max_lines_per_task_run`` lines or ``log_max_bytes_per_task_run`` bytes: the rest are
+    counted, and :meth:`close_run` adds one summary line when the task run ends. The engine's
+    lines about a task run (why it failed, a retry) are cut but never dropped.
+    """
 
     def __init__(self, masker: Masker, echo: Callable[[LogRecord], None] | None = None) -> None:
         self.masker = masker
         self.pending: list[LogRecord] = []
         self.echo = echo
+        self._budgets: dict[str | None, _Budget] = {}
 
-    def add(self, record: LogRecord) -> None:
-        record.message = self.masker.mask(record.message)
-        self.pending.append(record)
-        if self.echo is not None:
-            self.echo(record)
+    def add(self, record: LogRecord, *, from_task: bool = False) -> None:
+        budget = self._budgets.get(record.taskrun_id)
+        if budget is None:
+            budget = self._budgets[record.taskrun_id] = _Budget()
+        if from_task and budget.full is not None:
+            budget.drop(record.message)  # not masked, nor kept: only counted
+            return
+        record.message = cut_line(self.masker.mask(record.message))
+        size = len(record.message.encode("utf-8", "surrogatepass"))
+        if from_task:
+            lim = limits()
+            if budget.lines + 1 > lim.log_max_lines_per_task_run:
+                budget.full = ("log_max_lines_per_task_run", lim.log_max_lines_per_task_run)
+            elif budget.bytes + size > lim.log_max_bytes_per_task_run:
+                budget.full = ("log_max_bytes_per_task_run", lim.log_max_bytes_per_task_run)
+            if budget.full is not None:
+                budget.last = record
+                budget.dropped_lines += 1
+                budget.dropped_bytes += size
+                return
+        budget.lines += 1
+        budget.bytes += size
+        budget.last = record
+        self._keep(record)
+
+    def close_run(self, taskrun_id: str) -> None:
+        """The task run ended: say how many of its lines were dropped, if any (once)."""
+        budget = self._budgets.pop(taskrun_id, None)
+        if budget is None or budget.full is None or budget.last is None:
+            return
+        last = budget.last
+        name, value = budget.full
+        self._keep(
+            LogRecord(
+                execution_id=last.execution_id,
+                taskrun_id=last.taskrun_id,
+                task_id=last.task_id,
+                attempt=last.attempt,
+                level="WARN",
+                message=(
+                    f"{budget.dropped_lines} more log lines ({budget.dropped_bytes} bytes) were "
+                    f"dropped: limit {name} ({value}) reached, set with "
+                    f"PLAIT_LIMIT_{name.upper()}"
+                ),
+            )
+        )
+
+    def close_all(self) -> None:
+        """Summaries for every task run still holding dropped lines (the drive ends)."""
+        for taskrun_id in [k for k in self._budgets if k is not None]:
+            self.close_run(taskrun_id)
 
     def take(self) -> list[LogRecord]:
         taken, self.pending = self.pending, []
         return taken
+
+    def _keep(self, record: LogRecord) -> None:
+        self.pending.append(record)
+        if self.echo is not None:
+            self.echo(record)
+
+
+class _Budget:
+    """What one task run has logged so far."""
+
+    __slots__ = ("bytes", "dropped_bytes", "dropped_lines", "full", "last", "lines")
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.bytes = 0
+        self.dropped_lines = 0
+        self.dropped_bytes = 0
+        self.full: tuple[str, int] | None = None  # the limit reached: lines are being dropped
+        self.last: LogRecord | None = None
+
+    def drop(self, message: str) -> None:
+        self.dropped_lines += 1
+        self.dropped_bytes += len(message.encode("utf-8", "surrogatepass"))
+
+
+_CUT = re.compile(r" \u2026 \[(\d+) bytes cut\]\Z")
+
+
+def cut_line(message: str) -> str:
+    """``message`` within ``log_line_max_bytes`` (UTF-8), else its start and a marker
+    `` … [N bytes cut]``. A marker already at the end (a line cut before, by a script runner
+    holding only part of a huge line) is added to, so N is always the whole count."""
+    most = limits().log_line_max_bytes
+    if len(message) <= most // 4:
+        return message  # short enough whatever its characters
+    data = message.encode("utf-8", "surrogatepass")
+    if len(data) <= most:
+        return message
+    already = 0
+    found = _CUT.search(message)
+    if found is not None:
+        already = int(found.group(1))
+        data = message[: found.start()].encode("utf-8", "surrogatepass")
+    head = data[:most].decode("utf-8", "ignore")  # never half a character
+    cut = len(data) - len(head.encode("utf-8", "surrogatepass")) + already
+    return f"{head} \u2026 [{cut} bytes cut]"
 
 
 #: Log levels by rank, Kestra's names and Python's.
@@ -69,7 +172,8 @@ class TaskRunLogger(TaskLogger):
                 attempt=len(self._run.attempts) or None,
                 level=level,
                 message=text,
-            )
+            ),
+            from_task=True,
         )
 
     def debug(self, msg: str, *args: object) -> None:

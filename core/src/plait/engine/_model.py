@@ -111,6 +111,8 @@ class Execution(Model):
     error: str | None = None
     parent_execution_id: str | None = None
     parent_taskrun_id: str | None = None
+    subflow_depth: int = 0
+    """How many subflow executions this one is nested in (0: not started by a subflow)."""
     original_id: str | None = None
     """For a replay: the execution it was replayed from."""
     attempt: int = 1

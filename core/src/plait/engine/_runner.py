@@ -48,6 +48,7 @@ from plait.flows import (
 )
 from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV, plain_value
+from plait.limits import limits
 from plait.plugins import PluginHost
 from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed
@@ -178,6 +179,7 @@ class Runner:
         trigger: dict[str, Any] | None = None,
         parent: tuple[str, str] | None = None,
         masker: Masker | None = None,
+        subflow_depth: int = 0,
     ) -> Execution:
         """A new execution (inputs coerced and validated), persisted as CREATED.
 
@@ -201,6 +203,7 @@ class Runner:
             trigger=trigger,
             parent_execution_id=parent[0] if parent else None,
             parent_taskrun_id=parent[1] if parent else None,
+            subflow_depth=subflow_depth,
         )
         execution.inputs = self._seal_inputs(flow, execution.id, coerced, sensitive)
         execution.transition(State.CREATED)
@@ -314,6 +317,14 @@ class Runner:
             self._driving.pop(execution.id, None)
             for task in driving.workers.values():
                 task.cancel()
+            driving.log.close_all()
+            if driving.log.pending:
+                # Summaries of dropped lines of task runs left open (a pause, a crash): stored
+                # now, so no line is ever dropped without a marker.
+                try:
+                    await self.repo.append_logs(driving.log.take())
+                except Exception as error:  # the store failing must not hide why we stopped
+                    log.warning("could not store the last log lines: %s", error)
             if driving.workdirs:
                 paths = list(driving.workdirs.values())
                 await asyncio.to_thread(_remove_dirs, paths)
@@ -483,6 +494,9 @@ class Runner:
         # nor an execution as RETRIED without the execution that retries it.
         metrics = list(d.metrics)
         d.metrics.clear()  # the list is shared with the task contexts: empty it in place
+        for run in changed:
+            if run.state.terminal:
+                d.log.close_run(run.id)  # a summary of the lines past the log limits
         also = [d.successor] if d.successor is not None else []
         await self.repo.save(execution, changed, logs=d.log.take(), metrics=metrics, also=also)
 
@@ -537,6 +551,7 @@ class Runner:
             execution,
             parent_execution_id=execution.parent_execution_id,
             parent_taskrun_id=execution.parent_taskrun_id,
+            subflow_depth=execution.subflow_depth,
             retry_attempt=execution.retry_attempt + 1,
             retry_of=execution.id,
             first_created=first,
@@ -1087,6 +1102,16 @@ class Runner:
             flow_id = await render(context, model.flow_id)
             inputs = await render(context, model.inputs)
             labels = await render(context, model.labels)
+            depth = execution.subflow_depth + 1
+            most = limits().subflow_max_depth
+            if depth > most:
+                # A flow calling itself (through a template, or through other flows) would
+                # nest executions without end: refuse the one past the limit.
+                raise UserError(
+                    f"not started: {namespace}.{flow_id} would be nested {depth} subflow "
+                    f"executions deep (limit subflow_max_depth is {most}, set with "
+                    "PLAIT_LIMIT_SUBFLOW_MAX_DEPTH)"
+                )
             child_flow = await self.flow_of(namespace, flow_id, model.revision)
             stored = await self.repo.get_flow(namespace, flow_id, model.revision)
             assert stored is not None
@@ -1097,6 +1122,7 @@ class Runner:
                 labels={str(k): d.masker.mask(str(v)) for k, v in labels.items()},
                 parent=(execution.id, run.id),
                 masker=d.masker,
+                subflow_depth=depth,
             )
         except (UserError, TemplateError) as error:
             d.executor.complete_subflow(

@@ -21,7 +21,7 @@ from plait.flows._model import (
     TriggerSpec,
     all_task_specs,
 )
-from plait.flows._validate import load_flow, validate_flow_text
+from plait.flows._validate import load_flow, read_flow_file, validate_flow_text
 from plait.flows._yaml import Document, Position, parse
 
 __all__ = [
@@ -49,5 +49,6 @@ __all__ = [
     "coerce_value",
     "load_flow",
     "parse",
+    "read_flow_file",
     "validate_flow_text",
 ]

@@ -20,6 +20,9 @@ class FlowableTask(Task):
     """
 
     flowable: ClassVar[bool] = True
+    starts_flows: ClassVar[bool] = False
+    """Whether it starts executions of the flow named by its ``namespace`` and ``flow_id``
+    (Subflow, ForEachItem): validation refuses one naming the flow it is in."""
 
     def child_specs(self) -> list[TaskSpec]:
         """Every direct child task spec, in declaration order."""

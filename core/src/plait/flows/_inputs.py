@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
 from plait.flows._model import Flow, Input, InputType
-from plait.flows._yaml import Path
+from plait.flows._yaml import Path, YamlLimitError, safe_load
 
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -277,7 +277,9 @@ def _json(value: Any) -> Any:
 def _yaml(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return yaml.safe_load(value)
+            return safe_load(value)
+        except YamlLimitError as error:
+            raise InputError(f"YAML refused: {error}") from None
         except yaml.YAMLError as error:
             raise InputError(f"not valid YAML: {error}") from None
     return value

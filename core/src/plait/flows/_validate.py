@@ -13,7 +13,8 @@ from plait.flows._errors import did_you_mean, field_names, problems_from
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import check_declarations
 from plait.flows._model import Flow, FlowOutput, Input, PluginDefault, TaskSpec, TriggerSpec
-from plait.flows._yaml import Document, Path, dotted, parse
+from plait.flows._yaml import Document, Path, dotted, parse, too_large
+from plait.limits import limits
 from plait.plugins import TypeInfo, TypeRegistry
 from plait.templating import TemplateEngine, TemplateSyntaxError, is_template
 
@@ -73,18 +74,30 @@ def load_flow(
     """
     if isinstance(source, FsPath):
         file = file or str(source)
-        try:
-            text = source.read_text("utf-8")
-        except OSError as error:
-            raise UserError(f"cannot read the flow file: {error.strerror}", file=file) from None
-        except UnicodeDecodeError:
-            raise UserError("the flow file is not UTF-8 text", file=file) from None
+        text = read_flow_file(source, file=file)
     else:
         text = source
     flow, problems = _validate(text, registry=registry, file=file, templates=templates)
     if problems or flow is None:
         raise ValidationError(sorted(problems, key=_order), file=file)
     return flow
+
+
+def read_flow_file(path: FsPath, *, file: str | None = None) -> str:
+    """A flow file's text; never reads more than ``flow_file_max_bytes`` (+1) of it."""
+    file = file or str(path)
+    most = limits().flow_file_max_bytes
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(most + 1)
+    except OSError as error:
+        raise UserError(f"cannot read the flow file: {error.strerror}", file=file) from None
+    if len(data) > most:
+        raise UserError(f"the file is {too_large(most)}", file=file)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError("the flow file is not UTF-8 text", file=file) from None
 
 
 def validate_flow_text(
@@ -110,6 +123,20 @@ def _validate(
     text: str, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
 ) -> tuple[Flow | None, list[UserError]]:
     doc = parse(text, file=file)
+    try:
+        return _validate_doc(doc, registry=registry, file=file, templates=templates)
+    except RecursionError:
+        # Only when yaml_max_depth was raised past what this interpreter's stack allows.
+        reason = (
+            "nested too deeply to be checked: set the limit yaml_max_depth "
+            "(PLAIT_LIMIT_YAML_MAX_DEPTH) lower"
+        )
+        return None, [UserError(reason, file=file)]
+
+
+def _validate_doc(
+    doc: Document, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
+) -> tuple[Flow | None, list[UserError]]:
     ctx = _Context(doc, file, registry, templates)
     data = doc.data
     if data is None:
@@ -276,6 +303,8 @@ def _check_task(
     if isinstance(flowable, FlowableTask):
         if spec is not None:
             spec._flowable = flowable
+        if flowable.starts_flows:
+            _check_self_call(ctx, flowable, raw, path)
         expand = getattr(flowable, "expand", None)
         if callable(expand) and isinstance(task_id, str):
             # A task that runs as generated tasks (ForEachItem as <id>_split, <id>_items...):
@@ -287,6 +316,26 @@ def _check_task(
         graph = getattr(flowable, "dependency_graph", None)
         if callable(graph):
             _check_graph(ctx, graph(), path)
+
+
+def _check_self_call(ctx: _Context, model: FlowableTask, raw: dict[str, Any], path: Path) -> None:
+    """A task starting the very flow it is in would nest executions until a limit stops them
+    (Kestra refuses it too); a templated target, or a cycle through other flows, is stopped at
+    run time by ``subflow_max_depth``."""
+    namespace, flow_id = getattr(model, "namespace", None), getattr(model, "flow_id", None)
+    data = ctx.doc.data
+    if not isinstance(namespace, str) or not isinstance(flow_id, str):
+        return
+    if (namespace, flow_id) != (data.get("namespace"), data.get("id")):
+        return
+    if is_template(namespace) or is_template(flow_id):
+        return
+    key = "flowId" if "flowId" in raw else "flow_id"
+    ctx.add(
+        (*path, key),
+        f"recursive call: this task starts the flow it is in ({namespace}.{flow_id}); "
+        "a flow cannot be its own subflow",
+    )
 
 
 def _common_keys() -> frozenset[str]:

@@ -291,8 +291,11 @@ def _yaml_dumper() -> Any:
 def _yaml_loader() -> Any:
     import yaml
 
-    class Loader(yaml.SafeLoader):
-        """YAML 1.1 as PyYAML reads it, except that dates and times stay text (as in Jackson)."""
+    from plait.flows._yaml import LimitedComposer  # here: plait.flows imports the templating
+
+    class Loader(LimitedComposer, yaml.SafeLoader):
+        """YAML 1.1 as PyYAML reads it, except that dates and times stay text (as in Jackson),
+        within the ``yaml_*`` limits (aliases, expanded size, depth)."""
 
     Loader.yaml_implicit_resolvers = {
         first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]

@@ -26,7 +26,9 @@ KILL_GRACE_SECONDS = 5.0
 #: After the main process exits, how long its output pipes may take to drain before whatever
 #: still holds them (a background child) is terminated.
 DRAIN_SECONDS = 2.0
-#: A longer line is passed on in pieces of this many bytes.
+#: At most this many bytes of a line are held: a longer line is passed on as its start and a
+#: marker `` … [N bytes cut]`` (the hub cuts lines further, to its ``log_line_max_bytes``, and
+#: adds to the count of that marker).
 MAX_LINE_BYTES = 1 << 20
 _POLL_SECONDS = 0.05
 
@@ -158,36 +160,43 @@ class _ExitWatch:
 
 class LineSplitter:
     """Splits a byte stream into lines (``\\n``, ``\\r\\n``), decoded as UTF-8 leniently, and
-    hands each to ``on_line`` as soon as it is complete. A line longer than
-    :data:`MAX_LINE_BYTES` is passed on in pieces of that size, so at most that much of a line
-    is ever held."""
+    hands each to ``on_line`` as soon as it is complete. Of a line longer than
+    :data:`MAX_LINE_BYTES`, only that much is held: the rest is counted, and the line is passed
+    on as its start and a marker `` … [N bytes cut]``."""
 
     def __init__(self, on_line: LineHandler) -> None:
         self.on_line = on_line
         self.buffer = b""
-        #: The last piece passed on ended a cut line: a newline right after it ends that line.
-        self.cut = False
+        #: Bytes of the current line past MAX_LINE_BYTES, not kept.
+        self.cut = 0
 
     def feed(self, data: bytes) -> None:
-        buffer = self.buffer + data
-        if b"\n" in data:
-            *lines, buffer = buffer.split(b"\n")
-            if self.cut and not lines[0]:
-                del lines[0]
-            self.cut = False
-            for raw in lines:
-                _emit(raw, self.on_line)
-        while len(buffer) >= MAX_LINE_BYTES:
-            self.on_line(_decode(buffer[:MAX_LINE_BYTES]))
-            buffer = buffer[MAX_LINE_BYTES:]
-            self.cut = True
-        self.buffer = buffer
+        *complete, rest = data.split(b"\n")
+        for part in complete:
+            self._add(part)
+            self._emit()
+        self._add(rest)
 
     def close(self) -> None:
         """The end of the stream: pass on an unfinished last line."""
-        buffer, self.buffer = self.buffer, b""
-        if buffer:
-            _emit(buffer, self.on_line)
+        if self.buffer or self.cut:
+            self._emit()
+
+    def _add(self, part: bytes) -> None:
+        room = MAX_LINE_BYTES - len(self.buffer)
+        if len(part) > room:
+            self.cut += len(part) - room
+            part = part[:room]
+        if part:
+            self.buffer += part
+
+    def _emit(self) -> None:
+        raw, cut = self.buffer, self.cut
+        self.buffer, self.cut = b"", 0
+        if cut:
+            self.on_line(f"{_decode(raw, strip=False)} \u2026 [{cut} bytes cut]")
+        else:
+            self.on_line(_decode(raw))
 
 
 class _Lines(asyncio.Protocol):
@@ -293,10 +302,7 @@ async def _settle(
         pipe.close()
 
 
-def _emit(raw: bytes, on_line: LineHandler) -> None:
-    for start in range(0, max(len(raw), 1), MAX_LINE_BYTES):
-        on_line(_decode(raw[start : start + MAX_LINE_BYTES]))
-
-
-def _decode(raw: bytes) -> str:
-    return raw.removesuffix(b"\r").decode("utf-8", errors="replace")
+def _decode(raw: bytes, *, strip: bool = True) -> str:
+    if strip:
+        raw = raw.removesuffix(b"\r")
+    return raw.decode("utf-8", errors="replace")

@@ -172,3 +172,38 @@ async def test_a_failing_script_fails_its_task_with_the_exit_code(harness: Harne
     error = _run_of(ex, "bad").error
     assert error.startswith("the process exited with code 4: disk full")
     assert not [r for r in ex.task_runs if r.task_id == "never"]
+
+
+async def test_a_flood_of_output_is_stored_within_the_log_limits(harness: Harness) -> None:
+    # 200k lines and one 20 MB line used to be stored in full: now 10,000 lines and a closing
+    # count for the first task run, and one line cut to 64 KiB with a marker for the second.
+    ex = await harness.run(
+        """
+        id: flood
+        namespace: test.scripts
+        tasks:
+          - id: many
+            type: plait.scripts.shell.Commands
+            commands:
+              - seq 1 200000
+          - id: wide
+            type: plait.scripts.shell.Commands
+            commands:
+              - head -c 20000000 /dev/zero | tr '\\0' x; echo; echo after
+        """
+    )
+    assert ex.state.value == "SUCCESS", ex.error
+    logs = await harness.repo.logs(ex.id)
+    many = [r for r in logs if r.task_id == "many"]
+    assert len(many) == 10_001
+    assert [r.message for r in many[:2]] == ["1", "2"]
+    assert many[9_999].message == "10000"
+    dropped = sum(len(str(n)) for n in range(10_001, 200_001))
+    assert many[-1].level == "WARN"
+    assert many[-1].message == (
+        f"190000 more log lines ({dropped} bytes) were dropped: limit "
+        "log_max_lines_per_task_run (10000) reached, set with "
+        "PLAIT_LIMIT_LOG_MAX_LINES_PER_TASK_RUN"
+    )
+    wide = [r.message for r in logs if r.task_id == "wide"]
+    assert wide == ["x" * 65_536 + f" \u2026 [{20_000_000 - 65_536} bytes cut]", "after"]

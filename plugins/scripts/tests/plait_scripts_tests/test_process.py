@@ -89,9 +89,10 @@ async def test_long_lines_and_crlf_and_invalid_utf8(ctx: FakeContext) -> None:
     out = await task.run(ctx)
     messages = ctx.log.messages("INFO")
     assert messages[:2] == ["crlf", "bad \ufffd byte"]
-    assert [len(m) for m in messages[2:4]] == [_process.MAX_LINE_BYTES, 10]
+    # Only the start of a huge line is held, then a marker with the count of the rest.
+    assert messages[2] == "x" * _process.MAX_LINE_BYTES + " \u2026 [10 bytes cut]"
     assert messages[-1] == "no newline at the end"
-    assert out.std_out_line_count == 5
+    assert out.std_out_line_count == 4
 
 
 async def test_a_missing_interpreter_is_a_clean_failure(ctx: FakeContext) -> None:
@@ -119,7 +120,7 @@ def _pid(path: Path) -> int | None:
 
 
 @pytest.mark.parametrize("tail", [10, 0])
-def test_a_long_line_is_cut_even_when_its_newline_comes_in_the_same_read(tail: int) -> None:
+def test_a_long_line_is_cut_once_even_when_its_newline_comes_in_the_same_read(tail: int) -> None:
     # "ab\n" shifts the reads so that the newline after the long line arrives together with
     # its last bytes, past the cap. A line of exactly the cap gives no empty piece.
     data = b"ab\n" + b"x" * (_process.MAX_LINE_BYTES + tail) + b"\nend"
@@ -128,8 +129,22 @@ def test_a_long_line_is_cut_even_when_its_newline_comes_in_the_same_read(tail: i
     for start in range(0, len(data), 1 << 16):
         splitter.feed(data[start : start + (1 << 16)])
     splitter.close()
-    pieces = [_process.MAX_LINE_BYTES, tail] if tail else [_process.MAX_LINE_BYTES]
-    assert [len(line) for line in lines] == [2, *pieces, 3]
+    cut = f" \u2026 [{tail} bytes cut]" if tail else ""
+    assert lines == ["ab", "x" * _process.MAX_LINE_BYTES + cut, "end"]
+
+
+def test_a_line_of_megabytes_is_one_line_with_the_count_of_what_was_cut() -> None:
+    lines: list[str] = []
+    splitter = _process.LineSplitter(lines.append)
+    for _ in range(20):
+        splitter.feed(b"z" * (1 << 20))
+    splitter.feed(b"\r\nafter")
+    splitter.close()
+    assert lines == [
+        "z" * _process.MAX_LINE_BYTES + f" \u2026 [{19 * (1 << 20) + 1} bytes cut]",
+        "after",
+    ]
+    assert len(splitter.buffer) == 0
 
 
 def test_an_empty_line_after_a_cut_line_is_kept() -> None:
@@ -161,7 +176,7 @@ class CountingContext(FakeContext):
 
 async def test_a_100_mb_output_is_streamed_in_constant_memory(workdir: Path) -> None:
     ctx = CountingContext(workdir)
-    # 100 MiB: 100 Ki lines of 1 KiB, then a 10 MiB line cut in 1 MiB pieces, then a value.
+    # 100 MiB: 100 Ki lines of 1 KiB, then a 10 MiB line (cut to 1 MiB), then a value.
     task = PythonScript(
         script=(
             "import sys\n"
@@ -182,9 +197,10 @@ async def test_a_100_mb_output_is_streamed_in_constant_memory(workdir: Path) -> 
     finally:
         tracemalloc.stop()
     assert out.vars == {"done": True}
-    assert ctx.log.lines == 102_400 + 10
-    assert ctx.log.chars == 102_400 * 1023 + (10 << 20)
-    assert out.std_out_line_count == 102_400 + 10 + 1
+    assert ctx.log.lines == 102_400 + 1
+    marker = f" \u2026 [{9 << 20} bytes cut]"
+    assert ctx.log.chars == 102_400 * 1023 + (1 << 20) + len(marker)
+    assert out.std_out_line_count == 102_400 + 1 + 1
     # What is held at once: one pipe read (256 KiB) and at most one unfinished line (1 MiB).
     assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB for a 110 MiB output"
     assert elapsed < 15
