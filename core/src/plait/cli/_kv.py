@@ -79,7 +79,10 @@ def get_value(namespace: str, key: str, home: Path | None) -> None:
         raise UserError(f"no key {namespace}/{key}")
     from plait.kv import plain_value
 
-    click.echo(json.dumps(plain_value(found[1])))
+    value = plain_value(found[1])
+    if found[0] == "NUMBER" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # NUMBER 42 is stored as 42.0: print it as it was given
+    click.echo(json.dumps(value))
 
 
 @kv.command("list")
