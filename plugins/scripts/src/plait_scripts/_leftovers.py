@@ -22,6 +22,7 @@ from pathlib import Path
 from plait_scripts._supervisor import processes, start_time
 
 _directory: Path | None = None
+_created: Path | None = None  # the directory known to exist
 
 
 def configure(home: str | Path | None) -> None:
@@ -32,12 +33,16 @@ def configure(home: str | Path | None) -> None:
 
 def record_path(name: str) -> Path | None:
     """Where the supervisor of a new process group keeps its record (None: no home known)."""
+    global _created
     if _directory is None:
         return None
-    with contextlib.suppress(OSError):
-        _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return _directory / f"{name}.json"
-    return None
+    if _created != _directory:
+        try:
+            _directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError:
+            return None
+        _created = _directory
+    return _directory / f"{name}.json"
 
 
 def forget(path: Path | None) -> None:

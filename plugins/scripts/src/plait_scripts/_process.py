@@ -60,8 +60,9 @@ async def run_process(
     too, and the (negative) exit code is returned.
 
     The pipes are read by protocols that split lines as data arrives (no reader tasks, no
-    buffering beyond one read and one unfinished line), and the exit is noticed through a
-    pidfd in the event loop (Linux), else by a thread waiting for the process.
+    buffering beyond one read and one unfinished line). The supervisor reports the command's
+    exit code on a pipe as well; its own exit is noticed through a pidfd in the event loop
+    (Linux), else by a thread waiting for it.
     """
     loop = asyncio.get_running_loop()
     # Plait keeps the only write end of `life`: when this process dies, however, the supervisor
@@ -86,12 +87,14 @@ async def run_process(
             start_new_session=True,
             pass_fds=(life_r, status_w),
         )
-    except FileNotFoundError:
+    except BaseException as error:
         os.close(life_w)
-        raise TaskFailure(f"cannot start {argv[0]!r}: no such file or command") from None
-    except PermissionError:
-        os.close(life_w)
-        raise TaskFailure(f"cannot start {argv[0]!r}: permission denied") from None
+        os.close(status_r)
+        if isinstance(error, FileNotFoundError):  # the working directory, or the interpreter
+            raise TaskFailure(f"cannot start {argv[0]!r}: no such file or command") from None
+        if isinstance(error, PermissionError):
+            raise TaskFailure(f"cannot start {argv[0]!r}: permission denied") from None
+        raise
     finally:
         os.close(life_r)
         os.close(status_w)

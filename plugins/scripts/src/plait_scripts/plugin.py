@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from plait_sdk import RegisterTask, RegisterTaskRunner, hookimpl
@@ -31,10 +32,10 @@ def register_task_runners(register: RegisterTaskRunner) -> None:
 
 
 @hookimpl
-def plait_startup(settings: dict[str, Any]) -> None:
+async def plait_startup(settings: dict[str, Any]) -> None:
     """Keep a record of each running script's process group under the home, and kill the
     groups a dead Plait process left behind (see :mod:`plait_scripts._leftovers`)."""
     home = settings.get("home")
     configure(home)
     if home is not None:
-        kill_leftovers(home)
+        await asyncio.to_thread(kill_leftovers, home)  # reads /proc: off the event loop
