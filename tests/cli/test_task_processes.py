@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -32,6 +33,8 @@ tasks:
       sleep 1000 &
       sleep 1000 &
       ( sleep 1000 & wait ) &
+      setsid sh -c 'echo $$ > "$0.tmp" && mv "$0.tmp" "$0" && exec sleep 1000' \
+        {dir}/escaped.pid > /dev/null 2>&1 &
       echo $$ > {dir}/main.pid.tmp && mv {dir}/main.pid.tmp {dir}/main.pid
       wait
 """
@@ -62,6 +65,7 @@ def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, dict
     pgid = 0
     try:
         _wait_for((tmp_path / "main.pid").exists, "the script to start")
+        _wait_for((tmp_path / "escaped.pid").exists, "the setsid daemon to start")
         pgid = os.getpgid(int((tmp_path / "main.pid").read_text()))
         _wait_for(lambda: len(_group(pgid)) >= 5, "the background sleeps")
         yield process, pgid, env
@@ -71,15 +75,22 @@ def running(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, dict
         if pgid:
             for pid in _group(pgid):
                 os.kill(pid, signal.SIGKILL)
+        escaped = tmp_path / "escaped.pid"
+        if escaped.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(escaped.read_text()), signal.SIGKILL)
 
 
 def test_kill_9_of_plait_kills_the_scripts_whole_process_group(
-    running: tuple[subprocess.Popen[bytes], int, dict[str, str]],
+    running: tuple[subprocess.Popen[bytes], int, dict[str, str]], tmp_path: Path
 ) -> None:
     process, pgid, _ = running
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     _wait_for(lambda: not _group(pgid), "the script's processes to die with plait")
+    # Even the one that left the group with setsid(): re-parented to the supervisor, found.
+    escaped = int((tmp_path / "escaped.pid").read_text())
+    _wait_for(lambda: start_time(escaped) is None, "the setsid daemon to die with plait")
 
 
 def test_recover_kills_what_a_killed_supervisor_left_behind(
