@@ -19,20 +19,25 @@ group, are re-parented to it and can be found and killed.
 While it runs it keeps ``RECORD`` (a JSON file: its pid and start time, and Plait's) so that
 ``plait executions recover`` can kill what is left if the supervisor itself was killed too.
 
-Only the standard library: it starts in a few milliseconds without ``site``.
+Only the standard library, and little of it (no ``subprocess``, no ``json``): it starts in a
+few milliseconds without ``site``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
-import subprocess
 import sys
 
 _PR_SET_CHILD_SUBREAPER = 36
+#: Python ignores SIGPIPE (and SIGXFSZ); the command starts with every disposition at default.
+_DEFAULT_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGPIPE", "SIGXFSZ", "SIGTERM", "SIGINT", "SIGHUP", "SIGCHLD")
+    if hasattr(signal, name)
+)
 
 
 def main(argv: list[str]) -> int:
@@ -58,8 +63,10 @@ def main(argv: list[str]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, stop)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    for fd in (life_fd, status_fd):
+        os.set_inheritable(fd, False)  # the command inherits stdin, stdout and stderr only
     try:
-        child = subprocess.Popen(command)
+        child = os.posix_spawnp(command[0], command, os.environ, setsigdef=_DEFAULT_SIGNALS)
     except OSError as error:
         os.write(status_fd, f"E {error.errno or 0}\n".encode())
         return 127
@@ -77,8 +84,8 @@ def main(argv: list[str]) -> int:
                 pid = -1
             if pid <= 0:
                 break
-            if pid == child.pid:
-                code = child.returncode = os.waitstatus_to_exitcode(status)
+            if pid == child:
+                code = os.waitstatus_to_exitcode(status)
                 os.write(status_fd, f"X {code}\n".encode())
         if code is not None and (asked_to_stop or pid == -1):
             _remove(record)
@@ -108,18 +115,20 @@ def _write_record(path: str) -> None:
     if not path:
         return
     pid, parent = os.getpid(), os.getppid()
-    data = {
-        "pid": pid,
-        "start": start_time(pid),
-        "owner": parent,
-        "ownerStart": start_time(parent),
-    }
-    with contextlib.suppress(OSError):
-        temporary = f"{path}.tmp"
+    fields = {"pid": pid, "start": start_time(pid), "owner": parent}
+    fields["ownerStart"] = start_time(parent)
+    # JSON by hand: integers and nulls only, and `json` costs start-up time.
+    text = ", ".join(f'"{k}": {"null" if v is None else v}' for k, v in fields.items())
+    temporary = f"{path}.tmp"
+    try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle)
+        try:
+            os.write(fd, ("{" + text + "}").encode())
+        finally:
+            os.close(fd)
         os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 def _remove(path: str) -> None:
