@@ -2,7 +2,7 @@
 
 PostgreSQL is the machine's server on 127.0.0.1:5432 (user postgres, database test); each test
 gets its own schema, dropped afterwards. Without the server the PostgreSQL cases skip, except
-with CI=true, where they fail: CI must not pass by skipping.
+in CI (``CI`` set: see ``ci_switch``), where they fail: CI must not pass by skipping.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ci_switch import service_missing
 
 PG_DSN = os.environ.get("PLAIT_TEST_PG", "host=127.0.0.1 port=5432 user=postgres dbname=test")
 
@@ -48,9 +49,7 @@ def _postgresql() -> Iterator[Backend]:
     try:
         admin = psycopg.connect(PG_DSN, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as error:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is not reachable ({PG_DSN}): {error}")
-        pytest.skip(f"PostgreSQL is not reachable: {error}")
+        service_missing(f"PostgreSQL is not reachable ({PG_DSN}): {error}")
     schema = f"plait_test_{uuid.uuid4().hex[:12]}"
     admin.execute(f'CREATE SCHEMA "{schema}"')
 

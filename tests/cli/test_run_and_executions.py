@@ -87,11 +87,36 @@ def test_pause_resume_and_inspect(plait) -> None:  # type: ignore[no-untyped-def
     assert json.loads(again.stdout)["originalId"] == execution_id
 
 
-def test_kill_a_paused_execution_and_restart_a_failed_one(plait) -> None:  # type: ignore[no-untyped-def]
+def test_kill_a_paused_execution_and_restart_a_failed_one(plait, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     paused = json.loads(plait("run", str(EXAMPLES / "approval.yaml"), "--json").stdout)
     killed = plait("executions", "kill", paused["id"])
     assert killed.exit_code == 0
     assert "KILLED" in killed.output
+    restarted = json.loads(plait("executions", "restart", paused["id"], "--json").stdout)
+    assert restarted["id"] == paused["id"]
+    assert restarted["state"] == "PAUSED"  # killed at the pause: restarted, it pauses again
+    # A failed execution: the task that failed runs again, the one that succeeded does not.
+    flow = tmp_path / "gate.yaml"
+    flow.write_text(
+        "id: gate\nnamespace: test\ntasks:\n"
+        "  - {id: before, type: plait.core.Log, message: once}\n"
+        "  - id: gate\n"
+        "    type: plait.core.Fail\n"
+        "    condition: \"{{ kv('open', errorOnMissing=false) != 'yes' }}\"\n"
+        "    errorMessage: the gate is closed\n"
+    )
+    failed = json.loads(plait("run", str(flow), "--json").stdout)
+    assert failed["state"] == "FAILED"
+    assert plait("kv", "set", "test", "open", "yes").exit_code == 0
+    result = plait("executions", "restart", failed["id"], "--json")
+    assert result.exit_code == 0, result.output
+    restarted = json.loads(result.stdout)
+    assert restarted["id"] == failed["id"]
+    assert restarted["state"] == "SUCCESS"
+    runs = {r["taskId"]: r for r in restarted["taskRuns"]}
+    assert runs["gate"]["state"] == "SUCCESS"
+    assert len(runs["gate"]["attempts"]) == 2
+    assert len(runs["before"]["attempts"]) == 1
     unknown = plait("executions", "show", "nope")
     assert unknown.exit_code == 1
     assert "no execution with id nope" in unknown.output

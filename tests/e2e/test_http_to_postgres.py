@@ -9,7 +9,7 @@ password, come from the encrypted secret store (``SecretStore`` over the same SQ
 sealed with a fresh key ring), as ``plait run`` wires it. PostgreSQL trusts local connections
 here, so the password is not checked by the server, but the flow still passes it.
 
-Without PostgreSQL the test is skipped, or fails when ``CI=true``.
+Without PostgreSQL the test is skipped, or fails in CI (``CI`` set: see ``ci_switch``).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from ci_switch import service_missing
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.flows import State
@@ -111,9 +112,7 @@ def _require_postgres() -> None:
         socket.create_connection((host, port), timeout=2).close()
     except OSError as error:
         problem = f"PostgreSQL is not reachable on {host}:{port} ({error})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{problem}; with CI=true the service is required", pytrace=False)
-        pytest.skip(problem)
+        service_missing(problem)
 
 
 @dataclass

@@ -6,11 +6,12 @@ import sys
 from typing import Any
 
 import click
-from plait_sdk import UserError
+from plait_sdk import UserError, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from plait import __version__
+from plait.cli._terminal import printable
 
 #: stderr console for messages; stdout stays clean for data (``--json``).
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -54,9 +55,11 @@ class PlaitGroup(click.Group):
         except UserError as error:
             if _debug(ctx):
                 raise
-            for line in str(error).splitlines():
+            # One line per problem; a newline inside one (from a value) is escaped with the rest.
+            problems = error.problems if isinstance(error, ValidationError) else [error]
+            for line in map(str, problems):
                 err_console.print(
-                    f"[bold red]error:[/] {escape(line)}", markup=True, highlight=False
+                    f"[bold red]error:[/] {escape(printable(line))}", markup=True, highlight=False
                 )
             ctx.exit(1)
         except KeyboardInterrupt:
@@ -66,7 +69,7 @@ class PlaitGroup(click.Group):
             if _debug(ctx):
                 raise
             err_console.print(
-                f"[bold red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n"
+                f"[bold red]internal error:[/] {type(error).__name__}: {escape(printable(error))}\n"
                 "run again with --debug for the traceback, and please report it",
                 markup=True,
             )
@@ -87,4 +90,4 @@ def cli(debug: bool) -> None:
 
 def notify(message: str) -> None:
     """A one-line notice for the user (on stderr, so --json output stays clean)."""
-    err_console.print(f"[yellow]note:[/] {escape(message)}", markup=True)
+    err_console.print(f"[yellow]note:[/] {escape(printable(message))}", markup=True)

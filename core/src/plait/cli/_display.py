@@ -1,4 +1,10 @@
-"""Rendering executions for the terminal: the task-run tree, log lines, outputs."""
+"""Rendering executions for the terminal: the task-run tree, log lines, outputs.
+
+Every value that comes from a flow, an input, a task or the store goes through
+:func:`printable` before it reaches the terminal: a newline in an input cannot forge a log line,
+an ANSI/OSC escape sequence cannot retitle the window or clear the screen. Storage, ``--json``
+and the API keep the real value.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
+from plait.cli._terminal import printable
 from plait.engine import Execution, LogRecord, TaskRun, masked_view
 from plait.flows import State
 
@@ -52,9 +59,9 @@ def format_seconds(seconds: float) -> str:
 
 def _label(run: TaskRun) -> Text:
     text = Text()
-    text.append(run.task_id, style="bold")
+    text.append(printable(run.task_id), style="bold")
     if run.value is not None:
-        text.append(f" [{masked_view(run.value)}]", style="cyan")
+        text.append(f" [{printable(masked_view(run.value))}]", style="cyan")
     if run.iteration is not None:
         text.append(f" #{run.iteration}", style="cyan")
     text.append(f"  {run.state.value}", style=STYLE[run.state])
@@ -64,15 +71,15 @@ def _label(run: TaskRun) -> Text:
     if len(run.attempts) > 1:
         text.append(f"  attempt {len(run.attempts)}", style="yellow")
     if run.error and run.state.failed:
-        text.append(f"  {run.error.splitlines()[0]}", style="red")
+        text.append(f"  {printable(run.error.splitlines()[0])}", style="red")
     return text
 
 
 def execution_tree(execution: Execution) -> Tree:
     """The execution as a tree of task runs, each with state and duration."""
     head = Text()
-    head.append(f"{execution.namespace}.{execution.flow_id}", style="bold")
-    head.append(f"  {execution.id}  ", style="dim")
+    head.append(printable(f"{execution.namespace}.{execution.flow_id}"), style="bold")
+    head.append(f"  {printable(execution.id)}  ", style="dim")
     head.append(execution.state.value, style=STYLE[execution.state])
     took = duration_of(execution.history, execution.state.terminal)
     if took:
@@ -80,7 +87,7 @@ def execution_tree(execution: Execution) -> Tree:
     if execution.retry_attempt > 1:
         head.append(f"  try {execution.retry_attempt}", style="yellow")
     if execution.retried_by:
-        head.append(f"  retried as {execution.retried_by}", style="yellow")
+        head.append(f"  retried as {printable(execution.retried_by)}", style="yellow")
     tree = Tree(head)
     children: dict[str | None, list[TaskRun]] = defaultdict(list)
     for run in execution.task_runs:
@@ -101,9 +108,9 @@ def summary(execution: Execution) -> RenderableType:
         parts.append(Text("outputs:", style="bold"))
         for key, value in masked_view(execution.outputs).items():
             shown = value if isinstance(value, str) else json.dumps(value, default=str)
-            parts.append(Text(f"  {key}: {shown}"))
+            parts.append(Text(f"  {printable(key)}: {printable(shown)}"))
     if execution.error:
-        parts.append(Text(f"error: {execution.error}", style="bold red"))
+        parts.append(Text(f"error: {printable(execution.error)}", style="bold red"))
     return Group(*parts)
 
 
@@ -112,8 +119,8 @@ def log_line(record: LogRecord) -> Text:
     text.append(record.timestamp.strftime("%H:%M:%S.%f")[:-3], style="dim")
     text.append(f" {record.level:<5} ", style=LEVEL_STYLE.get(record.level, ""))
     if record.task_id:
-        text.append(f"{record.task_id}: ", style="bold")
-    text.append(record.message)
+        text.append(f"{printable(record.task_id)}: ", style="bold")
+    text.append(printable(record.message))
     return text
 
 

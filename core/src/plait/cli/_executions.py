@@ -21,6 +21,14 @@ from plait.engine import Execution
 from plait.flows import State
 
 T = TypeVar("T")
+U = TypeVar("U")
+
+#: How often ``kill --wait`` looks at the execution's state.
+_WAIT_POLL_SECONDS = 0.2
+
+
+async def _then(first: Awaitable[U], then: Callable[[U], Awaitable[T]]) -> T:
+    return await then(await first)
 
 
 def _with_runner(
@@ -81,7 +89,9 @@ def list_executions(
         click.echo(json.dumps([execution_json(e) for e in found], indent=2))
         return
     table = Table()
-    for column in ("id", "flow", "state", "started", "took"):
+    # Whole ids, never cut: they are what the other commands take (or a unique prefix).
+    table.add_column("id", no_wrap=True, min_width=max((len(e.id) for e in found), default=2))
+    for column in ("flow", "state", "started", "took"):
         table.add_column(column)
     for e in found:
         started = e.created.strftime("%Y-%m-%d %H:%M:%S") if e.created else ""
@@ -95,8 +105,26 @@ def list_executions(
     Console().print(table)
 
 
+async def full_id(runner: Any, given: str) -> str:
+    """The id of the one execution whose id is ``given`` or starts with it (as git takes a
+    unique prefix of a commit id)."""
+    if await runner.repo.get_execution(given) is not None:
+        return given
+    found: list[str] = await runner.repo.execution_ids_starting(given.lower(), limit=11)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise UserError(f"no execution with id {given} (nor one whose id starts with it)")
+    shown = ", ".join(found[:10]) + (", ..." if len(found) > 10 else "")
+    raise UserError(
+        f"execution id prefix {given!r} is ambiguous: it starts {shown}; give more characters"
+    )
+
+
 async def _get(runner: Any, execution_id: str) -> Execution:
-    execution: Execution | None = await runner.repo.get_execution(execution_id)
+    execution: Execution | None = await runner.repo.get_execution(
+        await full_id(runner, execution_id)
+    )
     if execution is None:
         raise UserError(f"no execution with id {execution_id}")
     return execution
@@ -127,8 +155,8 @@ def logs(
     """The execution's log lines, oldest first (secrets already masked)."""
 
     async def fetch(runner: Any) -> list[Any]:
-        await _get(runner, execution_id)
-        records = await runner.repo.logs(execution_id, min_level=level)
+        execution = await _get(runner, execution_id)
+        records = await runner.repo.logs(execution.id, min_level=level)
         return [r for r in records if task_id in (None, r.task_id)]
 
     records = _with_runner(home, fetch)
@@ -142,11 +170,33 @@ def logs(
 
 @executions.command("kill")
 @click.argument("execution_id")
+@click.option("--wait", is_flag=True, help="Wait for the execution to end; print its final state.")
 @home_option
-def kill(execution_id: str, home: Path | None) -> None:
+def kill(execution_id: str, wait: bool, home: Path | None) -> None:
     """Kill an execution: running tasks are cancelled, subflows killed too."""
-    execution = _with_runner(home, lambda r: r.kill(execution_id))
-    err_console.print(f"{execution.id}: {execution.state.value}", markup=False)
+
+    async def go(runner: Any) -> Execution:
+        execution: Execution = await runner.kill(await full_id(runner, execution_id))
+        if wait and not execution.state.terminal:
+            err_console.print(
+                f"kill requested for {execution.id}; waiting for it to end (if no process runs "
+                "it any more, `plait executions recover` ends it)",
+                markup=False,
+            )
+            while not execution.state.terminal:
+                await asyncio.sleep(_WAIT_POLL_SECONDS)
+                execution = await _get(runner, execution.id)
+        return execution
+
+    execution = _with_runner(home, go)
+    if execution.state.terminal:
+        err_console.print(f"{execution.id}: {execution.state.value}", markup=False)
+    else:
+        err_console.print(
+            f"kill requested for {execution.id} ({execution.state.value}): the process running "
+            "it stops it within seconds; `plait executions kill --wait` waits for the end",
+            markup=False,
+        )
 
 
 @executions.command("resume")
@@ -161,7 +211,9 @@ def resume(
     """Resume a PAUSED execution, with the inputs its Pause task declares (onResume)."""
     progress = Progress(err_console, live=True, quiet=quiet or as_json)
     values = parse_pairs(inputs, "input")
-    execution = _with_runner(home, lambda r: r.resume(execution_id, values), progress)
+    execution = _with_runner(
+        home, lambda r: _then(full_id(r, execution_id), lambda i: r.resume(i, values)), progress
+    )
     _finish(execution, progress, as_json)
 
 
@@ -173,7 +225,7 @@ def resume(
 def restart(execution_id: str, as_json: bool, quiet: bool, home: Path | None) -> None:
     """Restart a FAILED or KILLED execution from its failed task runs."""
     progress = Progress(err_console, live=True, quiet=quiet or as_json)
-    execution = _with_runner(home, lambda r: r.restart(execution_id), progress)
+    execution = _with_runner(home, lambda r: _then(full_id(r, execution_id), r.restart), progress)
     _finish(execution, progress, as_json)
 
 
@@ -188,7 +240,9 @@ def replay(
 ) -> None:
     """Run an ended execution again as a new one, optionally from one of its task runs."""
     progress = Progress(err_console, live=True, quiet=quiet or as_json)
-    execution = _with_runner(home, lambda r: r.replay(execution_id, taskrun_id), progress)
+    execution = _with_runner(
+        home, lambda r: _then(full_id(r, execution_id), lambda i: r.replay(i, taskrun_id)), progress
+    )
     _finish(execution, progress, as_json)
 
 

@@ -9,6 +9,7 @@ import click
 from plait_sdk import UserError
 
 from plait.cli._app import cli, err_console
+from plait.cli._terminal import printable
 
 FLOW_SUFFIXES = (".yaml", ".yml")
 
@@ -47,7 +48,7 @@ def validate(paths: tuple[Path, ...]) -> None:
         try:
             text = read_flow_file(file)
         except UserError as error:
-            click.echo(str(error))
+            click.echo(_shown(error))
             failed += 1
             continue
         problems = validate_flow_text(
@@ -56,7 +57,7 @@ def validate(paths: tuple[Path, ...]) -> None:
         if problems:
             failed += 1
             for problem in problems:
-                click.echo(str(problem))
+                click.echo(_shown(problem))
         else:
             click.echo(f"ok {file}")
     if failed:
@@ -110,7 +111,7 @@ def deploy(paths: tuple[Path, ...], home: Path | None) -> None:
     ]
     if problems:
         for problem in problems:
-            click.echo(str(problem))
+            click.echo(_shown(problem))
         err_console.print("nothing deployed: fix the problems above", markup=False)
         raise SystemExit(1)
 
@@ -157,3 +158,8 @@ def list_flows(namespace: str | None, home: Path | None) -> None:
     for row in asyncio.run(fetch()):
         table.add_row(row[0], row[1], str(row[2]), row[3])
     Console().print(table)
+
+
+def _shown(problem: object) -> str:
+    """A validation problem for the terminal: its lines kept, control characters escaped."""
+    return "\n".join(printable(line) for line in str(problem).splitlines())

@@ -12,9 +12,11 @@ import click
 from plait_sdk import UserError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from plait.cli._app import cli, err_console
 from plait.cli._run import home_option
+from plait.cli._terminal import printable
 
 T = TypeVar("T")
 
@@ -63,7 +65,7 @@ def set_value(
     _with_kv(
         home, lambda store: store.set(namespace, key, value, type=kind or "STRING", ttl=expires)
     )
-    err_console.print(f"stored {namespace}/{key}", markup=False)
+    err_console.print(printable(f"stored {namespace}/{key}"), markup=False)
 
 
 @kv.command("get")
@@ -77,7 +79,10 @@ def get_value(namespace: str, key: str, home: Path | None) -> None:
         raise UserError(f"no key {namespace}/{key}")
     from plait.kv import plain_value
 
-    click.echo(json.dumps(plain_value(found[1])))
+    value = plain_value(found[1])
+    if found[0] == "NUMBER" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # NUMBER 42 is stored as 42.0: print it as it was given
+    click.echo(json.dumps(value))
 
 
 @kv.command("list")
@@ -91,7 +96,7 @@ def list_keys(namespace: str, prefix: str, home: Path | None) -> None:
     for column in ("key", "type", "updated"):
         table.add_column(column)
     for key, kind, updated in rows:
-        table.add_row(key, kind, updated.strftime("%Y-%m-%d %H:%M:%S"))
+        table.add_row(Text(printable(key)), kind, updated.strftime("%Y-%m-%d %H:%M:%S"))
     Console().print(table)
 
 
@@ -103,4 +108,4 @@ def delete_value(namespace: str, key: str, home: Path | None) -> None:
     """Delete NAMESPACE/KEY."""
     if not _with_kv(home, lambda store: store.delete(namespace, key)):
         raise UserError(f"no key {namespace}/{key}")
-    err_console.print(f"deleted {namespace}/{key}", markup=False)
+    err_console.print(printable(f"deleted {namespace}/{key}"), markup=False)

@@ -13,10 +13,12 @@ import click
 from plait_sdk import UserError
 from rich.console import Console
 from rich.live import Live
+from rich.text import Text
 
 from plait.cli._app import cli, err_console, notify
 from plait.cli._display import execution_json, log_line, summary
 from plait.cli._flows import flow_files
+from plait.cli._terminal import printable
 from plait.engine import Execution, LogRecord, masked_view
 from plait.flows import State
 
@@ -79,6 +81,10 @@ class Progress:
             self.live.stop()
         elif not self.quiet:
             self.console.print(summary(execution))
+        elif exit_code(execution.state):
+            # Quiet, but a failure is never silent: its one error line.
+            reason = execution.error or f"execution {execution.id} ended {execution.state.value}"
+            self.console.print(Text(f"error: {printable(reason)}", style="bold red"))
 
 
 @cli.command("run")
@@ -97,7 +103,9 @@ class Progress:
     help="Deploy the flows in this directory first (subflows); default: the flow's.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the execution as JSON on stdout.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress, no logs: just the result.")
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress, no logs: just the error line on a failure."
+)
 @home_option
 def run(
     flow_file: Path,

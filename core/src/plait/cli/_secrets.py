@@ -49,11 +49,24 @@ def secrets() -> None:
     help="Read the value (bytes, as is) from a file.",
 )
 @click.option("--stdin", "from_stdin", is_flag=True, help="Read the value from standard input.")
+# Caught only to say why it is refused (click's own message is "unexpected extra argument").
+@click.argument("extra", nargs=-1, expose_value=True, metavar="")
 @home_option
 def set_secret(
-    namespace: str, name: str, from_file: Path | None, from_stdin: bool, home: Path | None
+    namespace: str,
+    name: str,
+    from_file: Path | None,
+    from_stdin: bool,
+    extra: tuple[str, ...],
+    home: Path | None,
 ) -> None:
     """Create or replace NAMESPACE/NAME; the value comes from a prompt, stdin or a file."""
+    if extra:
+        raise UserError(
+            "a secret value is never taken from the command line (it would stay in the shell "
+            f"history and the process list): run `plait secrets set {namespace} {name}` and type "
+            "it at the prompt, or pipe it in on stdin, or use --from-file PATH"
+        )
     if from_file is not None:
         value: bytes = from_file.read_bytes()
     elif from_stdin or not sys.stdin.isatty():

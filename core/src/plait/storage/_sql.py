@@ -384,6 +384,24 @@ class SqlRepository(Repository):
 
         return await self._run(run)
 
+    async def execution_ids_starting(self, prefix: str, limit: int = 20) -> list[str]:
+        """The ids of executions that start with ``prefix``, at most ``limit``, in order."""
+        if not prefix or not (prefix.isascii() and prefix.isalnum()):
+            return []  # ids are letters and digits: nothing else can match (nor need escaping)
+        query = (
+            select(executions.c.id)
+            .where(executions.c.id.startswith(prefix))
+            .order_by(executions.c.id)
+            .limit(limit)
+        )
+
+        def run(conn: Connection) -> list[str]:
+            found = [r[0] for r in conn.execute(query)]
+            conn.commit()
+            return found
+
+        return await self._run(run)
+
     async def count_running(self, namespace: str, flow_id: str) -> int:
         query = select(func.count()).where(
             executions.c.namespace == namespace,

@@ -3,7 +3,7 @@
 Services: PostgreSQL on 127.0.0.1:5432 (user postgres, database ``test``) and MariaDB on
 127.0.0.1:3306 (user root, empty password, database ``test``); override with the environment
 variables ``PLAIT_DB_TEST_POSTGRES`` and ``PLAIT_DB_TEST_MYSQL`` (SQLAlchemy URLs). A test whose
-service is unreachable is skipped, or fails when ``CI=true``.
+service is unreachable is skipped, or fails in CI (``CI`` set: see ``tests/ci_switch.py``).
 
 Every table a test creates has a unique name and is dropped afterwards; every engine (the
 plugin's pooled ones and the tests' own) is disposed after each test, so no connection leaks
@@ -23,6 +23,7 @@ from typing import Any
 
 import plait_db.plugin
 import pytest
+from ci_switch import service_missing
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.plugins import PluginHost
@@ -43,7 +44,7 @@ _reachable: dict[str, str | None] = {}
 
 
 def require_service(dialect: str) -> None:
-    """Skip (or fail when CI=true) unless the database server of ``dialect`` answers."""
+    """Skip (or fail in CI) unless the database server of ``dialect`` answers."""
     if dialect == "sqlite":
         return
     url = make_url(POSTGRES_URL if dialect == "postgresql" else MYSQL_URL)
@@ -56,9 +57,7 @@ def require_service(dialect: str) -> None:
             _reachable[dialect] = f"{dialect} is not reachable on {host}:{port} ({error})"
     problem = _reachable[dialect]
     if problem is not None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{problem}; with CI=true the service is required", pytrace=False)
-        pytest.skip(problem)
+        service_missing(problem)
 
 
 #: The three databases every portable test runs on.

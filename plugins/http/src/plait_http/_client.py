@@ -201,6 +201,27 @@ def _proxy(options: HttpOptions) -> httpx.Proxy | None:
     return httpx.Proxy(url, auth=auth)
 
 
+async def _vetted_proxy(options: HttpOptions, guard: Guard) -> httpx.Proxy | None:
+    """The proxy, once the outbound guard has let it through like any other destination.
+
+    A plain ``http://`` proxy named by host name is then reached at the address the guard
+    vetted (no second lookup); an ``https://`` proxy needs its name for TLS and keeps it.
+    """
+    proxy = _proxy(options)
+    if proxy is None:
+        return None
+    url = proxy.url
+    try:
+        addresses = await guard.vet(
+            url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+        )
+    except HostNotAllowed as error:
+        raise HostNotAllowed(f"options.proxy: {error}") from None
+    if url.scheme == "http" and not _is_ip(url.host):
+        return httpx.Proxy(url.copy_with(host=addresses[0]), auth=proxy.auth)
+    return proxy
+
+
 def _redact(headers: httpx.Headers) -> str:
     return ", ".join(
         f"{k}: {'<redacted>' if k.lower() in _SECRET_HEADERS else v}"
@@ -219,7 +240,7 @@ async def exchange(
     closed on exit.
     """
     guard = Guard(options.allowed_hosts)
-    proxy = _proxy(options)
+    proxy = await _vetted_proxy(options, guard)
     timeout = httpx.Timeout(
         connect=options.connect_seconds(),
         read=options.read_seconds(),

@@ -17,6 +17,7 @@ Policy (documented in the README):
   address or a CIDR network. A denied address is reachable only when an IP or CIDR entry names it
   explicitly (a host-name entry never lifts the deny list); a denied host name only when listed
   exactly.
+- A proxy (``options.proxy``) is checked as a destination like any other, before the target.
 """
 
 from __future__ import annotations

@@ -140,7 +140,8 @@ class HttpOptions(Model):
     ssl: SslOptions | None = None
     """TLS settings: certificate verification and trusted CAs."""
     proxy: ProxyOptions | None = None
-    """An HTTP proxy to connect through. Proxy environment variables are not used."""
+    """An HTTP proxy to connect through, checked by the outbound guard like any destination.
+    Proxy environment variables are not used."""
     default_charset: str = "UTF-8"
     """Charset used to encode a text ``body`` and to decode a response that names none."""
     max_content_length: int | None = Field(default=None, ge=0)

@@ -171,3 +171,107 @@ async def test_the_real_resolver_runs_off_the_loop() -> None:
     assert "127.0.0.1" in await guard_module.resolve("localhost", 80) or (
         "::1" in await guard_module.resolve("localhost", 80)
     )
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "http://[2002:a9fe:a9fe::]/",  # 6to4 of 169.254.169.254
+        "http://[2002:a9fe:a9fe:1234:5678::1]/",
+        "http://[2002:6464:64c8::]/",  # 6to4 of 100.100.100.200
+    ],
+)
+async def test_an_ipv4_address_carried_by_6to4_is_checked(ctx: FakeContext, uri: str) -> None:
+    with pytest.raises(HostNotAllowed, match=r"blocked address \((link-local|Alibaba)"):
+        await Request(uri=uri).run(ctx)
+
+
+async def test_a_harmless_6to4_address_is_allowed() -> None:
+    assert await Guard().vet("http", "2002:7f00:1::", 80) == ["2002:7f00:1::"]
+
+
+def _proxy(address: str, port: int | None = None) -> dict[str, object]:
+    proxy: dict[str, object] = {"type": "HTTP", "address": address}
+    if port is not None:
+        proxy["port"] = port
+    return proxy
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("169.254.169.254", "link-local"),
+        ("http://169.254.169.254:3128", "link-local"),
+        ("[::ffff:169.254.169.254]", "link-local"),
+        ("[2002:a9fe:a9fe::]", "link-local"),
+        ("100.100.100.200", "Alibaba"),
+        ("metadata.google.internal", "metadata host names"),
+        ("socks5://127.0.0.1:1080", "only http and https"),
+    ],
+)
+async def test_a_proxy_is_guarded_like_a_target(
+    server: Server, ctx: FakeContext, address: str, reason: str
+) -> None:
+    with pytest.raises(HostNotAllowed, match=rf"^options\.proxy: refused .*{reason}"):
+        await Request(uri=server.url("/echo"), options={"proxy": _proxy(address)}).run(ctx)
+    assert server.state.hits["echo"] == 0
+
+
+async def test_a_denied_proxy_is_reached_only_when_allowed_hosts_names_it(
+    server: Server, ctx: FakeContext
+) -> None:
+    """0.0.0.0 is denied (unspecified address) and, on Linux, reaches the loopback server."""
+    proxy = _proxy("0.0.0.0", server.port)
+    with pytest.raises(HostNotAllowed, match=r"options\.proxy: .*0\.0\.0\.0.*unspecified"):
+        await Request(uri="http://api.test/echo", options={"proxy": proxy}).run(ctx)
+    assert server.state.hits["echo"] == 0
+    options = {"proxy": proxy, "allowedHosts": ["api.test", "0.0.0.0"]}
+    with pytest.raises(HostNotAllowed, match=r"refused to connect to 203\.0\.113\.10: not in"):
+        # the target too must be allowed: listing the proxy opens nothing else
+        await Request(
+            uri="http://203.0.113.10/echo", options={**options, "allowedHosts": ["0.0.0.0"]}
+        ).run(ctx)
+    out = await Request(
+        uri=server.url("/echo"), options={**options, "allowedHosts": ["127.0.0.1", "0.0.0.0"]}
+    ).run(ctx)
+    assert out.code == 200
+    assert server.state.hits["echo"] == 1
+
+
+async def test_an_allow_list_applies_to_the_proxy(server: Server, ctx: FakeContext) -> None:
+    options = {"proxy": _proxy("127.0.0.1", server.port), "allowedHosts": ["localhost"]}
+    uri = server.url("/echo").replace("127.0.0.1", "localhost")
+    with pytest.raises(
+        HostNotAllowed, match=r"options\.proxy: refused to connect to 127\.0\.0\.1: not in"
+    ):
+        await Request(uri=uri, options=options).run(ctx)
+    assert server.state.hits["echo"] == 0
+
+
+async def test_a_proxy_host_name_is_vetted_and_pinned(
+    server: Server, ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = {"proxy.test": ["127.0.0.1"], "api.test": ["203.0.113.10"]}
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return answers[host]
+
+    monkeypatch.setattr(guard_module, "resolve", resolver)
+    options = {"proxy": _proxy("proxy.test", server.port)}
+    out = await Request(uri="http://api.test/echo", options=options).run(ctx)
+    assert out.body["host"] == "api.test"  # the test server answered as the proxy
+    answers["proxy.test"] = ["169.254.169.254"]
+    with pytest.raises(HostNotAllowed, match=r"options\.proxy: .*proxy\.test \(169\.254"):
+        await Request(uri="http://api.test/echo", options=options).run(ctx)
+
+
+async def test_proxy_environment_variables_are_ignored(
+    server: Server, ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, "http://169.254.169.254:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    out = await Request(uri=server.url("/echo")).run(ctx)
+    assert out.code == 200
+    assert server.state.hits["echo"] == 1

@@ -1,25 +1,32 @@
 """Running one subprocess: line-by-line streaming, and killing its whole process group.
 
-The child starts in a new session (``start_new_session=True``), so it leads a process group of
-its own holding everything it spawns. Whatever way the run ends (normal exit, failure,
-cancellation, timeout), :func:`run_process` leaves no process of that group behind: ``SIGTERM``
-to the group, :data:`KILL_GRACE_SECONDS` to exit, then ``SIGKILL``.
+The command runs under a small supervisor (:mod:`plait_scripts._supervisor`) started in a new
+session, so the supervisor leads a process group of its own holding everything the command
+spawns. Whatever way the run ends (normal exit, failure, cancellation, timeout),
+:func:`run_process` leaves no process of that group behind: ``SIGTERM`` to the group,
+:data:`KILL_GRACE_SECONDS` to exit, then ``SIGKILL``. When the Plait process itself dies
+(``kill -9`` included), the supervisor notices at once and sends ``SIGKILL`` to the group.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import os
 import signal
 import subprocess
+import sys
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from plait_sdk import TaskFailure
+
+from plait_scripts import _leftovers
 
 #: How long the process group gets to exit after ``SIGTERM`` before it is sent ``SIGKILL``.
 KILL_GRACE_SECONDS = 5.0
@@ -33,6 +40,9 @@ MAX_LINE_BYTES = 1 << 20
 _POLL_SECONDS = 0.05
 
 LineHandler = Callable[[str], None]
+_P = TypeVar("_P", bound=asyncio.Protocol)
+
+_SUPERVISOR = str(Path(__file__).with_name("_supervisor.py"))
 
 
 async def run_process(
@@ -52,15 +62,24 @@ async def run_process(
     too, and the (negative) exit code is returned.
 
     The pipes are read by protocols that split lines as data arrives (no reader tasks, no
-    buffering beyond one read and one unfinished line), and the exit is noticed through a
-    pidfd in the event loop (Linux), else by a thread waiting for the process.
+    buffering beyond one read and one unfinished line). The supervisor reports the command's
+    exit code on a pipe as well; its own exit is noticed through a pidfd in the event loop
+    (Linux), else by a thread waiting for it.
     """
     loop = asyncio.get_running_loop()
+    # Plait keeps the only write end of `life`: when this process dies, however, the supervisor
+    # reads end-of-file and kills the group. `status` brings back the command's exit code.
+    life_r, life_w = os.pipe()
+    status_r, status_w = os.pipe()
+    record = _leftovers.record_path(uuid.uuid4().hex)
+    lc_ctype = env.get("LC_CTYPE")
+    supervisor = [sys.executable, "-I", "-S", _SUPERVISOR, str(life_r), str(status_w)]
+    supervisor += [str(record or ""), "-" if lc_ctype is None else f"={lc_ctype}", "--"]
     try:
         # Synchronous, as in asyncio's own subprocess_exec: vfork() returns once the child
         # has executed the program.
         process = subprocess.Popen(  # noqa: ASYNC220
-            list(argv),
+            [*supervisor, *argv],
             bufsize=0,
             cwd=cwd,
             env=dict(env),
@@ -68,41 +87,109 @@ async def run_process(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            pass_fds=(life_r, status_w),
         )
-    except FileNotFoundError:
-        raise TaskFailure(f"cannot start {argv[0]!r}: no such file or command") from None
-    except PermissionError:
-        raise TaskFailure(f"cannot start {argv[0]!r}: permission denied") from None
+    except BaseException as error:
+        os.close(life_w)
+        os.close(status_r)
+        if isinstance(error, FileNotFoundError):  # the working directory, or the interpreter
+            raise TaskFailure(f"cannot start {argv[0]!r}: no such file or command") from None
+        if isinstance(error, PermissionError):
+            raise TaskFailure(f"cannot start {argv[0]!r}: permission denied") from None
+        raise
+    finally:
+        os.close(life_r)
+        os.close(status_w)
     assert process.stdout is not None
     assert process.stderr is not None
+    status_pipe = os.fdopen(status_r, "rb", buffering=0)
     watch = _ExitWatch(loop, process)
+    status = _Status(loop)
     readers = [_Lines(loop, on_stdout), _Lines(loop, on_stderr)]
     transports: list[asyncio.BaseTransport] = []
+    status_transport: asyncio.BaseTransport | None = None
     try:
+        status_transport, _ = await loop.connect_read_pipe(
+            functools.partial(_same, status), status_pipe
+        )
         for reader, pipe in zip(readers, (process.stdout, process.stderr), strict=True):
             transport, _ = await loop.connect_read_pipe(functools.partial(_same, reader), pipe)
             transports.append(transport)
         if cancel is None:
-            await asyncio.shield(watch.exited)
+            await asyncio.shield(status.ended)
         else:
-            await _exited_or_cancelled(watch.exited, cancel)
-        if watch.exited.done():
-            # The pipes reach end-of-file once every process holding them is gone.
-            await asyncio.wait([r.closed for r in readers], timeout=DRAIN_SECONDS)
+            await _exited_or_cancelled(status.ended, cancel)
+        if status.ended.done():
+            # The pipes reach end-of-file once every process holding them is gone; then the
+            # supervisor has nothing left to wait for and exits on its own.
+            done, _ = await asyncio.wait([r.closed for r in readers], timeout=DRAIN_SECONDS)
+            if len(done) == len(readers):
+                await asyncio.wait([watch.exited], timeout=DRAIN_SECONDS)
     finally:
         # On every path, also after a cancellation: nothing of the group may outlive the run.
-        await terminate_group(process.pid, watch.exited)
-        await _settle(readers, transports, (process.stdout, process.stderr))
-        watch.close()
+        try:
+            await terminate_group(process.pid, watch.exited)
+        finally:
+            os.close(life_w)  # the supervisor, if still there, kills what is left of its group
+            await _settle(readers, transports, (process.stdout, process.stderr))
+            if status_transport is not None:
+                status_transport.close()
+            status_pipe.close()
+            watch.close()
+            _leftovers.forget(record)
     for reader in readers:
         if reader.error is not None:
             raise reader.error
-    code = process.returncode
+    if status.failed_to_start is not None:
+        raise TaskFailure(f"cannot start {argv[0]!r}: {_start_error(status.failed_to_start)}")
+    code = status.code if status.code is not None else process.returncode
     assert code is not None
     return code
 
 
-def _same(reader: _Lines) -> _Lines:
+def _start_error(number: int) -> str:
+    if number == errno.ENOENT:
+        return "no such file or command"
+    if number == errno.EACCES:
+        return "permission denied"
+    return os.strerror(number)
+
+
+class _Status(asyncio.Protocol):
+    """Reads the supervisor's status pipe: ``X <code>`` once the command has exited, ``E <errno>``
+    when it could not be started. ``ended`` resolves with either, or at end-of-file (the
+    supervisor is gone)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.ended: asyncio.Future[None] = loop.create_future()
+        self.buffer = b""
+        self.code: int | None = None
+        self.failed_to_start: int | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            kind, _, value = line.partition(b" ")
+            if kind == b"X":
+                self.code = int(value)
+            elif kind == b"E":
+                self.failed_to_start = int(value)
+            self._end()
+
+    def eof_received(self) -> bool | None:
+        self._end()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+
+def _same(reader: _P) -> _P:
     return reader
 
 

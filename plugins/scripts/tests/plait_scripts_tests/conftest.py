@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import shutil
 import textwrap
 from collections.abc import AsyncIterator
@@ -9,6 +8,7 @@ from typing import Any
 
 import plait_scripts.plugin
 import pytest
+from ci_switch import service_missing
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.plugins import PluginHost
@@ -41,12 +41,10 @@ def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def node() -> str:
-    """Node.js on PATH; skipped without it, except in CI (CI=true) where that is a failure."""
+    """Node.js on PATH; skipped without it, except in CI where that is a failure."""
     found = shutil.which("node")
     if found is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("node is required in CI (CI=true) but is not on PATH")
-        pytest.skip("node is not installed")
+        service_missing("node is not installed (not on PATH)")
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 import tracemalloc
 from pathlib import Path
@@ -249,3 +250,26 @@ async def test_without_pidfd_a_thread_notices_the_exit(
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(task.run(ctx), 1.0)
     assert await wait_dead(int((workdir / "child.pid").read_text()))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+async def test_the_command_starts_with_no_signal_ignored_and_no_extra_descriptor(
+    workdir: Path,
+) -> None:
+    """Python (the supervisor) ignores SIGPIPE: the command must not inherit that, nor the
+    supervisor's pipes."""
+    lines: list[str] = []
+    code = await _process.run_process(
+        ["sh", "-c", "grep SigIgn /proc/self/status; ls /proc/self/fd; yes | head -n 1"],
+        cwd=workdir,
+        env={"PATH": os.environ["PATH"]},
+        on_stdout=lines.append,
+        on_stderr=lines.append,
+    )
+    assert code == 0
+    ignored = int(next(line for line in lines if line.startswith("SigIgn:")).split()[1], 16)
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        assert not ignored & (1 << (sig - 1)), sig.name
+    fds = sorted(int(line) for line in lines if line.isdigit())
+    assert fds == [0, 1, 2, 3]  # 3: the directory `ls` reads
+    assert not any("Broken pipe" in line for line in lines)
