@@ -164,6 +164,34 @@ def test_a_catastrophic_regex_stops_at_its_time_limit(source: str) -> None:
     assert "took more than 0.2 s (PLAIT_LIMIT_TEMPLATE_REGEX_SECONDS)" in out
 
 
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ 1 | jq('[range(1e10)]') }}", "ran for more than 2 s"),
+        ("{{ 1 | jq('last(range(1e12))') }}", "ran for more than 2 s"),
+        ("{{ 1 | jq('def f: [f, f]; f') }}", "ran "),
+        ("{{ 1 | jq('[range(1e5)]') }}", "PLAIT_LIMIT_TEMPLATE_MAX_STRING"),
+    ],
+)
+def test_a_hostile_jq_program_is_stopped(source: str, reason: str) -> None:
+    """libjq runs in a capped worker process: it is killed on time, memory or output size, and
+    the next call gets a fresh one."""
+    script = (
+        _SCRIPT.rstrip()
+        + "\nprint(asyncio.run(engine.render(\"{{ '[1,2]' | jq('.[]') }}\", {})))\n"
+    )
+    env = {
+        "PLAIT_LIMIT_TEMPLATE_RENDER_SECONDS": "2",
+        "PLAIT_LIMIT_TEMPLATE_MAX_STRING": "100000",
+    }
+    done = _run_capped([sys.executable, "-c", script, source], env)
+    assert done.returncode == 0, done.stderr
+    first, after = done.stdout.strip().splitlines()
+    assert first.startswith("TemplateLimitError jq: "), first
+    assert reason in first
+    assert after == "[1,2]"
+
+
 def test_the_error_names_the_task_and_property_over_the_real_cli(tmp_path: Path) -> None:
     flow = tmp_path / "huge.yaml"
     flow.write_text(

@@ -9,6 +9,7 @@ the template. An undefined input raises the usual undefined error.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
@@ -30,6 +31,7 @@ from jinja2 import Undefined
 
 from plait.limits import limits
 from plait.templating import _filters as f
+from plait.templating import _jq
 from plait.templating import _limits as lim
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -263,27 +265,16 @@ def _java_replacement(name: str, pattern: Any, replacement: str) -> Callable[[An
 # -- JSON, YAML and jq -------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
-def _jq_program(expression: str) -> Any:
-    jq = importlib.import_module("jq")  # lazily (start-up time); the package has no type stubs
-    return jq.compile(expression)
-
-
-def jq_filter(value: Any, expression: Any = None) -> Any:
+async def jq_filter(value: Any, expression: Any = None) -> Any:
     """Kestra's ``jq``: the list of every result of ``expression`` applied to ``value``.
 
-    Text is parsed as JSON first; any other value is converted to JSON (dates to ISO text).
+    Text is parsed as JSON first; any other value is converted to JSON (dates to ISO text). The
+    program runs in a worker process with a time and memory cap (plait.templating._jq).
     """
     _check_defined(value)
     if value is None:
         return None
     expression = _require_text("jq", "expression", expression)
-    try:
-        program = _jq_program(expression)
-    except ValueError as error:
-        lines = str(error).strip().splitlines() or ["invalid expression"]
-        reason = lines[0].removeprefix("jq: error: ").rstrip(":")
-        _fail("jq", f"invalid expression {expression!r}: {reason}")
     if isinstance(value, str):
         try:
             json.loads(value)
@@ -296,9 +287,15 @@ def jq_filter(value: Any, expression: Any = None) -> Any:
         except (TypeError, ValueError) as error:
             _fail("jq", f"cannot convert the input to JSON: {error}")
     try:
-        return list(program.input_text(source).all())
-    except ValueError as error:
-        _fail("jq", f"{expression!r} failed: {error}")
+        return await asyncio.to_thread(_jq.run, expression, source)
+    except _jq.JqLimitError as error:
+        raise lim.TemplateLimitError(f"jq: {error}") from None
+    except _jq.JqError as error:
+        if error.kind == "compile":
+            lines = error.message.strip().splitlines() or ["invalid expression"]
+            reason = lines[0].removeprefix("jq: error: ").rstrip(":")
+            _fail("jq", f"invalid expression {expression!r}: {reason}")
+        _fail("jq", f"{expression!r} failed: {error.message}")
 
 
 @functools.cache

@@ -502,12 +502,25 @@ def guard_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
             return await_checked(result, what)
         return check_size(result, what)
 
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        check_time()
-        if precheck is not None and len(args) > skip:
-            precheck(args[skip], args[skip + 1 :], kwargs)
-        return _checked(fn(*args, **kwargs))
+    wrapper: Callable[..., Any]
+    if inspect.iscoroutinefunction(fn):
+        # Stays a coroutine function, so that Jinja never calls it while compiling.
+
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_time()
+            if precheck is not None and len(args) > skip:
+                precheck(args[skip], args[skip + 1 :], kwargs)
+            return check_size(await fn(*args, **kwargs), what)
+
+    else:
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            check_time()
+            if precheck is not None and len(args) > skip:
+                precheck(args[skip], args[skip + 1 :], kwargs)
+            return _checked(fn(*args, **kwargs))
 
     if pass_arg is not None:
         wrapper.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
