@@ -669,6 +669,7 @@ def replace(
 
 
 def _plain_replace(old: str, new: str, text: str) -> str:
+    lim.check_replace(text, old, new)
     return text.replace(old, new)
 
 

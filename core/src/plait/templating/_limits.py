@@ -348,6 +348,18 @@ def _split_check(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> No
         check_items(len(text.split()), "the split text")
 
 
+def _splitlines_check(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    check_items(text.count("\n") + text.count("\r") + 1, "the lines")
+
+
+def _translate_check(text: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    table = args[0] if args else None
+    if isinstance(table, Mapping):
+        longest = max((len(v) for v in table.values() if isinstance(v, str)), default=1)
+        if longest > 1:
+            check_string(len(text) * longest, "the translated text")
+
+
 _STR_METHODS: dict[str, Callable[[str, tuple[Any, ...], dict[str, Any]], None]] = {
     "ljust": _width_check(0),
     "rjust": _width_check(0),
@@ -358,6 +370,8 @@ _STR_METHODS: dict[str, Callable[[str, tuple[Any, ...], dict[str, Any]], None]] 
     "join": _join_check,
     "split": _split_check,
     "rsplit": _split_check,
+    "splitlines": _splitlines_check,
+    "translate": _translate_check,
 }
 
 
@@ -430,12 +444,14 @@ def _pre_wordwrap(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 def _pre_batch(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    _pre_items(value, args, kwargs)
     count = _arg(args, kwargs, 0, "linecount" if "linecount" in kwargs else "slices")
     if isinstance(count, int):
         check_items(count, "the batches")
 
 
-def _pre_list(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _pre_items(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """A filter that makes a list of the characters of a text."""
     if isinstance(value, str):
         check_items(len(value), "the list of characters")
 
@@ -474,7 +490,16 @@ PRECHECKS: dict[str, Precheck] = {
     "wordwrap": _pre_wordwrap,
     "batch": _pre_batch,
     "slice": _pre_batch,
-    "list": _pre_list,
+    "list": _pre_items,
+    "sort": _pre_items,
+    "unique": _pre_items,
+    "map": _pre_items,
+    "select": _pre_items,
+    "reject": _pre_items,
+    "groupby": _pre_items,
+    "chunk": _pre_items,
+    "uniq": _pre_items,
+    "sum": _pre_items,
     "join": _pre_join,
     "truncate": _pre_truncate,
     "json": _pre_serialise,
