@@ -334,6 +334,10 @@ def test_text_output_is_bounded_too(engine: TemplateEngine) -> None:
         ("{{ ('a' * 100) | list | length }}", "{{ ('a' * 101) | list | length }}"),
         ("{{ ('a' * 100) | batch(1) | list | length }}", "{{ ('a' * 101) | batch(1) | list }}"),
         ("{{ ('a' * 100) | sort | length }}", "{{ ('a' * 101) | unique | list }}"),
+        (
+            "{{ ([[1] * 50] * 2) | sum(start=[]) | length }}",
+            "{{ [[1] * 50, [1] * 51] | sum(start=[]) }}",
+        ),
         ("{{ ('a\n' * 99).splitlines() | length }}", "{{ ('a\n' * 100).splitlines() }}"),
         ("{{ ('a,' * 99).split(',') | length }}", "{{ ('a,' * 100).split(',') | length }}"),
         ("{{ ('a,' * 99) | split(',') | length }}", "{{ ('a,' * 101) | split(',') | length }}"),

@@ -7,7 +7,6 @@ import math
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from contextlib import aclosing
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from plait.limits import limits
 from plait.templating import _filters as f
 from plait.templating import _kestra_filters as k
 from plait.templating import _limits as lim
@@ -56,7 +56,8 @@ def finalize(value: Any) -> Any:
             return repr(value)
         return repr(value)
     if isinstance(value, dict | list | tuple):
-        lim.check_weight(value, "the value as text")
+        if lim.weight(value, most := limits().template_max_string) > most:
+            lim.fail_weight("the value as text")
         return f.to_json(value)
     if isinstance(value, datetime):
         return f.format_datetime(value)
@@ -126,9 +127,11 @@ class _Environment(ImmutableSandboxedEnvironment):
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         if isinstance(obj, PlaitUndefined):
             obj.fail_call()  # "unknown function 'kv'" rather than an error about its attributes
+        if type(obj) is _Sink:
+            return obj(*args)  # the engine's own receiver of a native value: checks it itself
         lim.check_call(obj, args, kwargs)
         result = super().call(context, obj, *args, **kwargs)
-        if inspect.isawaitable(result):
+        if not isinstance(result, str | int | float | list | dict) and inspect.isawaitable(result):
             return lim.await_checked(result, "the result of the call")
         return lim.check_size(result, "the result of the call")
 
@@ -333,11 +336,13 @@ class TemplateEngine:
         if not is_template(source):
             return source
         template = self._compile(source)
-        with lim.budget():
-            try:
-                return await _render_async(template, context)
-            except Exception as error:
-                raise _render_error(error, source) from None
+        budget = lim.enter_budget()
+        try:
+            return await _render_async(template, context)
+        except Exception as error:
+            raise _render_error(error, source) from None
+        finally:
+            lim.exit_budget(budget)
 
     async def render_native(self, source: str, context: Mapping[str, Any]) -> Any:
         """Render, keeping the native type when ``source`` is a single ``{{ expression }}``."""
@@ -353,11 +358,13 @@ class TemplateEngine:
             return await self.render(source, context)
         sink = _Sink()
         template = self._compile_native(source, match.group(1))
-        with lim.budget():
-            try:
-                await _render_async(template, {**context, "__plait_sink__": sink})
-            except Exception as error:
-                raise _render_error(error, source) from None
+        budget = lim.enter_budget()
+        try:
+            await _render_async(template, {**context, "__plait_sink__": sink})
+        except Exception as error:
+            raise _render_error(error, source) from None
+        finally:
+            lim.exit_budget(budget)
         return sink.value
 
     def _compile_native(self, source: str, expression: str) -> jinja2.Template:
@@ -398,13 +405,19 @@ class TemplateEngine:
 async def _render_async(template: jinja2.Template, context: Mapping[str, Any]) -> str:
     """``template.render_async``, with the size of the output checked as it is produced."""
     pieces: list[str] = []
+    append = pieces.append
     size = 0
-    render: Any = template.root_render_func(template.new_context(dict(context)))
-    async with aclosing(render) as stream:
+    most = limits().template_max_string
+    stream: Any = template.root_render_func(template.new_context(dict(context)))
+    try:
         async for piece in stream:
             size += len(piece)
-            lim.check_string(size, "the output")
-            pieces.append(piece)
+            if size > most:
+                lim.check_string(size, "the output")
+            append(piece)
+    except BaseException:
+        await stream.aclose()
+        raise
     return "".join(pieces)
 
 

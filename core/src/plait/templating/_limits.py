@@ -20,7 +20,7 @@ import math
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from types import BuiltinMethodType, FunctionType
 from typing import Any, NoReturn
 
 from plait.limits import ENV_PREFIX, limits
@@ -72,26 +72,40 @@ def check_size(value: Any, what: str) -> Any:
     return value
 
 
+_SCALARS = frozenset({int, float, bool, type(None)})
+
+
 def weight(value: Any, bound: int) -> int:
     """Characters of text plus items in ``value``, walking nested lists and maps (shared items
     count each time they appear, as when printed); stops counting once past ``bound``."""
     total = 0
     stack = [value]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        item = stack.pop()
-        if isinstance(item, str):
+        item = pop()
+        kind = type(item)
+        if kind is str:
+            total += len(item) + 1
+            continue
+        if kind in _SCALARS:
+            total += 1
+            continue
+        if kind is dict:
+            total += len(item) + 1
+            extend(item.keys())
+            extend(item.values())
+        elif kind is list or kind is tuple:
+            total += len(item) + 1
+            extend(item)
+        elif isinstance(item, str):
             total += len(item) + 1
         elif isinstance(item, Mapping):
             total += len(item) + 1
-            if total > bound:
-                break
-            stack.extend(item.keys())
-            stack.extend(item.values())
+            extend(item.keys())
+            extend(item.values())
         elif isinstance(item, list | tuple | set | frozenset):
             total += len(item) + 1
-            if total > bound:
-                break
-            stack.extend(item)
+            extend(item)
         else:
             total += 1
         if total > bound:
@@ -122,16 +136,33 @@ _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
 )
 
 
-@contextmanager
-def budget() -> Iterator[None]:
+class budget:  # lower case: used like a function, ``with budget():``
     """A time budget for the renders inside this block; an enclosing budget is kept."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        if _deadline.get() is None:
+            self._token: contextvars.Token[float | None] | None = _deadline.set(
+                time.monotonic() + limits().template_render_seconds
+            )
+        else:
+            self._token = None
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _deadline.reset(self._token)
+
+
+def enter_budget() -> contextvars.Token[float | None] | None:
+    """``budget().__enter__`` without the object (the engine's hot path)."""
     if _deadline.get() is not None:
-        yield
-        return
-    token = _deadline.set(time.monotonic() + limits().template_render_seconds)
-    try:
-        yield
-    finally:
+        return None
+    return _deadline.set(time.monotonic() + limits().template_render_seconds)
+
+
+def exit_budget(token: contextvars.Token[float | None] | None) -> None:
+    if token is not None:
         _deadline.reset(token)
 
 
@@ -215,10 +246,9 @@ def binop(operator: str, left: Any, right: Any) -> Any:
             check_string(len(left) + len(right))
         elif isinstance(left, list | tuple) and isinstance(right, list | tuple):
             check_items(len(left) + len(right))
-            if len(left) + len(right) > 64:
-                limit = limits().template_max_string
-                if weight(left, limit) + weight(right, limit) > limit:
-                    fail_weight("the joined lists")
+            limit = limits().template_max_string
+            if weight(left, limit) + weight(right, limit) > limit:
+                fail_weight("the joined lists")
         return left + right
     if operator == "%":
         if isinstance(left, str):
@@ -379,8 +409,16 @@ def check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Before a call from a template: the time budget, and the size of what a string method
     would build."""
     check_time()
-    target = getattr(obj, "__wrapped__", obj)
-    owner = getattr(target, "__self__", None)
+    kind = type(obj)
+    if kind is FunctionType:  # the sandbox's wrapper of str.format keeps the method
+        target = obj.__dict__.get("__wrapped__")
+        if type(target) is not BuiltinMethodType:
+            return
+    elif kind is BuiltinMethodType:
+        target = obj
+    else:
+        return
+    owner = target.__self__
     if isinstance(owner, str):
         name = getattr(target, "__name__", "")
         check = _STR_METHODS.get(name)
@@ -468,6 +506,17 @@ def _pre_join(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
                 check_string(size, "the joined text")
 
 
+def _pre_sum(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    start = _arg(args, kwargs, 1, "start")
+    if isinstance(value, list | tuple) and isinstance(start, list | tuple | str):
+        check_items(len(start) + sum(len(v) for v in value if isinstance(v, list | tuple | str)))
+        limit = limits().template_max_string
+        if weight(value, limit) > limit:
+            fail_weight("the sum")
+    else:
+        _pre_items(value, args, kwargs)
+
+
 def _pre_serialise(value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     check_weight(value, "the value as text")
 
@@ -499,7 +548,7 @@ PRECHECKS: dict[str, Precheck] = {
     "groupby": _pre_items,
     "chunk": _pre_items,
     "uniq": _pre_items,
-    "sum": _pre_items,
+    "sum": _pre_sum,
     "join": _pre_join,
     "truncate": _pre_truncate,
     "json": _pre_serialise,
@@ -515,25 +564,37 @@ PRECHECKS: dict[str, Precheck] = {
 }
 
 
+#: Filters whose result is never much larger than their input: left unwrapped (no overhead).
+UNCHECKED = frozenset(
+    {
+        "abs", "attr", "capitalize", "count", "d", "default", "e", "escape", "first", "float",
+        "forceescape", "int", "last", "length", "lower", "max", "min", "random", "reverse",
+        "round", "safe", "striptags", "title", "trim", "upper", "wordcount", "filesizeformat",
+        "startsWith", "endsWith", "keys", "values", "date", "dateAdd", "timestamp", "slugify",
+        "abbreviate", "number", "className", "md5", "sha1", "sha256", "sha512", "base64decode",
+        "urldecode", "timestampMilli", "timestampMicro", "timestampNano", "substringBefore",
+        "substringAfter", "substringBeforeLast", "substringAfterLast", "fromJson",
+    }
+)  # fmt: skip
+
+
 def guard_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` with the time budget, its precheck (if any) and a check of its result's size."""
+    """``fn`` with its precheck (if any) and a check of its result's size. (The time budget is
+    checked by loops and calls: a chain of filters outside them is as long as the template.)"""
     pass_arg = getattr(fn, "jinja_pass_arg", None)
     skip = 0 if pass_arg is None else 1
     precheck = PRECHECKS.get(name)
     what = f"the result of '{name}'"
-
-    def _checked(result: Any) -> Any:
-        if inspect.isawaitable(result):
-            return await_checked(result, what)
-        return check_size(result, what)
+    if name in UNCHECKED and precheck is None:
+        return fn
 
     wrapper: Callable[..., Any]
+    maybe_async = getattr(fn, "jinja_async_variant", False) is True
     if inspect.iscoroutinefunction(fn):
         # Stays a coroutine function, so that Jinja never calls it while compiling.
 
         @functools.wraps(fn)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check_time()
             if precheck is not None and len(args) > skip:
                 precheck(args[skip], args[skip + 1 :], kwargs)
             return check_size(await fn(*args, **kwargs), what)
@@ -542,10 +603,12 @@ def guard_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            check_time()
             if precheck is not None and len(args) > skip:
                 precheck(args[skip], args[skip + 1 :], kwargs)
-            return _checked(fn(*args, **kwargs))
+            result = fn(*args, **kwargs)
+            if maybe_async and inspect.isawaitable(result):
+                return await_checked(result, what)
+            return check_size(result, what)
 
     if pass_arg is not None:
         wrapper.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
