@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from plait.limits import override_limits
-from plait.templating import TemplateEngine, TemplateRenderError
+from plait.templating import TemplateEngine, TemplateRenderError, TemplateSyntaxError
 from plait.templating._limits import TemplateLimitError
 
 PLAIT = str(Path(sys.executable).with_name("plait"))
@@ -398,6 +398,17 @@ def test_the_time_budget_is_shared_by_nested_renders(engine: TemplateEngine) -> 
 
         with pytest.raises(TemplateLimitError, match="PLAIT_LIMIT_TEMPLATE_RENDER_SECONDS"):
             asyncio.run(both())
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", "{{ 1" + " + 1" * 20000 + " }}"],
+)
+def test_a_template_nested_too_deeply_is_a_syntax_error(
+    engine: TemplateEngine, source: str
+) -> None:
+    with pytest.raises(TemplateSyntaxError, match="the template is nested too deeply"):
+        engine.check(source)
 
 
 def test_a_limit_error_is_a_render_error(engine: TemplateEngine) -> None:

@@ -307,13 +307,18 @@ class TemplateEngine:
         if template is not None:
             self._cache.move_to_end(source)
             return template
-        translated = translate(source)
         try:
+            translated = translate(source)
             _check_forbidden_tags(self.env, translated)
             template = self.env.from_string(translated)
         except jinja2.TemplateSyntaxError as error:
             raise TemplateSyntaxError(
                 _syntax_reason(error), line=error.lineno, expression=_excerpt(source, error.lineno)
+            ) from None
+        except RecursionError:
+            # '((((...))))' or '1 + 1 + ...' thousands deep: the parser and compiler recurse
+            raise TemplateSyntaxError(
+                "the template is nested too deeply", expression=_excerpt(source, 1)
             ) from None
         self._cache[source] = template
         if len(self._cache) > CACHE_SIZE:
