@@ -580,7 +580,7 @@ def test_uuid_is_a_fresh_time_ordered_uuid(engine: TemplateEngine) -> None:
         ("{{ 1 | split(',') }}", "split: expected text, got a number"),
         (
             "{{ 'a' | split('(') }}",
-            "split: invalid delimiter '(': missing ), unterminated subpattern at position 0",
+            "split: invalid delimiter '(': missing ) at position 1",
         ),
         ("{{ 'a' | split(',', 'x') }}", "split: the argument 'limit' must be a number, got text"),
         (
@@ -593,12 +593,12 @@ def test_uuid_is_a_fresh_time_ordered_uuid(engine: TemplateEngine) -> None:
         ),
         (
             "{{ 'a' | replace({'(': 'x'}, regexp=true) }}",
-            "replace: invalid regex '(': missing ), unterminated subpattern at position 0",
+            "replace: invalid regex '(': missing ) at position 1",
         ),
         ("{{ 'a' | regexMatch }}", "regexMatch: expects an argument 'regex'"),
         (
             "{{ 'a' | regexMatch('[a') }}",
-            "regexMatch: invalid regex '[a': unterminated character set at position 0",
+            "regexMatch: invalid regex '[a': unterminated character set at position 2",
         ),
         ("{{ 'a' | regexReplace('a') }}", "regexReplace: expects an argument 'replacement'"),
         ("{{ 'a' | regexReplace('a', '$2') }}", "regexReplace: no group 2 in the regex (it has 0)"),

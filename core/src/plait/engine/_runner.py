@@ -781,7 +781,8 @@ class Runner:
                     _mask_derived(masker, result)
                 return result
 
-            return await leaf(value, as_text)
+            with templates.budget():  # one time budget for all the strings of the value
+                return await leaf(value, as_text)
 
         return render
 

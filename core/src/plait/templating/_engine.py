@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections import OrderedDict
@@ -11,14 +12,17 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes, pass_context
-from jinja2.compiler import CodeGenerator, Frame
+from jinja2.compiler import CodeGenerator, Frame, optimizeconst
 from jinja2.exceptions import SecurityError, TemplateNotFound, UndefinedError
 from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from plait.limits import limits
 from plait.templating import _filters as f
 from plait.templating import _kestra_filters as k
+from plait.templating import _limits as lim
 from plait.templating._errors import TemplateRenderError, TemplateSyntaxError
+from plait.templating._limits import TemplateLimitError
 from plait.templating._pebble import translate
 from plait.templating._taint import touch, touch_text, tracked
 from plait.templating._undefined import PlaitUndefined
@@ -33,6 +37,7 @@ _PATH = re.compile(
 _PATH_PART = re.compile(r"\.([A-Za-z][\w]*)|\['([^'\\]*)'\]|\[(\d+)\]")
 _MISSING = object()
 _COALESCE = "plait_coalesce"
+_LOOP = "plait_loop"
 CACHE_SIZE = 4096
 
 
@@ -53,6 +58,8 @@ def finalize(value: Any) -> Any:
             return repr(value)
         return repr(value)
     if isinstance(value, dict | list | tuple):
+        if lim.weight(value, most := limits().template_max_string) > most:
+            lim.fail_weight("the value as text")
         return f.to_json(value)
     if isinstance(value, datetime):
         return f.format_datetime(value)
@@ -90,6 +97,24 @@ class _CodeGenerator(CodeGenerator):
         self.visit(node.args[0], frame)
         self.write(")")
 
+    # The sandbox's limits (plait.templating._limits): every output buffer and ``~`` check
+    # their size (and loops their time, see _Environment._parse).
+
+    def buffer(self, frame: Frame) -> None:
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = environment.plait_buffer()")
+
+    @optimizeconst
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        if frame.eval_ctx.volatile or frame.eval_ctx.autoescape:
+            super().visit_Concat(node, frame)
+            return
+        self.write("environment.plait_str_join((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
 
 class _Environment(ImmutableSandboxedEnvironment):
     """The sandbox: no mutation of the context, no underscore attributes, no unsafe callables,
@@ -97,17 +122,38 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     plait_engine: TemplateEngine | None = None
     code_generator_class = _CodeGenerator
-    # Operators go through call_binop, which notes a sensitive operand (plait.templating._taint).
-    intercepted_binops = frozenset(["+", "-", "*", "/", "//", "%", "**"])
+    # Operators go through call_binop, which notes a sensitive operand (plait.templating._taint)
+    # and bounds what the growing ones (lim.BINOPS) may build.
+    intercepted_binops = frozenset(["+", "-", "*", "/", "//", "%", "**"]) | lim.BINOPS
+    plait_buffer = lim.Buffer
+    plait_str_join = staticmethod(lim.str_join)
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         if isinstance(obj, PlaitUndefined):
             obj.fail_call()  # "unknown function 'kv'" rather than an error about its attributes
         touch(*args, *kwargs.values())
-        return super().call(context, obj, *args, **kwargs)
+        if type(obj) is _Sink:
+            return obj(*args)  # the engine's own receiver of a native value: checks it itself
+        lim.check_call(obj, args, kwargs)
+        result = super().call(context, obj, *args, **kwargs)
+        if not isinstance(result, str | int | float | list | dict) and inspect.isawaitable(result):
+            return lim.await_checked(result, "the result of the call")
+        return lim.check_size(result, "the result of the call")
+
+    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
+        # Every loop's items pass through ``plait_loop``, which checks the time budget.
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Filter(
+                loop.iter, _LOOP, [], [], None, None, lineno=loop.iter.lineno
+            ).set_environment(self)
+        return tree
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         touch(left, right)
+        lim.check_time()
+        if operator in lim.BINOPS:
+            return lim.binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
     def getattr(self, obj: Any, attribute: str) -> Any:
@@ -143,6 +189,8 @@ class _Sink:
         if isinstance(value, jinja2.Undefined):
             str(value)  # raises, naming the undefined path
         touch(value)
+        lim.check_size(value, "the value")
+        lim.check_weight(value, "the value")
         self.value = value
         return ""
 
@@ -176,13 +224,14 @@ class TemplateEngine:
             keep_trailing_newline=True,
             loader=None,
             extensions=[],
+            optimized=False,  # no constant folding when parsing: '{{ "a" * 10**9 }}' stays lazy
         )
         self.env.plait_engine = self
         self.env.globals.clear()
         self.env.globals.update(
             {
                 "now": f.now,
-                "range": safe_range,  # Jinja's sandbox range: capped in size
+                "range": lim.bounded_range,  # capped at template_max_items
                 "json": f.from_json,
                 "fromJson": f.from_json,
                 "render": _render_function,
@@ -242,6 +291,10 @@ class TemplateEngine:
                 "timestampNano": k.timestamp_nano,
             }
         )
+        for name, fn in list(self.env.filters.items()):
+            if name != _COALESCE:
+                self.env.filters[name] = lim.guard_filter(name, fn)
+        self.env.filters[_LOOP] = lim.guard_loop
         self.env.tests.update(
             {
                 "json": f.is_json,
@@ -262,7 +315,7 @@ class TemplateEngine:
         self.env.globals[name] = fn
 
     def add_filter(self, name: str, fn: Callable[..., Any]) -> None:
-        self.env.filters[name] = tracked(fn)
+        self.env.filters[name] = tracked(lim.guard_filter(name, fn))
 
     def add_test(self, name: str, fn: Callable[..., Any]) -> None:
         self.env.tests[name] = tracked(fn)
@@ -274,13 +327,18 @@ class TemplateEngine:
         if template is not None:
             self._cache.move_to_end(source)
             return template
-        translated = translate(source)
         try:
+            translated = translate(source)
             _check_forbidden_tags(self.env, translated)
             template = self.env.from_string(translated)
         except jinja2.TemplateSyntaxError as error:
             raise TemplateSyntaxError(
                 _syntax_reason(error), line=error.lineno, expression=_excerpt(source, error.lineno)
+            ) from None
+        except RecursionError:
+            # '((((...))))' or '1 + 1 + ...' thousands deep: the parser and compiler recurse
+            raise TemplateSyntaxError(
+                "the template is nested too deeply", expression=_excerpt(source, 1)
             ) from None
         self._cache[source] = template
         if len(self._cache) > CACHE_SIZE:
@@ -294,15 +352,22 @@ class TemplateEngine:
 
     # -- render ------------------------------------------------------------------------------
 
+    budget = staticmethod(lim.budget)
+    """``with engine.budget():`` makes the renders inside the block share one time budget
+    (``template_render_seconds``), as the engine does for all the strings of one property."""
+
     async def render(self, source: str, context: Mapping[str, Any]) -> str:
         """Render to a string."""
         if not is_template(source):
             return source
         template = self._compile(source)
+        budget = lim.enter_budget()
         try:
-            return await template.render_async(context)
+            return await _render_async(template, context)
         except Exception as error:
             raise _render_error(error, source) from None
+        finally:
+            lim.exit_budget(budget)
 
     async def render_native(self, source: str, context: Mapping[str, Any]) -> Any:
         """Render, keeping the native type when ``source`` is a single ``{{ expression }}``."""
@@ -319,10 +384,13 @@ class TemplateEngine:
             return await self.render(source, context)
         sink = _Sink()
         template = self._compile_native(source, match.group(1))
+        budget = lim.enter_budget()
         try:
-            await template.render_async({**context, "__plait_sink__": sink})
+            await _render_async(template, {**context, "__plait_sink__": sink})
         except Exception as error:
             raise _render_error(error, source) from None
+        finally:
+            lim.exit_budget(budget)
         return sink.value
 
     def _compile_native(self, source: str, expression: str) -> jinja2.Template:
@@ -358,6 +426,25 @@ class TemplateEngine:
         if isinstance(value, tuple):
             return tuple([await self.render_value(v, context) for v in value])
         return value
+
+
+async def _render_async(template: jinja2.Template, context: Mapping[str, Any]) -> str:
+    """``template.render_async``, with the size of the output checked as it is produced."""
+    pieces: list[str] = []
+    append = pieces.append
+    size = 0
+    most = limits().template_max_string
+    stream: Any = template.root_render_func(template.new_context(dict(context)))
+    try:
+        async for piece in stream:
+            size += len(piece)
+            if size > most:
+                lim.check_string(size, "the output")
+            append(piece)
+    except BaseException:
+        await stream.aclose()
+        raise
+    return "".join(pieces)
 
 
 def _lookup(path: str, context: Mapping[str, Any]) -> Any:
@@ -407,6 +494,8 @@ def _excerpt(source: str, line: int | None) -> str:
 
 
 def _render_error(error: Exception, source: str) -> TemplateRenderError:
+    if isinstance(error, TemplateLimitError):
+        return TemplateLimitError(error.message, line=error.line, expression=source)
     if isinstance(error, TemplateRenderError | TemplateSyntaxError):
         return TemplateRenderError(error.message, line=error.line, expression=source)
     if isinstance(error, SecurityError):

@@ -9,6 +9,7 @@ the template. An undefined input raises the usual undefined error.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import hashlib
@@ -25,9 +26,13 @@ from datetime import time as time_of_day
 from typing import Any, NoReturn
 from urllib.parse import quote_plus, unquote_plus
 
+import regex as _re  # type: ignore[import-untyped]  # has no type stubs
 from jinja2 import Undefined
 
+from plait.limits import limits
 from plait.templating import _filters as f
+from plait.templating import _jq
+from plait.templating import _limits as lim
 
 # -- helpers ---------------------------------------------------------------------------------
 
@@ -148,23 +153,51 @@ def _translate_regex(pattern: str) -> str:
     return "".join(out)
 
 
+# Patterns run in the ``regex`` module (re-compatible, version 0 syntax), which can stop a match
+# after ``template_regex_seconds``: a backtracking pattern such as ``^(a+)+$`` cannot hang.
+
+
 @functools.lru_cache(maxsize=256)
-def _compile_regex(pattern: str) -> re.Pattern[str]:
+def _compile_regex(pattern: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "possible nested set" FutureWarnings on Java classes
-        return re.compile(_translate_regex(pattern))
+        return _re.compile(_translate_regex(pattern))
 
 
-def _regex(name: str, pattern: str, what: str = "regex") -> re.Pattern[str]:
+def _regex(name: str, pattern: str, what: str = "regex") -> Any:
     try:
         return _compile_regex(pattern)
-    except re.error as error:
+    except _re.error as error:
         _fail(name, f"invalid {what} {pattern!r}: {error}")
 
 
-def _java_replacement(
-    name: str, pattern: re.Pattern[str], replacement: str
-) -> Callable[[re.Match[str]], str]:
+def _timed(name: str, run: Callable[..., Any], *args: Any) -> Any:
+    """``run(*args, timeout=...)``: a match method of a compiled pattern, time-limited."""
+    try:
+        return run(*args, timeout=lim.regex_timeout())
+    except TimeoutError:
+        raise lim.regex_timed_out(name) from None
+
+
+def _bounded_sub(name: str, pattern: Any, expand: Callable[[Any], str], text: str) -> str:
+    """``pattern.sub(expand, text)``, refused once the replacements grow past the string
+    limit (``'x' | regexReplace('', '$0$0$0')`` would multiply the text)."""
+    limit = limits().template_max_string
+    grown = 0
+
+    def counted(match: Any) -> str:
+        nonlocal grown
+        out = expand(match)
+        grown += len(out) - (match.end() - match.start())
+        if len(text) + grown > limit:
+            lim.check_string(len(text) + grown, f"the result of '{name}'")
+        return out
+
+    result: str = _timed(name, pattern.sub, counted, text)
+    return result
+
+
+def _java_replacement(name: str, pattern: Any, replacement: str) -> Callable[[Any], str]:
     """A ``re.sub`` callback expanding a Java replacement: ``$1``, ``${name}``, ``\\$``."""
     parts: list[str | int] = []
     literal: list[str] = []
@@ -215,7 +248,7 @@ def _java_replacement(
     if literal:
         parts.append("".join(literal))
 
-    def expand(match: re.Match[str]) -> str:
+    def expand(match: Any) -> str:
         out: list[str] = []
         for part in parts:
             if isinstance(part, int):
@@ -232,27 +265,16 @@ def _java_replacement(
 # -- JSON, YAML and jq -------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=256)
-def _jq_program(expression: str) -> Any:
-    jq = importlib.import_module("jq")  # lazily (start-up time); the package has no type stubs
-    return jq.compile(expression)
-
-
-def jq_filter(value: Any, expression: Any = None) -> Any:
+async def jq_filter(value: Any, expression: Any = None) -> Any:
     """Kestra's ``jq``: the list of every result of ``expression`` applied to ``value``.
 
-    Text is parsed as JSON first; any other value is converted to JSON (dates to ISO text).
+    Text is parsed as JSON first; any other value is converted to JSON (dates to ISO text). The
+    program runs in a worker process with a time and memory cap (plait.templating._jq).
     """
     _check_defined(value)
     if value is None:
         return None
     expression = _require_text("jq", "expression", expression)
-    try:
-        program = _jq_program(expression)
-    except ValueError as error:
-        lines = str(error).strip().splitlines() or ["invalid expression"]
-        reason = lines[0].removeprefix("jq: error: ").rstrip(":")
-        _fail("jq", f"invalid expression {expression!r}: {reason}")
     if isinstance(value, str):
         try:
             json.loads(value)
@@ -265,9 +287,15 @@ def jq_filter(value: Any, expression: Any = None) -> Any:
         except (TypeError, ValueError) as error:
             _fail("jq", f"cannot convert the input to JSON: {error}")
     try:
-        return list(program.input_text(source).all())
-    except ValueError as error:
-        _fail("jq", f"{expression!r} failed: {error}")
+        return await asyncio.to_thread(_jq.run, expression, source)
+    except _jq.JqLimitError as error:
+        raise lim.TemplateLimitError(f"jq: {error}") from None
+    except _jq.JqError as error:
+        if error.kind == "compile":
+            lines = error.message.strip().splitlines() or ["invalid expression"]
+            reason = lines[0].removeprefix("jq: error: ").rstrip(":")
+            _fail("jq", f"invalid expression {expression!r}: {reason}")
+        _fail("jq", f"{expression!r} failed: {error.message}")
 
 
 @functools.cache
@@ -346,7 +374,7 @@ def from_yaml(yaml: Any = None) -> Any:
 # -- numbers ---------------------------------------------------------------------------------
 
 _INTEGER = re.compile(r"([+-]?)(0[xX][0-9a-fA-F]+|#[0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _INT_RANGES = {"INT": 31, "LONG": 63}
 _NUMBER_TYPES = ("INT", "FLOAT", "LONG", "DOUBLE", "BIGDECIMAL", "BIGINTEGER")
 
@@ -520,13 +548,19 @@ def split(value: Any, delimiter: Any = None, limit: Any = None) -> list[str] | N
     cap = 0 if limit is None else _require_int("split", "limit", limit, truncate=True)
     parts: list[str] = []
     index = 0
-    for match in pattern.finditer(value):
-        if cap > 0 and len(parts) >= cap - 1:
-            break
-        if index == 0 and match.start() == 0 and match.end() == 0:
-            continue  # a zero-width match at the start gives no leading empty part
-        parts.append(value[index : match.start()])
-        index = match.end()
+    most = limits().template_max_items
+    try:
+        for match in _timed("split", pattern.finditer, value):
+            if cap > 0 and len(parts) >= cap - 1:
+                break
+            if index == 0 and match.start() == 0 and match.end() == 0:
+                continue  # a zero-width match at the start gives no leading empty part
+            parts.append(value[index : match.start()])
+            index = match.end()
+            if len(parts) >= most:
+                lim.check_items(len(parts) + 1, "the result of 'split'")
+    except TimeoutError:
+        raise lim.regex_timed_out("split") from None
     if index == 0 and not parts:
         return [value]
     parts.append(value[index:])
@@ -616,7 +650,7 @@ def replace(
             if regexp:
                 pattern = _regex("replace", _text(key))
                 expand = _java_replacement("replace", pattern, _text(replacement))
-                rules.append(functools.partial(pattern.sub, expand))
+                rules.append(functools.partial(_bounded_sub, "replace", pattern, expand))
             else:
                 rules.append(functools.partial(_plain_replace, _text(key), _text(replacement)))
 
@@ -638,6 +672,7 @@ def replace(
 
 
 def _plain_replace(old: str, new: str, text: str) -> str:
+    lim.check_replace(text, old, new)
     return text.replace(old, new)
 
 
@@ -645,7 +680,7 @@ def regex_match(value: Any, regex: Any = None) -> bool:
     """Kestra's ``regexMatch``: whether the regex is found anywhere in the text."""
     _check_defined(value)
     pattern = _regex("regexMatch", _require_text("regexMatch", "regex", regex))
-    return value is not None and pattern.search(_text(value)) is not None
+    return value is not None and _timed("regexMatch", pattern.search, _text(value)) is not None
 
 
 def regex_replace(value: Any, regex: Any = None, replacement: Any = None) -> str | None:
@@ -658,7 +693,7 @@ def regex_replace(value: Any, regex: Any = None, replacement: Any = None) -> str
     if replacement is None:
         _fail("regexReplace", "expects an argument 'replacement'")
     expand = _java_replacement("regexReplace", pattern, _text(replacement))
-    return pattern.sub(expand, _text(value))
+    return _bounded_sub("regexReplace", pattern, expand, _text(value))
 
 
 def regex_extract(value: Any, regex: Any = None, group: Any = 0) -> str | None:
@@ -670,7 +705,7 @@ def regex_extract(value: Any, regex: Any = None, group: Any = 0) -> str | None:
     index = 0 if group is None else _require_int("regexExtract", "group", group, truncate=True)
     if index < 0:
         _fail("regexExtract", f"group {index} is out of bounds: it must be 0 or more")
-    match = pattern.search(_text(value))
+    match = _timed("regexExtract", pattern.search, _text(value))
     if match is None:
         return None
     if index > pattern.groups:
@@ -678,7 +713,8 @@ def regex_extract(value: Any, regex: Any = None, group: Any = 0) -> str | None:
             "regexExtract",
             f"group {index} is out of bounds: the regex has {pattern.groups} group(s)",
         )
-    return match.group(index)
+    found: str | None = match.group(index)
+    return found
 
 
 # -- encodings and hashes ----------------------------------------------------------------------

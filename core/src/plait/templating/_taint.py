@@ -13,6 +13,7 @@ result that called ``secret()``.
 from __future__ import annotations
 
 import functools
+import inspect
 import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -147,11 +148,23 @@ def tracked(fn: Any) -> Callable[..., Any]:
     if getattr(fn, "_plait_tracked", False):
         return typing.cast(Callable[..., Any], fn)
 
-    @functools.wraps(fn)  # keeps Jinja's pass_context / pass_environment marker
-    def call(*args: Any, **kwargs: Any) -> Any:
-        if _current.get() is not None:
-            touch(*args, *kwargs.values())
-        return fn(*args, **kwargs)
+    call: Callable[..., Any]
+    if inspect.iscoroutinefunction(fn):
+        # Stays a coroutine function: Jinja must never call it outside an await.
+
+        @functools.wraps(fn)  # keeps Jinja's pass_context / pass_environment marker
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            if _current.get() is not None:
+                touch(*args, *kwargs.values())
+            return await fn(*args, **kwargs)
+
+    else:
+
+        @functools.wraps(fn)  # keeps Jinja's pass_context / pass_environment marker
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if _current.get() is not None:
+                touch(*args, *kwargs.values())
+            return fn(*args, **kwargs)
 
     call._plait_tracked = True  # type: ignore[attr-defined]
     return call
