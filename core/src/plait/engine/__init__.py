@@ -11,12 +11,26 @@ from plait.engine._model import (
     new_id,
     utcnow,
 )
-from plait.engine._repository import Repository
+from plait.engine._repository import (
+    EXIT_UNFINISHED,
+    DatabaseFault,
+    Lease,
+    LeaseHeld,
+    LeaseHolder,
+    LeaseLost,
+    Repository,
+)
 
 __all__ = [
+    "EXIT_UNFINISHED",
     "Attempt",
+    "DatabaseFault",
     "Execution",
     "FlowRevision",
+    "Lease",
+    "LeaseHeld",
+    "LeaseHolder",
+    "LeaseLost",
     "LogRecord",
     "MetricRecord",
     "Repository",
