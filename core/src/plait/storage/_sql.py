@@ -357,7 +357,9 @@ class SqlRepository(Repository):
             # Fenced: the header is written first, only while the lease is still ours.
             if write(conn, batches, fenced=(self._prepared(kind, [header], conn), header)):
                 return True
-            return _lease_holder(conn, execution.id)
+            holder = _lease_holder(conn, execution.id)
+            conn.commit()
+            return holder
 
         written = await self._run(run)
         if written is not True:
