@@ -23,7 +23,7 @@ id: long
 namespace: t
 tasks:
   - {id: one, type: plait.core.Log, message: step-one}
-  - {id: nap1, type: plait.core.Sleep, duration: PT1S}
+  - {id: nap1, type: plait.core.Sleep, duration: PT3S}
   - {id: two, type: plait.core.Log, message: step-two}
   - {id: nap2, type: plait.core.Sleep, duration: PT1S}
   - {id: three, type: plait.core.Log, message: step-three}
@@ -144,15 +144,16 @@ def test_a_database_locked_too_long_is_one_line_and_recoverable(tmp_path: Path) 
 
 
 def test_a_lock_held_longer_than_sqlites_own_wait_is_retried(tmp_path: Path) -> None:
-    # SQLite waited 10 s for a lock before giving up, once; a lock held 11 s is now retried
-    # with backoff within database_busy_seconds (30 s by default) and the run succeeds.
+    # SQLite waited 10 s for a lock before giving up, once; a lock held 15 s (from the start of
+    # a 3 s task: the run waits 12 s) is now retried with backoff within database_busy_seconds
+    # (30 s by default) and the run succeeds.
     flow, db, env = _setup(tmp_path)
     proc = subprocess.Popen([PLAIT, "run", str(flow), "-q"], env=env, stderr=subprocess.PIPE)
     try:
         _wait_for(db, "nap1", "RUNNING", proc)
         locker = sqlite3.connect(db, timeout=10, isolation_level=None)
         locker.execute("BEGIN EXCLUSIVE")
-        time.sleep(11)
+        time.sleep(15)
         locker.close()
     finally:
         _, err = proc.communicate(timeout=90)
