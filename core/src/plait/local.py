@@ -198,7 +198,10 @@ async def local_runner(
                 key_ring=ring,
             )
             settle_heap()  # start-up is done (see plait._entry)
-            yield runner
+            try:
+                yield runner
+            finally:
+                await runner.close()
         finally:
             await host.shutdown()
             await resolver.close()

@@ -61,7 +61,8 @@ class PlaitGroup(click.Group):
                 err_console.print(
                     f"[bold red]error:[/] {escape(printable(line))}", markup=True, highlight=False
                 )
-            ctx.exit(1)
+            # 1, or the error's own code (75: a run stopped unfinished, for `recover` to end).
+            ctx.exit(getattr(error, "exit_code", 1))
         except KeyboardInterrupt:
             err_console.print("interrupted")
             ctx.exit(130)

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from plait_sdk import UserError
@@ -19,6 +19,9 @@ from plait.cli._display import STYLE, duration_of, execution_json, log_line, sum
 from plait.cli._run import Progress, exit_code, home_option, parse_pairs
 from plait.engine import Execution
 from plait.flows import State
+
+if TYPE_CHECKING:
+    from plait.engine._runner import Recovery
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -250,9 +253,14 @@ def replay(
 @click.option("--quiet", "-q", is_flag=True)
 @home_option
 def recover(quiet: bool, home: Path | None) -> None:
-    """Resume every execution left unfinished by a process that stopped (crash, kill -9)."""
+    """Resume every execution left unfinished by a process that stopped (crash, kill -9).
+
+    Executions another live process drives (their lease is held) are left to it.
+    """
     progress = Progress(err_console, live=False, quiet=quiet)
-    done: list[Execution] = _with_runner(home, lambda r: r.recover_all(), progress)
-    for execution in done:
+    done: Recovery = _with_runner(home, lambda r: r.recover_unfinished(), progress)
+    for execution in done.recovered:
         progress.finish(execution)
-    err_console.print(f"recovered {len(done)} execution(s)", markup=False)
+    err_console.print(f"recovered {len(done.recovered)} execution(s)", markup=False)
+    for skipped in done.skipped:
+        err_console.print(f"skipped: {skipped}", markup=False)

@@ -11,13 +11,27 @@ from plait.engine._model import (
     new_id,
     utcnow,
 )
-from plait.engine._repository import Repository
+from plait.engine._repository import (
+    EXIT_UNFINISHED,
+    DatabaseFault,
+    Lease,
+    LeaseHeld,
+    LeaseHolder,
+    LeaseLost,
+    Repository,
+)
 from plait.templating._taint import masked_view
 
 __all__ = [
+    "EXIT_UNFINISHED",
     "Attempt",
+    "DatabaseFault",
     "Execution",
     "FlowRevision",
+    "Lease",
+    "LeaseHeld",
+    "LeaseHolder",
+    "LeaseLost",
     "LogRecord",
     "MetricRecord",
     "Repository",

@@ -3,16 +3,120 @@
 The engine talks to persistence only through :class:`Repository`. Implementations must make
 :meth:`Repository.save` atomic: the execution header and every task run passed to it are
 committed together or not at all, before the engine acts on the decisions that produced them.
+
+Executions have one owner at a time: a *lease* (owner id, expiry, epoch) stored with the
+execution. A process takes it with :meth:`Repository.claim` (a compare-and-swap: only a lease
+that is free, expired, already its own, or held by a process known to be dead is taken),
+keeps it alive with :meth:`Repository.renew`, and gives it back with :meth:`Repository.release`
+or with the save that ends the execution. A save made under a lease is *fenced*: it is written
+only while the lease is still the one the writer holds, otherwise :class:`LeaseLost` is raised
+and nothing of it is stored, so a process that lost an execution can never overwrite the new
+owner's work.
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+
+from plait_sdk import UserError
 
 from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun
 from plait.flows import State
+
+#: Exit code of the CLI when a run stopped without finishing because of the database or the
+#: loss of the lease (EX_TEMPFAIL: the execution is left for ``plait executions recover``).
+EXIT_UNFINISHED = 75
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The lease a save is made under.
+
+    ``epoch`` is the value :meth:`Repository.claim` returned (1 for an execution this save
+    inserts); the save is refused unless the stored lease has this owner and epoch. ``expires``
+    is stored as the new expiry, or the lease is released with the save when ``release``.
+    """
+
+    owner: str
+    epoch: int
+    expires: datetime
+    release: bool = False
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    """The lease as stored: ``expires`` is ``None`` when nobody holds it."""
+
+    owner: str | None
+    expires: datetime | None
+    epoch: int
+
+
+class LeaseLost(UserError):
+    """The execution's lease is held by another process: this one must stop driving it."""
+
+    exit_code = EXIT_UNFINISHED
+
+    def __init__(self, execution_id: str, holder: LeaseHolder | None = None) -> None:
+        by = f" by {holder.owner}" if holder is not None and holder.owner else ""
+        super().__init__(
+            f"execution {execution_id} was taken over{by}; this process stopped driving it "
+            "and wrote nothing more"
+        )
+        self.execution_id = execution_id
+        self.holder = holder
+
+
+class LeaseHeld(UserError):
+    """An execution cannot be taken: another live process drives it."""
+
+    exit_code = EXIT_UNFINISHED
+
+    def __init__(self, execution_id: str, holder: LeaseHolder | None) -> None:
+        if holder is not None and holder.owner and holder.expires is not None:
+            by = f"{holder.owner} (lease until {holder.expires:%Y-%m-%d %H:%M:%S} UTC)"
+        else:
+            by = "another process"
+        super().__init__(f"execution {execution_id} is being driven by {by}")
+        self.execution_id = execution_id
+        self.holder = holder
+
+
+class DatabaseFault(UserError):
+    """The database failed under a step (locked too long, I/O error, disk full...).
+
+    The CLI prints it as one line and exits with :data:`EXIT_UNFINISHED`; the execution it
+    interrupted keeps its state as last committed, and ``plait executions recover`` finishes
+    it once its lease is free.
+    """
+
+    exit_code = EXIT_UNFINISHED
+
+    def __init__(self, problem: str, where: str, execution_id: str | None = None) -> None:
+        self.problem = problem
+        self.where = where
+        self.execution_id = execution_id
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        text = f"{self.problem}: {self.where}"
+        if self.execution_id is not None:
+            text += (
+                f"; execution {self.execution_id} is left unfinished and "
+                "`plait executions recover` will finish it"
+            )
+        return text
+
+    def during(self, execution_id: str) -> DatabaseFault:
+        """The same fault, naming the execution it interrupted (the innermost one is kept)."""
+        if self.execution_id is None:
+            self.execution_id = execution_id
+            self.reason = self._text()
+            self.args = (self.reason,)
+        return self
 
 
 class Repository(abc.ABC):
@@ -63,6 +167,7 @@ class Repository(abc.ABC):
         logs: Sequence[LogRecord] = (),
         metrics: Sequence[MetricRecord] = (),
         also: Sequence[Execution] = (),
+        lease: Lease | None = None,
     ) -> None:
         """Insert or update the execution header and the given task runs, atomically.
 
@@ -71,7 +176,44 @@ class Repository(abc.ABC):
         as ended without the log lines it wrote. ``also`` holds other execution headers to
         write in the same transaction (the new execution of a flow-level retry, so a failed
         execution is never stored as RETRIED without the one that retries it).
+
+        With a ``lease`` the save is fenced: an existing execution is updated only while its
+        stored lease has the lease's owner and epoch (else :class:`LeaseLost`, nothing
+        written); a new one is inserted holding the lease. The expiry is renewed, or the lease
+        released when ``lease.release``. ``also`` executions are new ones, inserted holding
+        the lease with epoch 1. Without a lease (tools, tests) the lease columns are left as
+        they are.
         """
+
+    # -- leases ------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def claim(
+        self,
+        execution_id: str,
+        owner: str,
+        expires: datetime,
+        *,
+        now: datetime,
+        dead_owner: str | None = None,
+    ) -> int | None:
+        """Take the execution's lease if it is free, expired (before ``now``), already
+        ``owner``'s, or held by ``dead_owner``; its new epoch, or ``None`` when refused (or
+        when there is no such execution). One compare-and-swap: of concurrent claims of a
+        free lease exactly one succeeds."""
+
+    @abc.abstractmethod
+    async def renew(self, owner: str, execution_ids: Sequence[str], expires: datetime) -> set[str]:
+        """Extend every lease ``owner`` still holds among ``execution_ids`` (one statement);
+        the ids still held. An id missing from the answer was taken by another process."""
+
+    @abc.abstractmethod
+    async def release(self, execution_id: str, owner: str, epoch: int) -> None:
+        """Give the lease back (only if it is still ``owner``'s at ``epoch``)."""
+
+    @abc.abstractmethod
+    async def lease(self, execution_id: str) -> LeaseHolder | None:
+        """The execution's lease as stored, ``None`` when there is no such execution."""
 
     @abc.abstractmethod
     async def request_kill(self, execution_id: str) -> bool:

@@ -6,21 +6,32 @@ and waits for their reports (several reports are applied in one step, so paralle
 save, not one per task). A process killed at any point leaves the repository with every decision
 it acted on; :meth:`Runner.recover` resumes such executions and re-runs only the task runs that
 had not finished.
+
+An execution is driven by one runner at a time: the runner holds its lease (see
+:mod:`plait.engine._repository`), taken when it creates or claims the execution, renewed by one
+heartbeat task per runner (one UPDATE for all its leases, every third of
+``limits().lease_seconds``) and by every save, and given back by the save that ends the
+execution or when the runner stops driving it. Every save is fenced by the lease: a runner
+that lost it (it stalled past the expiry and another process recovered the execution) stops
+driving at once and writes nothing more.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import logging
+import os
 import random
 import shutil
+import socket
 import tempfile
 import time
 import traceback
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +44,13 @@ from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import LOOP_VALUES, Executor, value_key
 from plait.engine._files import TemplateFiles
 from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
-from plait.engine._repository import Repository
+from plait.engine._repository import (
+    DatabaseFault,
+    Lease,
+    LeaseHeld,
+    LeaseLost,
+    Repository,
+)
 from plait.engine._retry import next_attempt_at
 from plait.engine._sealing import mark, register, reveal, seal_text
 from plait.flows import (
@@ -77,6 +94,33 @@ class _Event:
     killed: bool = False
     child: Execution | None = None
     child_error: str | None = None
+    #: A fault of the database under a followed subflow: it stops the parent too (it is not
+    #: the subflow failing).
+    fault: DatabaseFault | None = None
+
+
+@dataclass
+class _Hold:
+    """This runner's lease on one execution."""
+
+    epoch: int
+    #: Written to the database: a new execution's lease exists once its first save commits.
+    stored: bool = True
+    #: False once given back (the execution ended, or waits out a timed pause meanwhile).
+    active: bool = True
+    #: Taken by another process: stop driving, write nothing more.
+    lost: bool = False
+    #: Called when the heartbeat finds the lease lost (cancels the execution's work).
+    on_lost: Callable[[], None] | None = None
+
+
+@dataclass
+class Recovery:
+    """What :meth:`Runner.recover_unfinished` did."""
+
+    recovered: list[Execution] = field(default_factory=list)
+    #: Executions left alone: another live process drives them (their lease is held).
+    skipped: list[LeaseHeld | LeaseLost] = field(default_factory=list)
 
 
 @dataclass
@@ -100,6 +144,9 @@ class _Driving:
     handed_over: bool = False
     #: The engine's template functions of this execution (made on its first render).
     functions: dict[str, Callable[..., Any]] | None = None
+    #: Claimed back after a timed pause, another process had written it meanwhile: drive the
+    #: stored copy instead of this one.
+    reload: bool = False
 
 
 class Runner:
@@ -120,6 +167,8 @@ class Runner:
         key_ring: KeyRing | None = None,
         poll_interval: float = 1.0,
         rng_seed: int | None = None,
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.repo = repo
         self.host = host
@@ -138,6 +187,159 @@ class Runner:
         self._rng_seed = rng_seed
         self._flows: dict[tuple[str, str, int], Flow] = {}
         self._driving: dict[str, _Driving] = {}
+        #: This runner's id in execution leases (unique per runner: host, pid, random).
+        self.owner = owner or owner_id()
+        #: The clock leases are taken and expire by (tests move it).
+        self._clock = clock
+        self._held: dict[str, _Hold] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+        #: The database failed under this runner: leases are left to expire, not given back.
+        self._faulted = False
+        self._claiming: set[str] = set()
+        self._detached: set[asyncio.Task[Execution]] = set()
+
+    # -- leases ----------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Stop the lease heartbeat. Leases still held then expire (or are taken from this
+        process by recovery once it has exited)."""
+        task, self._heartbeat = self._heartbeat, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _expiry(self) -> datetime:
+        return self._clock() + timedelta(seconds=limits().lease_seconds)
+
+    def _hold_new(self, execution_id: str) -> _Hold:
+        """The lease of an execution this runner is about to insert (it exists once stored)."""
+        hold = self._held[execution_id] = _Hold(epoch=1, stored=False)
+        self._ensure_heartbeat()
+        return hold
+
+    async def _claim(self, execution_id: str) -> bool:
+        """Take the execution's lease: free, expired, or held by a process of this host that
+        has exited. ``False`` when another live process (or this runner) holds it."""
+        if execution_id in self._held or execution_id in self._claiming:
+            return False  # this runner drives it already
+        self._claiming.add(execution_id)
+        try:
+            epoch = await self.repo.claim(
+                execution_id, self.owner, self._expiry(), now=self._clock()
+            )
+            if epoch is None:
+                holder = await self.repo.lease(execution_id)
+                dead = holder.owner if holder is not None and holder.expires else None
+                if dead is not None and await asyncio.to_thread(owner_is_dead, dead):
+                    epoch = await self.repo.claim(
+                        execution_id,
+                        self.owner,
+                        self._expiry(),
+                        now=self._clock(),
+                        dead_owner=dead,
+                    )
+            if epoch is None:
+                return False
+            self._held[execution_id] = _Hold(epoch)
+            self._ensure_heartbeat()
+            return True
+        finally:
+            self._claiming.discard(execution_id)
+
+    async def _take(self, execution_id: str) -> None:
+        """Claim the execution, or say who drives it (:class:`LeaseHeld`)."""
+        if await self._claim(execution_id):
+            return
+        holder = await self.repo.lease(execution_id)
+        if holder is None:
+            raise UserError(f"no execution with id {execution_id}")
+        raise LeaseHeld(execution_id, holder)
+
+    async def _release(self, execution_id: str) -> None:
+        hold = self._held.pop(execution_id, None)
+        if hold is None or not hold.active or hold.lost or not hold.stored or self._faulted:
+            return
+        hold.active = False
+        await self.repo.release(execution_id, self.owner, hold.epoch)
+
+    async def _let_go(self, execution_id: str, error: BaseException | None = None) -> None:
+        """Stop holding an execution after an error: its lease is given back at once, unless
+        the database failed (it then expires) or it was lost."""
+        if isinstance(error, DatabaseFault):
+            self._faulted = True
+        try:
+            await self._release(execution_id)
+        except Exception as failure:
+            log.debug("could not give back the lease of %s: %s", execution_id, failure)
+
+    def _ensure_heartbeat(self) -> None:
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat(), name="plait-lease-heartbeat")
+
+    async def _beat(self) -> None:
+        """Renew every lease this runner holds, in one statement, every third of the lease;
+        a lease found taken stops the work on its execution at once."""
+        while self._held:
+            await asyncio.sleep(limits().lease_seconds / 3)
+            held = {
+                i: (h, h.epoch)
+                for i, h in self._held.items()
+                if h.active and h.stored and not h.lost
+            }
+            if not held:
+                continue
+            try:
+                kept = await self.repo.renew(self.owner, list(held), self._expiry())
+            except Exception as error:  # the database failed: saves say so; try again later
+                log.debug("renewing leases failed: %s", error)
+                continue
+            for execution_id, (hold, epoch) in held.items():
+                current = self._held.get(execution_id) is hold and hold.epoch == epoch
+                if execution_id not in kept and current and hold.active:
+                    hold.lost = True
+                    if hold.on_lost is not None:
+                        hold.on_lost()
+
+    async def _save(
+        self,
+        execution: Execution,
+        changed: Sequence[TaskRun] = (),
+        *,
+        logs: Sequence[LogRecord] = (),
+        metrics: Sequence[MetricRecord] = (),
+        also: Sequence[Execution] = (),
+    ) -> None:
+        """Every write of an execution by this runner: fenced by its lease, which is renewed,
+        or given back when the execution has ended. ``also`` are new executions this runner
+        then holds (a flow-level retry's next try)."""
+        hold = self._held.get(execution.id)
+        if hold is None or not hold.active:
+            raise RuntimeError(f"execution {execution.id} saved without holding its lease")
+        if hold.lost:
+            raise LeaseLost(execution.id)
+        release = execution.state.terminal
+        new = {e.id: self._hold_new(e.id) for e in also if e.id not in self._held}
+        lease = Lease(self.owner, hold.epoch, self._expiry(), release)
+        try:
+            await self.repo.save(
+                execution, changed, logs=logs, metrics=metrics, also=also, lease=lease
+            )
+        except BaseException as error:
+            for other_id in new:
+                self._held.pop(other_id, None)
+            if isinstance(error, LeaseLost):
+                hold.lost = True
+            elif isinstance(error, DatabaseFault):
+                self._faulted = True
+            raise
+        hold.stored = True
+        for other in new.values():
+            other.stored = True
+        if release:
+            hold.active = False
+            if self._held.get(execution.id) is hold:
+                del self._held[execution.id]
 
     # -- flows -----------------------------------------------------------------------------------
 
@@ -181,7 +383,8 @@ class Runner:
         masker: Masker | None = None,
         subflow_depth: int = 0,
     ) -> Execution:
-        """A new execution (inputs coerced and validated), persisted as CREATED.
+        """A new execution (inputs coerced and validated), persisted as CREATED and held by
+        this runner (its lease taken) for :meth:`drive`.
 
         ``masker`` (a parent's, for a subflow) names the secrets whose holders are sealed
         like SECRET inputs, whatever the input's type.
@@ -207,8 +410,16 @@ class Runner:
         )
         execution.inputs = self._seal_inputs(flow, execution.id, coerced, sensitive)
         execution.transition(State.CREATED)
-        await self.repo.save(execution)
+        await self._save_new(execution)
         return execution
+
+    async def _save_new(self, execution: Execution, runs: Sequence[TaskRun] = ()) -> None:
+        self._hold_new(execution.id)
+        try:
+            await self._save(execution, runs)
+        except BaseException:
+            self._held.pop(execution.id, None)
+            raise
 
     async def run(
         self, flow: Flow, revision: int, inputs: Mapping[str, Any] | None = None, **kwargs: Any
@@ -272,15 +483,67 @@ class Runner:
     async def drive(self, flow: Flow, execution: Execution) -> Execution:
         """Advance ``execution`` until it ends, or pauses with nothing left running.
 
-        A flow-level ``CREATE_NEW_EXECUTION`` retry is followed: what is returned is the last
-        execution of the chain (the failed ones end RETRIED, each naming its successor).
+        The runner must hold the execution's lease (:meth:`create` takes it, and so do
+        resume, restart, recover...); it is given back when the drive stops. A flow-level
+        ``CREATE_NEW_EXECUTION`` retry is followed: what is returned is the last execution of
+        the chain (the failed ones end RETRIED, each naming its successor).
+
+        Raises :class:`LeaseLost` when another process took the execution over (this one then
+        wrote nothing more), and :class:`DatabaseFault` naming the execution when the database
+        failed under it (it is left for ``plait executions recover``).
         """
+        while True:
+            hold = self._hold_of(execution.id)
+            try:
+                d = await self._drive(flow, execution, hold)
+            except LeaseLost:
+                self._held.pop(execution.id, None)
+                raise
+            except DatabaseFault as fault:
+                self._faulted = True
+                self._held.pop(execution.id, None)  # not renewed any more: it expires
+                raise fault.during(execution.id) from fault.__cause__
+            except BaseException as error:
+                await self._let_go(execution.id, error)
+                raise
+            if d is not None and d.reload:
+                # Claimed back after a timed pause that another process had written meanwhile.
+                stored = await self._load(execution.id)
+                if stored.state.terminal:
+                    await self._release(execution.id)
+                    return stored
+                execution = stored
+                continue
+            if self._held.get(execution.id) is hold and not hold.active:
+                del self._held[execution.id]  # handed over while waiting out a timed pause
+            elif self._held.get(execution.id) is hold:
+                await self._release(execution.id)
+                if execution.state is State.PAUSED:
+                    settled = await self._settle_subflow_waits(execution)
+                    if settled is not None:
+                        return settled
+            if d is None:
+                return execution
+            if d.successor is not None:
+                execution = d.successor
+                continue
+            if d.handed_over:
+                return await self._load(execution.id)
+            return execution
+
+    def _hold_of(self, execution_id: str) -> _Hold:
+        hold = self._held.get(execution_id)
+        if hold is None or not hold.active:
+            raise RuntimeError(f"execution {execution_id} driven without holding its lease")
+        return hold
+
+    async def _drive(self, flow: Flow, execution: Execution, hold: _Hold) -> _Driving | None:
         scheduled = execution.state is State.CREATED and execution.scheduled is not None
-        if scheduled and not await self._wait_for_schedule(execution):
-            return execution
+        if scheduled and not await self._wait_for_schedule(execution, hold):
+            return None
         admission = execution.state is State.CREATED and flow.concurrency is not None
-        if admission and not await self._admit(flow, execution):
-            return execution
+        if admission and not await self._admit(flow, execution, hold):
+            return None
         masker = Masker()
         inputs = self._open_inputs(flow, execution)
         # What this execution holds sealed (SECRET inputs, outputs of tasks before a restart or
@@ -302,11 +565,12 @@ class Runner:
             log=ExecutionLog(masker, self._on_log),
         )
         self._driving[execution.id] = driving
+        hold.on_lost = functools.partial(self._on_lost, driving)
         self._reattach_subflows(execution, driving)
         started = execution.scheduled or execution.created or utcnow()
         deadline = started + flow.timeout if flow.timeout else None
         try:
-            await self._loop(flow, execution, driving, deadline)
+            await self._loop(flow, execution, driving, deadline, hold)
             parent = execution.parent_execution_id
             reports = execution.state.terminal and execution.state is not State.RETRIED
             if parent and reports and parent not in self._driving:
@@ -314,6 +578,7 @@ class Runner:
                 # report to the parent, which may be paused waiting for it.
                 await self._notify_parent(execution)
         finally:
+            hold.on_lost = None
             self._driving.pop(execution.id, None)
             for task in driving.workers.values():
                 task.cancel()
@@ -328,13 +593,33 @@ class Runner:
             if driving.workdirs:
                 paths = list(driving.workdirs.values())
                 await asyncio.to_thread(_remove_dirs, paths)
-        if driving.successor is not None:
-            return await self.drive(flow, driving.successor)
-        if driving.handed_over:
-            return await self._load(execution.id)
-        return execution
+        return driving
 
-    async def _wait_for_schedule(self, execution: Execution) -> bool:
+    def _on_lost(self, d: _Driving) -> None:
+        """Another process took the execution: stop its work now (its loop then stops)."""
+        for run_id, task in d.workers.items():
+            context = d.contexts.get(run_id)
+            if context is not None:
+                context.cancel()
+            task.cancel()
+        d.events.put_nowait(_Event(WAKE))
+
+    async def _settle_subflow_waits(self, execution: Execution) -> Execution | None:
+        """After giving back a paused execution: a subflow it waits for may have ended while
+        this runner held it (its process could not take the lease to report back); report
+        it now. The parent's driven state when one was reported."""
+        for run in execution.task_runs:
+            child_id = run.scratch.get("child")
+            if run.state is not State.PAUSED or not child_id:
+                continue
+            child = await self.repo.get_execution(child_id)
+            while child is not None and child.state is State.RETRIED and child.retried_by:
+                child = await self.repo.get_execution(child.retried_by)
+            if child is not None and child.state.terminal:
+                return await self._notify_parent(self._reveal(child))
+        return None
+
+    async def _wait_for_schedule(self, execution: Execution, hold: _Hold) -> bool:
         """Wait until a scheduled execution may start; ``False`` when it was killed meanwhile.
 
         Nothing is held while waiting but this coroutine: if the process stops, recovery
@@ -342,11 +627,13 @@ class Runner:
         """
         assert execution.scheduled is not None
         while True:
+            if hold.lost:
+                raise LeaseLost(execution.id)
             if await self.repo.kill_requested(execution.id):
                 execution.kill_requested = True
                 execution.error = "killed before its scheduled start"
                 execution.transition(State.KILLED)
-                await self.repo.save(execution)
+                await self._save(execution)
                 return False
             remaining = (execution.scheduled - utcnow()).total_seconds()
             if remaining <= 0:
@@ -354,10 +641,17 @@ class Runner:
             await asyncio.sleep(min(remaining, self._poll))
 
     async def _loop(
-        self, flow: Flow, execution: Execution, d: _Driving, deadline: datetime | None
+        self,
+        flow: Flow,
+        execution: Execution,
+        d: _Driving,
+        deadline: datetime | None,
+        hold: _Hold,
     ) -> None:
         executor = d.executor
         while True:
+            if hold.lost:
+                raise LeaseLost(execution.id)
             now = utcnow()
             if deadline is not None and now >= deadline and not execution.kill_requested:
                 execution.error = (
@@ -419,6 +713,15 @@ class Runner:
             wake = step.wake_at
             if deadline is not None and not execution.kill_requested:
                 wake = deadline if wake is None else min(wake, deadline)
+            if execution.state is State.PAUSED and idle and wake is not None:
+                outcome = await self._wait_released(execution, d, hold, wake)
+                if outcome == "handed":
+                    d.handed_over = True
+                    return
+                if outcome == "reload":
+                    d.reload = True
+                    return
+                continue
             timeout = self._poll
             if wake is not None:
                 timeout = min(timeout, (wake - utcnow()).total_seconds())
@@ -433,11 +736,6 @@ class Runner:
                     event = await asyncio.wait_for(d.events.get(), timeout)
                 except TimeoutError:
                     await self._check_remote_kill(execution, executor)
-                    if execution.state is State.PAUSED and await self._resumed_elsewhere(
-                        execution, executor
-                    ):
-                        d.handed_over = True
-                        return  # another process resumed it and drives it now
                     continue
             self._apply(execution, d, event)
             while not d.events.empty():
@@ -446,6 +744,40 @@ class Runner:
                 # Busy executions never time out on the event wait: check here too.
                 d.kill_checked = time.monotonic()
                 await self._check_remote_kill(execution, executor)
+
+    async def _wait_released(
+        self, execution: Execution, d: _Driving, hold: _Hold, wake: datetime
+    ) -> str | None:
+        """Wait out a timed pause with nothing running, the lease given back meanwhile: another
+        process may resume or kill the execution (and then drives it). Claimed back when the
+        time comes (or on a local resume or a kill request): ``"handed"`` when another process
+        holds it now, ``"reload"`` when one wrote it meanwhile, ``None`` to carry on."""
+        await self.repo.release(execution.id, self.owner, hold.epoch)
+        hold.active = False
+        while True:
+            timeout = min(self._poll, (wake - utcnow()).total_seconds())
+            if timeout <= 0:
+                break
+            try:
+                event = await asyncio.wait_for(d.events.get(), timeout)
+            except TimeoutError:
+                await self._check_remote_kill(execution, d.executor)
+                if execution.kill_requested:
+                    break
+                if await self._resumed_elsewhere(execution, d.executor):
+                    return "handed"  # another process resumed it and drives it now
+                continue
+            self._apply(execution, d, event)
+            while not d.events.empty():
+                self._apply(execution, d, d.events.get_nowait())
+            break
+        epoch = await self.repo.claim(execution.id, self.owner, self._expiry(), now=self._clock())
+        if epoch is None:
+            return "handed"
+        stale = epoch != hold.epoch + 1
+        hold.epoch = epoch
+        hold.active = True
+        return "reload" if stale else None
 
     def _inline(self, d: _Driving, run: TaskRun) -> bool:
         spec = d.executor.spec_of(run)
@@ -460,6 +792,8 @@ class Runner:
         )
 
     def _apply(self, execution: Execution, d: _Driving, event: _Event) -> None:
+        if event.fault is not None:
+            raise event.fault
         if event.run_id == WAKE:
             return
         now = utcnow()
@@ -498,7 +832,7 @@ class Runner:
             if run.state.terminal:
                 d.log.close_run(run.id)  # a summary of the lines past the log limits
         also = [d.successor] if d.successor is not None else []
-        await self.repo.save(execution, changed, logs=d.log.take(), metrics=metrics, also=also)
+        await self._save(execution, changed, logs=d.log.take(), metrics=metrics, also=also)
 
     async def _finalize(self, flow: Flow, execution: Execution, d: _Driving) -> None:
         if execution.state in (State.SUCCESS, State.WARNING) and flow.outputs:
@@ -867,11 +1201,20 @@ class Runner:
             raise UserError(f"execution {execution_id} already ended {execution.state.value}")
         execution.kill_requested = True
         # A paused execution is driven by nobody: end it here. A running one is driven by
-        # another process, which sees the request within its poll interval.
-        if execution.state is State.PAUSED:
-            flow = await self.flow_of(
-                execution.namespace, execution.flow_id, execution.flow_revision
-            )
+        # another process, which sees the request within its poll interval (and so does the
+        # holder of a paused one, if it holds it).
+        if execution.state is State.PAUSED and await self._claim(execution_id):
+            try:
+                execution = await self._load(execution_id)  # as stored, under the lease
+                if execution.state.terminal:
+                    await self._release(execution_id)
+                    return execution
+                flow = await self.flow_of(
+                    execution.namespace, execution.flow_id, execution.flow_revision
+                )
+            except BaseException as error:
+                await self._let_go(execution_id, error)
+                raise
             return await self.drive(flow, execution)
         return execution
 
@@ -880,61 +1223,83 @@ class Runner:
         execution = await self._load(execution_id)
         if execution.state is not State.PAUSED:
             raise UserError(f"execution {execution_id} is {execution.state.value}, not PAUSED")
-        flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
-        executor = Executor(
-            flow,
-            execution,
-            inputs=self._open_inputs(flow, execution),
-            render=self._render_for(execution, Masker()),
-        )
-        paused = executor.paused_runs()
-        if not paused:
-            children = [r.scratch.get("child") for r in executor.subflow_waits()]
-            raise UserError(
-                f"execution {execution_id} waits for its paused subflow execution(s) "
-                f"{', '.join(map(str, children))}: resume that one"
-            )
-        declared = [
-            i for r in paused for i in getattr(executor.spec_of(r).flowable, "on_resume", [])
-        ]
-        probe = Flow.model_validate(
-            {
-                "id": "resume",
-                "namespace": "resume",
-                "tasks": [{"id": "t", "type": "x"}],
-                "inputs": [i.model_dump(by_alias=True) for i in declared],
-            }
-        )
-        values = coerce_inputs(probe, inputs or {})
         driving = self._driving.get(execution_id)
-        if driving is not None:
-            # This process is waiting out a timed pause of it: resume the live execution, whose
-            # loop commits the change and carries on.
-            driving.executor.resume(utcnow(), values)
-            driving.events.put_nowait(_Event(WAKE))
-            return driving.executor.execution
-        changed = executor.resume(utcnow(), values)
-        await self.repo.save(execution, changed)
+        if driving is None:
+            await self._take(execution_id)
+        try:
+            if driving is None:
+                execution = await self._load(execution_id)  # as stored, under the lease
+                if execution.state is not State.PAUSED:
+                    raise UserError(
+                        f"execution {execution_id} is {execution.state.value}, not PAUSED"
+                    )
+            flow = await self.flow_of(
+                execution.namespace, execution.flow_id, execution.flow_revision
+            )
+            executor = Executor(
+                flow,
+                execution,
+                inputs=self._open_inputs(flow, execution),
+                render=self._render_for(execution, Masker()),
+            )
+            paused = executor.paused_runs()
+            if not paused:
+                children = [r.scratch.get("child") for r in executor.subflow_waits()]
+                raise UserError(
+                    f"execution {execution_id} waits for its paused subflow execution(s) "
+                    f"{', '.join(map(str, children))}: resume that one"
+                )
+            declared = [
+                i for r in paused for i in getattr(executor.spec_of(r).flowable, "on_resume", [])
+            ]
+            probe = Flow.model_validate(
+                {
+                    "id": "resume",
+                    "namespace": "resume",
+                    "tasks": [{"id": "t", "type": "x"}],
+                    "inputs": [i.model_dump(by_alias=True) for i in declared],
+                }
+            )
+            values = coerce_inputs(probe, inputs or {})
+            if driving is not None:
+                # This process is waiting out a timed pause of it: resume the live execution,
+                # whose loop claims the lease back, commits the change and carries on.
+                driving.executor.resume(utcnow(), values)
+                driving.events.put_nowait(_Event(WAKE))
+                return driving.executor.execution
+            changed = executor.resume(utcnow(), values)
+            await self._save(execution, changed)
+        except BaseException as error:
+            if driving is None:
+                await self._let_go(execution_id, error)
+            raise
         return await self.drive(flow, execution)
 
     async def restart(self, execution_id: str) -> Execution:
         """Restart a failed execution from its failed task runs (earlier outputs kept)."""
-        execution = await self._load(execution_id)
-        if execution.state not in (State.FAILED, State.KILLED):
-            raise UserError(
-                f"only a FAILED or KILLED execution can be restarted; {execution_id} "
-                f"is {execution.state.value}"
+        await self._take(execution_id)
+        try:
+            execution = await self._load(execution_id)
+            if execution.state not in (State.FAILED, State.KILLED):
+                raise UserError(
+                    f"only a FAILED or KILLED execution can be restarted; {execution_id} "
+                    f"is {execution.state.value}"
+                )
+            flow = await self.flow_of(
+                execution.namespace, execution.flow_id, execution.flow_revision
             )
-        flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
-        executor = Executor(
-            flow,
-            execution,
-            inputs=self._open_inputs(flow, execution),
-            render=self._render_for(execution, Masker()),
-        )
-        changed = executor.restart(utcnow())
-        await self.repo.clear_kill(execution_id)
-        await self.repo.save(execution, changed)
+            executor = Executor(
+                flow,
+                execution,
+                inputs=self._open_inputs(flow, execution),
+                render=self._render_for(execution, Masker()),
+            )
+            changed = executor.restart(utcnow())
+            await self.repo.clear_kill(execution_id)
+            await self._save(execution, changed)
+        except BaseException as error:
+            await self._let_go(execution_id, error)
+            raise
         return await self.drive(flow, execution)
 
     async def replay(self, execution_id: str, taskrun_id: str | None = None) -> Execution:
@@ -952,71 +1317,114 @@ class Runner:
         replay.transition(State.CREATED)
         if taskrun_id is not None:
             replay.task_runs = _replayed_runs(original, taskrun_id, replay.id)
-        await self.repo.save(replay, replay.task_runs)
+        await self._save_new(replay, replay.task_runs)
         return await self.drive(flow, replay)
 
     async def recover(self, execution_id: str) -> Execution:
-        """Resume an execution whose process died: re-run only the unfinished task runs."""
-        execution = await self._load(execution_id)
-        if execution.state.terminal:
-            return execution
-        flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
-        executor = Executor(
-            flow,
-            execution,
-            inputs=self._open_inputs(flow, execution),
-            render=self._render_for(execution, Masker()),
-        )
-        changed = executor.recover(utcnow())
-        await self.repo.save(execution, changed)
-        timed = any("resumeAt" in r.scratch for r in executor.paused_runs())
-        if execution.state is State.PAUSED and not timed:
-            return execution  # waits for someone to resume it
+        """Resume an execution whose process died: re-run only the unfinished task runs.
+
+        Only an execution nobody holds is taken: its lease free or expired, or held by a
+        process of this host that has exited. :class:`LeaseHeld` otherwise.
+        """
+        await self._take(execution_id)
+        try:
+            execution = await self._load(execution_id)  # as stored once the lease is ours
+            if execution.state.terminal:
+                await self._release(execution_id)
+                return execution
+            flow = await self.flow_of(
+                execution.namespace, execution.flow_id, execution.flow_revision
+            )
+            executor = Executor(
+                flow,
+                execution,
+                inputs=self._open_inputs(flow, execution),
+                render=self._render_for(execution, Masker()),
+            )
+            changed = executor.recover(utcnow())
+            await self._save(execution, changed)
+            timed = any("resumeAt" in r.scratch for r in executor.paused_runs())
+            if execution.state is State.PAUSED and not timed:
+                await self._release(execution_id)  # waits for someone to resume it
+                return await self._settle_subflow_waits(execution) or execution
+        except BaseException as error:
+            await self._let_go(execution_id, error)
+            raise
         return await self.drive(flow, execution)
 
     async def recover_all(self) -> list[Execution]:
-        """Recover every unfinished execution; a subflow waited on by an unfinished parent is
-        recovered through that parent (which then gets its result)."""
+        """Recover every unfinished execution nobody drives (see :meth:`recover_unfinished`)."""
+        return (await self.recover_unfinished()).recovered
+
+    async def recover_unfinished(self) -> Recovery:
+        """Recover every unfinished execution whose lease is free; a subflow waited on by an
+        unfinished parent is recovered through that parent (which then gets its result).
+        Executions another live process drives are left to it (``skipped``)."""
+        done = Recovery()
         unfinished = await self.repo.unfinished_executions()
         pending = set(unfinished)
-        recovered = []
+        seen: set[str] = set()
         for execution_id in unfinished:
             execution = await self._load(execution_id)
             if execution.parent_execution_id in pending:
                 continue
-            recovered.append(await self.recover(execution_id))
+            seen.add(execution_id)
+            await self._recover_into(done, execution_id)
         # Children nobody followed (wait: false, or under a paused parent) come next.
-        done = {e.id for e in recovered}
         for execution_id in await self.repo.unfinished_executions():
-            if execution_id not in done and execution_id not in self._driving:
-                recovered.append(await self.recover(execution_id))
-        return recovered
+            if execution_id not in seen and execution_id not in self._driving:
+                seen.add(execution_id)
+                await self._recover_into(done, execution_id)
+        return done
 
-    async def _notify_parent(self, child: Execution) -> None:
-        parent = await self.repo.get_execution(child.parent_execution_id or "")
-        if parent is None or parent.state.terminal:
-            return
-        parent = self._reveal(parent)
-        flow = await self.flow_of(parent.namespace, parent.flow_id, parent.flow_revision)
-        executor = Executor(
-            flow,
-            parent,
-            inputs=self._open_inputs(flow, parent),
-            render=self._render_for(parent, Masker()),
-        )
-        # Matched by task run, not child id: a flow-level retry of the child is another id.
-        waiting = [r for r in executor.subflow_waits() if r.id == child.parent_taskrun_id]
-        if not waiting:
-            return  # the parent follows the child itself (it is being driven or recovered)
-        executor.complete_subflow(
-            waiting[0].id,
-            child_id=child.id,
-            state=child.state,
-            outputs=child.outputs,
-            now=utcnow(),
-        )
-        await self.repo.save(parent, executor.drain_changes())
-        await self.drive(flow, parent)
+    async def _recover_into(self, done: Recovery, execution_id: str) -> None:
+        try:
+            done.recovered.append(await self.recover(execution_id))
+        except (LeaseHeld, LeaseLost) as busy:
+            done.skipped.append(busy)
+
+    async def _notify_parent(self, child: Execution) -> Execution | None:
+        """Report an ended subflow to its parent: the parent as then driven, or ``None`` when
+        there was nothing to report here (another process holds the parent: it follows the
+        child itself, or finds it ended once it gives the parent back)."""
+        parent_id = child.parent_execution_id or ""
+        if not await self._claim(parent_id):
+            return None
+        try:
+            parent = await self.repo.get_execution(parent_id)
+            if parent is None or parent.state.terminal:
+                await self._release(parent_id)
+                return None
+            parent = self._reveal(parent)
+            flow = await self.flow_of(parent.namespace, parent.flow_id, parent.flow_revision)
+            executor = Executor(
+                flow,
+                parent,
+                inputs=self._open_inputs(flow, parent),
+                render=self._render_for(parent, Masker()),
+            )
+            # Matched by task run, not child id: a flow-level retry of the child is another id.
+            waiting = [r for r in executor.subflow_waits() if r.id == child.parent_taskrun_id]
+            if not waiting:
+                # Its driver follows the child itself (the parent will be recovered if needed).
+                await self._release(parent_id)
+                return None
+            executor.complete_subflow(
+                waiting[0].id,
+                child_id=child.id,
+                state=child.state,
+                outputs=child.outputs,
+                now=utcnow(),
+            )
+            await self._save(parent, executor.drain_changes())
+        except BaseException as error:
+            await self._let_go(parent_id, error)
+            raise
+        try:
+            return await self.drive(flow, parent)
+        except LeaseLost as lost:
+            log.warning("%s", lost)
+            return None
 
     def _reattach_subflows(self, execution: Execution, d: _Driving) -> None:
         """After a restart, follow the subflows this execution was waiting on."""
@@ -1029,21 +1437,26 @@ class Runner:
                 continue  # the child is paused: it reports back when it ends
             if not getattr(spec.flowable, "wait", False):
                 continue
-
-            async def follow(child_id: str = child_id) -> Execution:
-                child = await self._load(child_id)
-                while child.state is State.RETRIED and child.retried_by:
-                    child = await self._load(child.retried_by)
-                    child_id = child.id
-                if child.state.terminal:
-                    return child
-                if child_id in self._driving:
-                    raise RuntimeError(f"subflow {child_id} is already driven in this process")
-                return await self.recover(child_id)
-
-            task = asyncio.create_task(follow())
+            task = asyncio.create_task(self._follow_child(child_id))
             d.children[run.id] = task
             task.add_done_callback(functools.partial(_child_done, d, run.id))
+
+    async def _follow_child(self, child_id: str) -> Execution:
+        """The end (or pause) of a subflow this runner does not drive: recovered here when its
+        lease is free, else waited for while another process drives it."""
+        while True:
+            child = await self._load(child_id)
+            while child.state is State.RETRIED and child.retried_by:
+                child = await self._load(child.retried_by)
+            if child.state.terminal:
+                return child
+            if child.id in self._driving:
+                raise RuntimeError(f"subflow {child.id} is already driven in this process")
+            try:
+                return await self.recover(child.id)
+            except (LeaseHeld, LeaseLost):
+                pass  # driven elsewhere: look again in a while
+            await asyncio.sleep(self._poll)
 
     async def _load(self, execution_id: str) -> Execution:
         execution = await self.repo.get_execution(execution_id)
@@ -1065,31 +1478,33 @@ class Runner:
 
     # -- concurrency and subflows ----------------------------------------------------------------
 
-    async def _admit(self, flow: Flow, execution: Execution) -> bool:
+    async def _admit(self, flow: Flow, execution: Execution, hold: _Hold) -> bool:
         limit = flow.concurrency
         assert limit is not None
         while await self.repo.count_running(flow.namespace, flow.id) >= limit.limit:
+            if hold.lost:
+                raise LeaseLost(execution.id)
             if await self.repo.kill_requested(execution.id):
                 execution.kill_requested = True
                 execution.transition(State.KILLED)
-                await self.repo.save(execution)
+                await self._save(execution)
                 return False
             if limit.behavior is ConcurrencyBehavior.CANCEL:
                 execution.transition(State.CANCELLED)
                 execution.error = f"concurrency limit of {limit.limit} reached"
-                await self.repo.save(execution)
+                await self._save(execution)
                 return False
             if limit.behavior is ConcurrencyBehavior.FAIL:
                 execution.transition(State.FAILED)
                 execution.error = f"concurrency limit of {limit.limit} reached"
-                await self.repo.save(execution)
+                await self._save(execution)
                 return False
             if execution.state is not State.QUEUED:
                 execution.transition(State.QUEUED)
-                await self.repo.save(execution)
+                await self._save(execution)
             await asyncio.sleep(0.05)
         execution.transition(State.RUNNING)
-        await self.repo.save(execution)
+        await self._save(execution)
         return True
 
     async def _start_subflow(
@@ -1136,7 +1551,10 @@ class Runner:
         async def follow() -> Execution:
             # Killing the parent kills the child through _cancel_all (a durable request, not a
             # cancellation of this task); if the process stops, recover() picks the child up.
-            return await self.drive(child_flow, child)
+            try:
+                return await self.drive(child_flow, child)
+            except LeaseLost:
+                return await self._follow_child(child.id)  # another process drives it now
 
         if model.wait:
             task = asyncio.create_task(follow())
@@ -1144,7 +1562,55 @@ class Runner:
 
             task.add_done_callback(functools.partial(_child_done, d, run.id))
         else:
-            asyncio.create_task(follow())  # noqa: RUF006 - the child is durable on its own
+            # The child is durable on its own: nobody waits for it here.
+            task = asyncio.create_task(follow())
+            self._detached.add(task)
+            task.add_done_callback(self._detached_done)
+
+    def _detached_done(self, task: asyncio.Task[Execution]) -> None:
+        self._detached.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            error = task.exception()
+            log.error("a subflow nobody waits for stopped: %s", error, exc_info=error)
+
+
+def _host() -> str:
+    """This host as lease owners name it: the host name, and the PID namespace when there is
+    one (two containers may share a name, never a PID namespace)."""
+    name = socket.gethostname().replace(":", "_")
+    with contextlib.suppress(OSError):
+        name += "/" + os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
+    return name
+
+
+def owner_id() -> str:
+    """A lease owner id unique to one runner: ``host:pid:random``."""
+    return f"{_host()}:{os.getpid()}:{os.urandom(4).hex()}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Whether a lease owner is a process of this host that has exited (its lease may then be
+    taken before it expires). Unknown, another host's or a live process: ``False``, so a live
+    owner is never taken from (a reused pid only delays recovery until the lease expires)."""
+    try:
+        host, pid_text, _token = owner.rsplit(":", 2)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != _host() or pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (not ours to signal)
+    try:  # killed but not yet reaped by its parent: dead all the same
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[-1].split()
+    return bool(fields) and fields[0] in ("Z", "X")
 
 
 def _current_each_output(context: Mapping[str, Any], outputs: Any) -> Any:
@@ -1238,6 +1704,9 @@ def _child_done(d: _Driving, run_id: str, task: asyncio.Task[Execution]) -> None
     if task.cancelled():
         return
     error = task.exception()
+    if isinstance(error, DatabaseFault):
+        d.events.put_nowait(_Event(run_id, fault=error))  # the database, not the subflow
+        return
     if error is not None:
         # The parent must not wait forever for a child that will never report: fail the task.
         log.error("following subflow of task run %s failed: %s", run_id, error, exc_info=error)

@@ -11,6 +11,7 @@ SQLAlchemy's), and executed directly on the driver connection, in a transaction 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -51,12 +52,19 @@ class Prepared:
 
 
 def write(
-    conn: Connection, batches: Sequence[tuple[Prepared, Sequence[Mapping[str, Any]]]]
-) -> None:
+    conn: Connection,
+    batches: Sequence[tuple[Prepared, Sequence[Mapping[str, Any]]]],
+    *,
+    fenced: tuple[Prepared, Mapping[str, Any]] | None = None,
+) -> bool:
     """Run the batches in one transaction on ``conn``'s driver connection.
 
     ``conn`` must have no transaction open (each repository call ends with a commit or a
     rollback); this one is committed here, or rolled back and the error re-raised.
+
+    ``fenced`` is one row written first, whose statement changes no row when its condition
+    does not hold (an upsert ``... DO UPDATE ... WHERE``): then the transaction is rolled back
+    and ``False`` returned, nothing written.
     """
     if conn.in_transaction():
         raise RuntimeError("a SQLAlchemy transaction is open on the repository connection")
@@ -68,6 +76,12 @@ def write(
             # The driver runs in autocommit mode (SQLAlchemy's listener issues BEGIN IMMEDIATE
             # for its own transactions): take the write lock up front the same way.
             cursor.execute("BEGIN IMMEDIATE")
+        if fenced is not None:
+            prepared, row = fenced
+            cursor.execute(prepared.sql, prepared.parameters([row])[0])
+            if cursor.rowcount != 1:
+                _rollback(driver, cursor, sqlite)
+                return False
         for prepared, rows in batches:
             if rows:
                 cursor.executemany(prepared.sql, prepared.parameters(rows))
@@ -76,11 +90,18 @@ def write(
         else:
             driver.commit()
     except BaseException:
+        _rollback(driver, cursor, sqlite)
+        raise
+    finally:
+        cursor.close()
+    return True
+
+
+def _rollback(driver: Any, cursor: Any, sqlite: bool) -> None:
+    # A failing rollback (a broken disk) must not hide the error that made us roll back.
+    with contextlib.suppress(Exception):
         if sqlite:
             if driver.in_transaction:
                 cursor.execute("ROLLBACK")
         else:
             driver.rollback()
-        raise
-    finally:
-        cursor.close()

@@ -6,14 +6,23 @@ last transactions. All access goes through one connection owned by one dedicated
 has one writer anyway, and running SQLAlchemy Core synchronously in that thread costs one thread
 hop per call (about 0.3 ms per engine save, of which 0.09 ms is SQL work; the aiosqlite bridge
 hops threads for every statement, 2.2 ms per save). The event loop never blocks on the database.
+
+A database locked by another process is retried with backoff for up to
+``limits().database_busy_seconds``; a lock held longer, a disk I/O error or a full disk is a
+:class:`~plait.engine._repository.DatabaseFault` saying so in one line, never an internal error.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import json
+import random
+import sqlite3
+import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,13 +36,17 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    or_,
     select,
     update,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun, utcnow
-from plait.engine._repository import Repository
+from plait.engine._repository import DatabaseFault, Lease, LeaseHolder, LeaseLost, Repository
 from plait.flows import TERMINAL_STATES, State
+from plait.limits import limits
 from plait.storage import _migrate
 from plait.storage._prepared import Prepared, write
 from plait.storage._private import prepare_sqlite
@@ -45,6 +58,10 @@ from plait.storage._thread import DatabaseThread
 LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
 ACTIVE_STATES = (State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING)
 T = TypeVar("T")
+
+#: A fault worth retrying: the database is locked by another writer (or, on PostgreSQL, a
+#: deadlock or serialization failure the transaction can simply be run again after).
+LOCKED = "locked"
 
 
 class SqlRepository(Repository):
@@ -70,18 +87,47 @@ class SqlRepository(Repository):
         return cls(f"sqlite:///{path}")
 
     async def _run(self, fn: Callable[[Connection], T]) -> T:
-        if self._thread is None or self._conn is None:
+        """Run ``fn`` (one transaction) in the database thread; a locked database is retried
+        with backoff for up to ``database_busy_seconds``, then, like a broken disk, it is a
+        :class:`DatabaseFault`."""
+        thread, conn = self._thread, self._conn
+        if thread is None or conn is None:
             raise RuntimeError("the repository is not open")
-        conn = self._conn
 
         def call() -> T:
             try:
                 return fn(conn)
             except BaseException:
-                conn.rollback()
+                with contextlib.suppress(Exception):  # keep the error that made it roll back
+                    conn.rollback()
                 raise
 
-        return await self._thread.run(call)
+        started = time.monotonic()
+        delay = 0.01
+        while True:
+            try:
+                return await thread.run(call)
+            except Exception as error:
+                problem = _fault(error)
+                if problem is None:
+                    raise
+                if problem == LOCKED:
+                    budget = limits().database_busy_seconds
+                    left = started + budget - time.monotonic()
+                    if left > 0:
+                        # The database thread is free meanwhile (another call may succeed).
+                        await asyncio.sleep(min(left, delay * random.uniform(0.5, 1.0)))
+                        delay = min(delay * 2, 0.5)
+                        continue
+                    problem = f"database locked by another process for more than {budget:g} s"
+                raise DatabaseFault(problem, self.where) from error
+
+    @property
+    def where(self) -> str:
+        """The database as a person would name it: its file, or its URL without password."""
+        if self.dialect == "sqlite":
+            return self.url.split(":///", 1)[-1]
+        return make_url(self.url).render_as_string(hide_password=True)
 
     @property
     def dialect(self) -> str:
@@ -111,7 +157,8 @@ class SqlRepository(Repository):
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.execute("PRAGMA foreign_keys=ON")
-                cursor.execute("PRAGMA busy_timeout=10000")
+                # SQLite's own wait for a lock, per try; _run retries up to the whole budget.
+                cursor.execute(f"PRAGMA busy_timeout={_busy_timeout_ms()}")
                 cursor.close()
 
             @event.listens_for(engine, "begin")
@@ -133,18 +180,28 @@ class SqlRepository(Repository):
             return
 
         def _close() -> None:
+            # A database that failed (locked, broken disk) must not turn the fault being
+            # reported into another one while closing.
             if self._conn is not None:
-                self._conn.close()
+                with contextlib.suppress(Exception):
+                    self._conn.close()
                 self._conn = None
             if self._engine is not None:
-                self._engine.dispose()
+                with contextlib.suppress(Exception):
+                    self._engine.dispose()
                 self._engine = None
 
         await self._thread.run(_close)
         await self._thread.stop()
         self._thread = None
 
-    def _upsert(self, table: Any, columns: list[str], keys: list[str]) -> Any:
+    def _upsert(
+        self,
+        table: Any,
+        columns: list[str],
+        keys: list[str],
+        where: Callable[[Any], Any] | None = None,
+    ) -> Any:
         # Only the dialect in use is imported (PostgreSQL's costs ~50 ms at start-up).
         dialect = importlib.import_module(
             "sqlalchemy.dialects.sqlite"
@@ -153,7 +210,8 @@ class SqlRepository(Repository):
         )
         stmt = dialect.insert(table)
         updates = {c: getattr(stmt.excluded, c) for c in columns}
-        return stmt.on_conflict_do_update(index_elements=keys, set_=updates)
+        condition = where(stmt.excluded) if where is not None else None
+        return stmt.on_conflict_do_update(index_elements=keys, set_=updates, where=condition)
 
     # -- flows -------------------------------------------------------------------------------
 
@@ -260,8 +318,17 @@ class SqlRepository(Repository):
         logs: Sequence[LogRecord] = (),
         metrics: Sequence[MetricRecord] = (),
         also: Sequence[Execution] = (),
+        lease: Lease | None = None,
     ) -> None:
-        headers = [_execution_row(e) for e in (execution, *also)]
+        header = _execution_row(execution)
+        others = [_execution_row(e) for e in also]
+        if lease is not None:
+            header["lease_owner"] = lease.owner
+            header["lease_epoch"] = lease.epoch
+            header["lease_expires"] = None if lease.release else lease.expires
+            for row in others:
+                row.update(lease_owner=lease.owner, lease_epoch=1, lease_expires=lease.expires)
+        kind = "executions" if lease is None else "leased"
         log_rows = _log_rows(logs)
         metric_rows = _metric_rows(metrics)
         rows = [
@@ -274,18 +341,114 @@ class SqlRepository(Repository):
             for t in task_runs_
         ]
 
-        def run(conn: Connection) -> None:
+        def run(conn: Connection) -> LeaseHolder | bool | None:
             # The engine's hot path: prepared statements on the driver's cursor (_prepared).
-            batches = [(self._prepared("executions", headers, conn), headers)]
+            batches = []
+            if others:
+                batches.append((self._prepared(kind, others, conn), others))
             if rows:
                 batches.append((self._prepared("task_runs", rows, conn), rows))
             if log_rows:
                 batches.append((self._prepared("logs", log_rows, conn), log_rows))
             if metric_rows:
                 batches.append((self._prepared("metrics", metric_rows, conn), metric_rows))
-            write(conn, batches)
+            if lease is None:
+                write(conn, [(self._prepared(kind, [header], conn), [header]), *batches])
+                return True
+            # Fenced: the header is written first, only while the lease is still ours.
+            if write(conn, batches, fenced=(self._prepared(kind, [header], conn), header)):
+                return True
+            holder = _lease_holder(conn, execution.id)
+            conn.commit()
+            return holder
+
+        written = await self._run(run)
+        if written is not True:
+            raise LeaseLost(execution.id, written or None)
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def claim(
+        self,
+        execution_id: str,
+        owner: str,
+        expires: datetime,
+        *,
+        now: datetime,
+        dead_owner: str | None = None,
+    ) -> int | None:
+        free = [
+            executions.c.lease_expires.is_(None),
+            executions.c.lease_owner == owner,
+            executions.c.lease_expires < now,
+        ]
+        if dead_owner is not None:
+            free.append(executions.c.lease_owner == dead_owner)
+        # A compare-and-swap: the row lock (PostgreSQL) or the write lock (SQLite) makes a
+        # second claim see the first one's owner and expiry, and change nothing.
+        take = (
+            update(executions)
+            .where(executions.c.id == execution_id, or_(*free))
+            .values(
+                lease_owner=owner, lease_expires=expires, lease_epoch=executions.c.lease_epoch + 1
+            )
+        )
+        epoch = select(executions.c.lease_epoch).where(executions.c.id == execution_id)
+
+        def run(conn: Connection) -> int | None:
+            if conn.execute(take).rowcount != 1:
+                conn.commit()
+                return None
+            found = conn.execute(epoch).scalar_one()
+            conn.commit()
+            return int(found)
+
+        return await self._run(run)
+
+    async def renew(self, owner: str, execution_ids: Sequence[str], expires: datetime) -> set[str]:
+        ids = list(execution_ids)
+
+        def run(conn: Connection) -> set[str]:
+            kept: set[str] = set()
+            for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500)):
+                mine = (
+                    executions.c.id.in_(chunk),
+                    executions.c.lease_owner == owner,
+                    executions.c.lease_expires.is_not(None),
+                )
+                conn.execute(update(executions).where(*mine).values(lease_expires=expires))
+                kept.update(r[0] for r in conn.execute(select(executions.c.id).where(*mine)))
+            conn.commit()
+            return kept
+
+        if not ids:
+            return set()
+        return await self._run(run)
+
+    async def release(self, execution_id: str, owner: str, epoch: int) -> None:
+        give_back = (
+            update(executions)
+            .where(
+                executions.c.id == execution_id,
+                executions.c.lease_owner == owner,
+                executions.c.lease_epoch == epoch,
+            )
+            .values(lease_expires=None)
+        )
+
+        def run(conn: Connection) -> None:
+            conn.execute(give_back)
+            conn.commit()
 
         await self._run(run)
+
+    async def lease(self, execution_id: str) -> LeaseHolder | None:
+        def run(conn: Connection) -> LeaseHolder | None:
+            found = _lease_holder(conn, execution_id)
+            conn.commit()
+            return found
+
+        return await self._run(run)
 
     async def request_kill(self, execution_id: str) -> bool:
         def run(conn: Connection) -> bool:
@@ -530,6 +693,7 @@ class SqlRepository(Repository):
         if found is None:
             statement, table = {
                 "executions": (self._upsert_executions, executions),
+                "leased": (self._upsert_leased, executions),
                 "task_runs": (self._upsert_task_runs, task_runs),
                 "logs": (insert(logs_table), logs_table),
                 "metrics": (insert(metrics_table), metrics_table),
@@ -546,10 +710,85 @@ class SqlRepository(Repository):
         return self.__dict__["_ue"]
 
     @property
+    def _upsert_leased(self) -> Any:
+        """The fenced upsert: an existing execution is updated (its lease renewed or released)
+        only while the stored lease has the writer's owner and epoch."""
+        if self.__dict__.get("_ul") is None:
+            self.__dict__["_ul"] = self._upsert(
+                executions,
+                ["state", "updated", "document", "flow_revision", "lease_expires"],
+                ["id"],
+                where=lambda excluded: and_(
+                    executions.c.lease_owner == excluded.lease_owner,
+                    executions.c.lease_epoch == excluded.lease_epoch,
+                ),
+            )
+        return self.__dict__["_ul"]
+
+    @property
     def _upsert_task_runs(self) -> Any:
         if self.__dict__.get("_ut") is None:
             self.__dict__["_ut"] = self._upsert(task_runs, ["state", "document"], ["id"])
         return self.__dict__["_ut"]
+
+
+def _busy_timeout_ms() -> int:
+    """SQLite's wait for a lock on one try: a tenth of the budget, between 50 ms and 1 s."""
+    return int(min(1.0, max(0.05, limits().database_busy_seconds / 10)) * 1000)
+
+
+def _fault(error: BaseException) -> str | None:
+    """What went wrong with the database, in a user's words (or :data:`LOCKED`); ``None``
+    when the error is not a database fault (a bug, reported as such)."""
+    original = error.orig if isinstance(error, DBAPIError) else error
+    if isinstance(original, sqlite3.Error):
+        name = getattr(original, "sqlite_errorname", "") or ""
+        text = str(original).lower()
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "is locked" in text:
+            return LOCKED
+        if name.startswith("SQLITE_FULL") or "disk is full" in text:
+            return "disk full"
+        if name.startswith("SQLITE_IOERR") or "disk i/o error" in text:
+            return "disk I/O error"
+        if name.startswith("SQLITE_READONLY") or "readonly database" in text:
+            return "the database is read-only"
+        if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
+            return "the database file is corrupt"
+        if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+            return "cannot open the database file"
+        return None
+    sqlstate = getattr(original, "sqlstate", None)
+    if not isinstance(sqlstate, str):
+        psycopg = type(original).__module__.startswith("psycopg")
+        lost = isinstance(error, DBAPIError) and (
+            error.connection_invalidated or "closed" in str(original).lower()
+        )
+        return "the connection to the database was lost" if psycopg and lost else None
+    if sqlstate in ("40001", "40P01", "55P03"):  # serialization failure, deadlock, lock timeout
+        return LOCKED
+    if sqlstate == "53100":
+        return "disk full"
+    if sqlstate.startswith("53"):
+        return "the database server is out of resources"
+    if sqlstate.startswith(("08", "57P")):
+        return "the connection to the database was lost"
+    if sqlstate.startswith("58"):
+        return "disk I/O error"
+    return None
+
+
+def _lease_holder(conn: Connection, execution_id: str) -> LeaseHolder | None:
+    row = conn.execute(
+        select(
+            executions.c.lease_owner, executions.c.lease_expires, executions.c.lease_epoch
+        ).where(executions.c.id == execution_id)
+    ).first()
+    if row is None:
+        return None
+    expires = row[1]
+    if expires is not None and expires.tzinfo is None:
+        expires = expires.replace(tzinfo=UTC)  # SQLite keeps the UTC time without its zone
+    return LeaseHolder(owner=row[0], expires=expires, epoch=int(row[2]))
 
 
 def _log_rows(records: Sequence[LogRecord]) -> list[dict[str, Any]]:

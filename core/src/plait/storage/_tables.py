@@ -50,6 +50,12 @@ executions = Table(
     # Written only by kill requests (never by the process driving the execution), so a kill
     # from another process cannot be overwritten by that process's next save. (0002)
     Column("kill_requested", Boolean, nullable=False, server_default=false()),
+    # The lease: who drives the execution and until when (0003). ``lease_expires`` is NULL
+    # when nobody holds it (the owner is then the last one, kept for diagnosis); the epoch
+    # grows with every claim, and fenced saves check it (Repository.claim and save).
+    Column("lease_owner", String(128), nullable=True),
+    Column("lease_expires", DateTime(timezone=True), nullable=True),
+    Column("lease_epoch", Integer, nullable=False, server_default="0"),
     Index("ix_executions_flow", "namespace", "flow_id", "id"),
     Index("ix_executions_state", "state"),
 )
