@@ -175,12 +175,18 @@ class Runner:
         labels: Mapping[str, str] | None = None,
         trigger: dict[str, Any] | None = None,
         parent: tuple[str, str] | None = None,
+        execution_id: str | None = None,
     ) -> Execution:
-        """A new execution (inputs coerced and validated), persisted as CREATED."""
+        """A new execution (inputs coerced and validated), persisted as CREATED.
+
+        ``execution_id`` is for a caller that stored files under the execution's storage
+        prefix before creating it (the server's FILE inputs); by default a new id.
+        """
         if flow.disabled:
             raise UserError(f"flow {flow.uid} is disabled")
         coerced = coerce_inputs(flow, inputs or {})
         execution = Execution(
+            **({"id": execution_id} if execution_id else {}),
             namespace=flow.namespace,
             flow_id=flow.id,
             flow_revision=revision,

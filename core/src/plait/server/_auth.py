@@ -1,0 +1,149 @@
+"""API tokens: created once (only a SHA-256 hash is stored), checked on every request.
+
+A token has a role (viewer < editor < admin) and may be limited to a namespace prefix: it sees
+nothing outside it (404, as if it did not exist). A revoked token fails on its next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from sqlalchemy import Connection, insert, select, update
+
+from plait.engine._model import new_id, utcnow
+from plait.server._errors import ApiError, Handler
+from plait.server._models import Role, TokenOut
+from plait.storage import SqlRepository
+from plait.storage._tables import api_tokens
+
+PREFIX = "plait_"
+RANKS: dict[str, int] = {"viewer": 1, "editor": 2, "admin": 3}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's role and namespace scope."""
+
+    token_id: str
+    name: str
+    role: Role
+    namespace: str | None
+
+    def sees(self, namespace: str) -> bool:
+        scope = self.namespace
+        return scope is None or namespace == scope or namespace.startswith(scope + ".")
+
+    def at_least(self, role: Role) -> bool:
+        return RANKS[self.role] >= RANKS[role]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenStore:
+    """API tokens in the server's database."""
+
+    def __init__(self, repo: SqlRepository) -> None:
+        self.repo = repo
+
+    async def create(self, name: str, role: Role, namespace: str | None = None) -> TokenOut:
+        token = PREFIX + secrets.token_urlsafe(32)
+        row = {
+            "id": new_id(),
+            "name": name,
+            "role": role,
+            "namespace": namespace or None,
+            "token_hash": hash_token(token),
+            "created": utcnow(),
+            "revoked": None,
+        }
+
+        def run(conn: Connection) -> None:
+            conn.execute(insert(api_tokens).values(**row))
+            conn.commit()
+
+        await self.repo.call(run)
+        return TokenOut(
+            id=row["id"], name=name, role=role, namespace=namespace, created=row["created"],
+            token=token,
+        )  # fmt: skip
+
+    async def list(self) -> list[TokenOut]:
+        def run(conn: Connection) -> list[TokenOut]:
+            rows = conn.execute(select(api_tokens).order_by(api_tokens.c.id)).all()
+            conn.commit()
+            return [
+                TokenOut(
+                    id=r.id,
+                    name=r.name,
+                    role=r.role,
+                    namespace=r.namespace,
+                    created=r.created,
+                    revoked=r.revoked,
+                )
+                for r in rows
+            ]
+
+        return await self.repo.call(run)
+
+    async def count_active(self) -> int:
+        return sum(1 for t in await self.list() if t.revoked is None)
+
+    async def revoke(self, token_id: str) -> bool:
+        def run(conn: Connection) -> bool:
+            done = conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.id == token_id, api_tokens.c.revoked.is_(None))
+                .values(revoked=utcnow())
+            ).rowcount
+            conn.commit()
+            return bool(done)
+
+        return await self.repo.call(run)
+
+    async def check(self, token: str) -> Principal | None:
+        """The principal of a valid, unrevoked token; ``None`` otherwise."""
+        digest = hash_token(token)
+
+        def run(conn: Connection) -> Principal | None:
+            row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest)).first()
+            conn.commit()
+            if row is None or row.revoked is not None:
+                return None
+            if not hmac.compare_digest(row.token_hash, digest):
+                return None
+            return Principal(row.id, row.name, row.role, row.namespace)
+
+        return await self.repo.call(run)
+
+
+def auth_middleware(tokens: Callable[[], TokenStore], public: frozenset[str]) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in public or request.method == "OPTIONS":
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiError(401, "an API token is required: Authorization: Bearer <token>")
+        principal = await tokens().check(token.strip())
+        if principal is None:
+            raise ApiError(401, "invalid or revoked API token")
+        request["principal"] = principal
+        return await handler(request)
+
+    return middleware
+
+
+def principal_of(request: web.Request) -> Principal:
+    found = request.get("principal")
+    if not isinstance(found, Principal):
+        raise ApiError(401, "an API token is required")
+    return found
