@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import signal
@@ -11,10 +13,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import aiohttp
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 PLAIT = Path(sys.executable).parent / "plait"
+YAML = {"Content-Type": "application/x-yaml"}
 
 
 @dataclass
@@ -89,3 +95,32 @@ def start_server(
 
     threading.Thread(target=drain, daemon=True).start()
     return server
+
+
+async def call(
+    live: LiveServer,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    expect: int = 200,
+    **kwargs: Any,
+) -> Any:
+    headers = {**live.headers(token), **kwargs.pop("headers", {})}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, live.api + path, headers=headers, **kwargs) as response,
+    ):
+        text = await response.text()
+        assert response.status == expect, f"{method} {path}: {response.status} {text}"
+        assert "Traceback" not in text
+        return json.loads(text) if "json" in response.content_type else text
+
+
+async def wait_state(live: LiveServer, execution_id: str, *states: str) -> dict[str, Any]:
+    for _ in range(600):
+        found = await call(live, "GET", f"/executions/{execution_id}")
+        if found["state"]["current"] in states:
+            return found  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{execution_id} never reached {states}: {found['state']}")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from typing import Any
 
 import aiohttp
-from live_server import LiveServer
+from live_server import YAML, LiveServer, call, wait_state
 
-YAML = {"Content-Type": "application/x-yaml"}
 LOGGING_FLOW = """\
 id: chatty
 namespace: company.team
@@ -27,35 +24,6 @@ tasks:
     type: plait.core.Log
     message: fourth
 """
-
-
-async def call(
-    live: LiveServer,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    expect: int = 200,
-    **kwargs: Any,
-) -> Any:
-    headers = {**live.headers(token), **kwargs.pop("headers", {})}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.request(method, live.api + path, headers=headers, **kwargs) as response,
-    ):
-        text = await response.text()
-        assert response.status == expect, f"{method} {path}: {response.status} {text}"
-        assert "Traceback" not in text
-        return json.loads(text) if "json" in response.content_type else text
-
-
-async def wait_state(live: LiveServer, execution_id: str, *states: str) -> dict[str, Any]:
-    for _ in range(600):
-        found = await call(live, "GET", f"/executions/{execution_id}")
-        if found["state"]["current"] in states:
-            return found  # type: ignore[no-any-return]
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{execution_id} never reached {states}: {found['state']}")
 
 
 # -- flows -----------------------------------------------------------------------------------
