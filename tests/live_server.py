@@ -53,9 +53,8 @@ def start_server(
     home: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> LiveServer:
     """Start ``plait server local --port 0`` and wait until it printed its URL."""
-    environ = {**os.environ, "PLAIT_HOME": str(home), **(env or {})}
-    environ.pop("PLAIT_MASTER_KEY", None)
-    environ.pop("PLAIT_CONFIG", None)
+    environ = {k: v for k, v in os.environ.items() if k not in ("PLAIT_MASTER_KEY", "PLAIT_CONFIG")}
+    environ.update({"PLAIT_HOME": str(home), **(env or {})})
     process = subprocess.Popen(
         [str(PLAIT), "server", "local", "--port", "0", *args],
         stdin=subprocess.DEVNULL,
