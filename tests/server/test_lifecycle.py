@@ -108,3 +108,8 @@ def test_invalid_config_is_one_clear_error(
     file.write_text(text)
     with pytest.raises(UserError, match=words):
         load_config(file, environ=env)
+
+
+def test_only_monitoring_paths_can_be_public(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="cannot be public"):
+        load_config(None, environ={"PLAIT_PUBLIC_PATHS": "/health,/api/v1/flows"})

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pydantic
 import yaml
 from plait_sdk import UserError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_CONFIG = "PLAIT_CONFIG"
 DEFAULT_FILE = "plait.yaml"
@@ -45,7 +45,7 @@ class ServerConfig(BaseModel):
     )
     public_paths: list[str] = Field(
         default_factory=lambda: ["/health", "/ready", "/metrics"],
-        description="Paths served without a token.",
+        description="Which of /health, /ready and /metrics are served without a token.",
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (none: CORS off)."
@@ -57,6 +57,15 @@ class ServerConfig(BaseModel):
     deploy: list[Path] = Field(
         default_factory=list, description="Flow files or directories deployed at start-up."
     )
+
+    @field_validator("public_paths")
+    @classmethod
+    def _only_monitoring(cls, value: list[str]) -> list[str]:
+        allowed = ("/health", "/ready", "/metrics")
+        for path in value:
+            if path not in allowed:
+                raise ValueError(f"{path!r} cannot be public (only {', '.join(allowed)})")
+        return value
 
 
 def load_config(

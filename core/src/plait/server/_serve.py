@@ -98,9 +98,10 @@ async def serve(
             say(f"recovering {len(recovering)} unfinished execution(s)")
         if first_token is not None:
             say(f"admin token (shown once, keep it): {first_token.token}")
+        shown = first_token.token if first_token is not None else "<token>"
         say(
-            "try: curl -X POST -H 'Authorization: Bearer <token>' "
-            f"-F name=Ada {url}/api/v1/executions/examples/hello"
+            f"try: curl -X POST -H 'Authorization: Bearer {shown}' "
+            f"-F name=Ada '{url}/api/v1/executions/examples/hello?wait=true'"
         )
         log.info("listening on %s", url)
         done = stop or asyncio.Event()
