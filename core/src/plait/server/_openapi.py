@@ -10,7 +10,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from plait import __version__
 from plait.server._api import Operation
-from plait.server._models import ErrorBody
+from plait.server._models import ErrorBody, Health
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"\{(\w+)\}")
@@ -28,7 +28,7 @@ _REASONS = {
 
 
 def openapi(operations: list[Operation], public: list[dict[str, Any]]) -> dict[str, Any]:
-    models: set[type[pydantic.BaseModel]] = {ErrorBody}
+    models: set[type[pydantic.BaseModel]] = {ErrorBody, Health}
     for op in operations:
         for model in (op.body, op.response):
             if model is not None:
