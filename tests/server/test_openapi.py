@@ -1,4 +1,4 @@
-"""The OpenAPI document is generated from the handlers: every route is in it, every $ref resolves."""
+"""The OpenAPI document comes from the handlers: every route is in it, every $ref resolves."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from plait.engine._model import new_id, utcnow
 from plait.server._errors import ApiError, Handler
-from plait.server._models import Role, TokenOut
+from plait.server._models import Role, TokenOut, aware
 from plait.storage import SqlRepository
 from plait.storage._tables import api_tokens
 
@@ -85,8 +85,8 @@ class TokenStore:
                     name=r.name,
                     role=r.role,
                     namespace=r.namespace,
-                    created=r.created,
-                    revoked=r.revoked,
+                    created=aware(r.created),
+                    revoked=aware(r.revoked) if r.revoked else None,
                 )
                 for r in rows
             ]

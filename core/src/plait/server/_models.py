@@ -5,8 +5,8 @@ Field names are camelCase on the wire (``flowId``, ``taskRunList``) as in Kestra
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
 import pydantic
 from plait_sdk import Model
@@ -89,15 +89,39 @@ class FlowUpdateQuery(Model):
     )
 
 
+LABEL_PAIR = r"^[^:]+:.*$"
+
+
+def _iso_only(value: Any) -> Any:
+    """A date in a query is ISO 8601 text, not a number of seconds (which pydantic accepts)."""
+    if isinstance(value, str) and not any(c in value for c in "-T:"):
+        raise ValueError("expected an ISO 8601 date-time such as 2025-01-31T12:00:00Z")
+    return value
+
+
+IsoDatetime = Annotated[datetime, pydantic.BeforeValidator(_iso_only)]
+
+
 class FlowSearchQuery(Model):
     namespace: str | None = Field(None, description="Namespace prefix.")
     q: str | None = Field(None, description="Part of the flow id.")
-    labels: list[str] = Field(default_factory=list, description="key:value, all must match.")
+    labels: list[Annotated[str, Field(pattern=LABEL_PAIR)]] = Field(
+        default_factory=list, description="key:value, all must match."
+    )
+
+
+class RollbackQuery(Model):
+    revision: int = Field(ge=1, description="The revision whose source becomes the latest.")
 
 
 class DiffQuery(Model):
     from_revision: int = Field(alias="from", ge=1)
     to_revision: int = Field(alias="to", ge=1)
+
+
+def aware(value: datetime) -> datetime:
+    """A database timestamp as UTC (SQLite gives it back without its zone)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def flow_out(stored: FlowRevision, definition: dict[str, Any]) -> FlowOut:
@@ -107,7 +131,7 @@ def flow_out(stored: FlowRevision, definition: dict[str, Any]) -> FlowOut:
         id=stored.flow_id,
         namespace=stored.namespace,
         revision=stored.revision,
-        created=stored.created,
+        created=aware(stored.created),
         deleted=stored.deleted,
         disabled=bool(definition.get("disabled", False)),
         description=description if isinstance(description, str) else None,
@@ -122,7 +146,7 @@ def flow_summary(stored: FlowRevision) -> FlowSummary:
         id=stored.flow_id,
         namespace=stored.namespace,
         revision=stored.revision,
-        created=stored.created,
+        created=aware(stored.created),
         deleted=stored.deleted,
     )
 
@@ -196,7 +220,9 @@ class ExecutionCreate(Model):
 
 class ExecutionCreateQuery(Model):
     wait: bool = Field(False, description="Answer only once the execution ended or paused.")
-    labels: list[str] = Field(default_factory=list, description="key:value labels (Kestra).")
+    labels: list[Annotated[str, Field(pattern=LABEL_PAIR)]] = Field(
+        default_factory=list, description="key:value labels (Kestra)."
+    )
     revision: int | None = Field(None, ge=1, description="Run this flow revision.")
 
 
@@ -204,9 +230,11 @@ class ExecutionSearchQuery(Model):
     namespace: str | None = Field(None, description="Namespace prefix.")
     flow_id: str | None = None
     state: list[State] = Field(default_factory=list)
-    labels: list[str] = Field(default_factory=list, description="key:value, all must match.")
-    start_date: datetime | None = Field(None, description="Created at or after.")
-    end_date: datetime | None = Field(None, description="Created before.")
+    labels: list[Annotated[str, Field(pattern=LABEL_PAIR)]] = Field(
+        default_factory=list, description="key:value, all must match."
+    )
+    start_date: IsoDatetime | None = Field(None, description="Created at or after (ISO 8601).")
+    end_date: IsoDatetime | None = Field(None, description="Created before (ISO 8601).")
     size: int = Field(25, ge=1, le=500)
     cursor: str | None = Field(None, pattern=r"^[0-9a-z]{1,32}$")
 

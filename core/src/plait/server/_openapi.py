@@ -101,12 +101,23 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             content["multipart/form-data"] = {
                 "schema": {"type": "object", "additionalProperties": True}
             }
-        out["requestBody"] = {"required": False, "content": content}
+        needed = op.body_kind != "inputs"
+        out["requestBody"] = {"required": needed, "content": content}
     responses: dict[str, Any] = {}
     if op.response is not None:
         responses[str(op.status)] = {
             "description": "OK",
             "content": {op.produces: {"schema": refs[(op.response, "serialization")]}},
+        }
+    elif op.produces == "text/event-stream":
+        event = {
+            "type": "object",
+            "properties": {k: {"type": "string"} for k in ("id", "event", "data", "retry")},
+        }
+        responses[str(op.status)] = {
+            "description": "Server-Sent Events: one log line (JSON) per `message` event, then "
+            "an `end` event with the execution's final state.",
+            "content": {op.produces: {"schema": event}},
         }
     else:
         responses[str(op.status)] = {

@@ -40,7 +40,9 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 class FileQuery(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
-    path: str = pydantic.Field(description="A plait:/// URI of a file of this execution.")
+    path: str = pydantic.Field(
+        pattern=r"^plait:///\S+$", description="A plait:/// URI of a file of this execution."
+    )
 
 
 def install(api: Api, hub: Hub) -> None:
@@ -317,7 +319,10 @@ def install(api: Api, hub: Hub) -> None:
         execution = await visible_execution(call)
         if not execution.state.terminal:
             raise ApiError(409, f"execution {execution.id} is still {execution.state.value}")
-        coro = hub.runner.replay(execution.id, call.query.task_run_id)
+        wanted = call.query.task_run_id
+        if wanted is not None and all(r.id != wanted for r in execution.task_runs):
+            raise not_found(f"task run {wanted} of execution {execution.id}")
+        coro = hub.runner.replay(execution.id, wanted)
         result = await hub.start(coro, f"replay:{execution.id}", f"replay of {execution.id}")
         if result is not None:
             return execution_out(result)

@@ -25,6 +25,7 @@ from plait.server._models import (
     FlowSearchQuery,
     FlowUpdateQuery,
     RevisionList,
+    RollbackQuery,
     flow_out,
     flow_summary,
 )
@@ -258,14 +259,12 @@ def install(api: Api, hub: Hub) -> None:
         summary="Roll back to a revision: a new revision with its source (`?revision=N`).",
         role="editor",
         tag="flows",
-        query=FlowQuery,
+        query=RollbackQuery,
         response=FlowOut,
         errors=(400, 401, 404, 409, 422),
     )
     async def rollback_flow(call: Call) -> FlowOut:
         namespace, flow_id = call.match("namespace"), call.match("id")
-        if call.query.revision is None:
-            raise ApiError(400, "name the revision to roll back to: ?revision=N")
         old = await _any_revision(call, namespace, flow_id, call.query.revision)
         if old.deleted:
             raise ApiError(422, f"revision {old.revision} is a deletion marker")
