@@ -7,6 +7,7 @@ import json
 import signal
 from pathlib import Path
 
+import aiohttp
 import pytest
 from live_server import YAML, LiveServer, call, start_server, wait_state
 from plait.server import load_config
@@ -113,3 +114,27 @@ def test_invalid_config_is_one_clear_error(
 def test_only_monitoring_paths_can_be_public(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="cannot be public"):
         load_config(None, environ={"PLAIT_PUBLIC_PATHS": "/health,/api/v1/flows"})
+
+
+async def test_per_token_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
+    env = {"PLAIT_RATE_LIMIT": "0.5", "PLAIT_RATE_BURST": "3"}
+    live = start_server(tmp_path / "home", env=env)
+    try:
+        for _ in range(3):
+            await call(live, "GET", "/flows/search")
+        refused = await call(live, "GET", "/flows/search", expect=429)
+        assert "too many requests" in refused["message"]
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(live.api + "/flows/search", headers=live.headers()) as response,
+        ):
+            assert response.status == 429
+            assert int(response.headers["Retry-After"]) >= 1
+        other = await call(live, "POST", "/tokens", expect=429, json={"name": "x"})
+        assert other["status"] == 429
+        async with aiohttp.ClientSession() as session:  # the public routes are not limited
+            for _ in range(5):
+                async with session.get(live.url + "/health") as response:
+                    assert response.status == 200
+    finally:
+        live.stop()

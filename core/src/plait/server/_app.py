@@ -9,7 +9,7 @@ from aiohttp.typedefs import Middleware
 
 from plait.server import _logs_stream, _routes_executions, _routes_flows, _routes_system
 from plait.server._api import Api
-from plait.server._auth import auth_middleware
+from plait.server._auth import RateLimiter, auth_middleware
 from plait.server._errors import Handler, errors_middleware
 from plait.server._hub import Hub
 from plait.server._openapi import openapi
@@ -44,7 +44,9 @@ def build_app(hub: Hub) -> web.Application:
             _headers_middleware(config.cors_origins),
             hub.metrics.middleware(),
             errors_middleware,
-            auth_middleware(lambda: hub.tokens, public),
+            auth_middleware(
+                lambda: hub.tokens, public, RateLimiter(config.rate_limit, config.rate_burst)
+            ),
         ],
     )
     app[HUB] = hub

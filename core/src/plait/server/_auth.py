@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -124,7 +126,35 @@ class TokenStore:
         return await self.repo.call(run)
 
 
-def auth_middleware(tokens: Callable[[], TokenStore], public: frozenset[str]) -> Middleware:
+class RateLimiter:
+    """A token bucket per API token: ``burst`` requests at once, ``rate`` a second after."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def check(self, key: str) -> None:
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        level, last = self._buckets.get(key, (float(self.burst), now))
+        level = min(float(self.burst), level + (now - last) * self.rate)
+        if level < 1:
+            wait = math.ceil((1 - level) / self.rate)
+            self._buckets[key] = (level, now)
+            raise ApiError(
+                429,
+                f"too many requests for this token: at most {self.rate:g} a second "
+                f"(burst {self.burst}); retry in {wait}s",
+                headers={"Retry-After": str(wait)},
+            )
+        self._buckets[key] = (level - 1, now)
+
+
+def auth_middleware(
+    tokens: Callable[[], TokenStore], public: frozenset[str], limiter: RateLimiter | None = None
+) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in public or request.method == "OPTIONS":
@@ -136,6 +166,8 @@ def auth_middleware(tokens: Callable[[], TokenStore], public: frozenset[str]) ->
         principal = await tokens().check(token.strip())
         if principal is None:
             raise ApiError(401, "invalid or revoked API token")
+        if limiter is not None:
+            limiter.check(principal.token_id)
         request["principal"] = principal
         return await handler(request)
 

@@ -43,6 +43,14 @@ class ServerConfig(BaseModel):
     shutdown_grace: float = Field(
         10.0, ge=0, description="Seconds running executions get to finish on SIGTERM/SIGINT."
     )
+    rate_limit: float = Field(
+        0,
+        ge=0,
+        description="Requests per second allowed to each token, on average (0: no limit).",
+    )
+    rate_burst: int = Field(
+        100, ge=1, description="Requests a token may make at once before the rate applies."
+    )
     public_paths: list[str] = Field(
         default_factory=lambda: ["/health", "/ready", "/metrics"],
         description="Which of /health, /ready and /metrics are served without a token.",

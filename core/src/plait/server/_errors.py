@@ -19,11 +19,19 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class ApiError(Exception):
     """A client error with its HTTP status and a message a person can act on."""
 
-    def __init__(self, status: int, message: str, *, problems: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        problems: list[str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.problems = problems or []
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -59,7 +67,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except ApiError as error:
-        return error_response(error.status, error.message, error.problems)
+        response = error_response(error.status, error.message, error.problems)
+        response.headers.update(error.headers)
+        return response
     except UserError as error:
         return error_response(422, str(error), [str(error)])
     except web.HTTPRequestEntityTooLarge as error:
