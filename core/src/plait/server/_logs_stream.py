@@ -1,8 +1,9 @@
 """``/api/v1/logs``: query an execution's log lines, or follow them live (Server-Sent Events).
 
-Each event's id is the line's ``seq``: a client that reconnects with ``Last-Event-ID`` gets
-exactly the lines after it, none twice. The stream ends (event ``end``) once the execution
-ended and every line was sent.
+Each line is a ``message`` event whose id is the line's ``seq``: a client that reconnects with
+``Last-Event-ID`` gets exactly the lines after it, none twice. A ``state`` event tells each
+state the execution is seen in while it runs (``PAUSED``: waiting for a resume), and the stream
+ends with an ``end`` event (the final state) once the execution ended and every line was sent.
 """
 
 from __future__ import annotations
@@ -59,10 +60,14 @@ def install(api: Api, hub: Hub) -> None:
         q: LogQuery = call.query
         after = _last_event_id(call.request)
         repo = hub.runner.repo
+        state = None
         async with sse_response(call.request, ping_interval=15) as stream:
             while True:
                 current = await repo.get_execution(execution.id)
                 ended = current is None or current.state.terminal
+                if current is not None and not ended and current.state is not state:
+                    state = current.state
+                    await stream.send(state.value, event="state")
                 while True:
                     records = await repo.logs(
                         execution.id,
