@@ -278,3 +278,25 @@ async def test_follow_streams_lines_of_a_running_execution(live: LiveServer) -> 
         "after",
     ]
     assert events[-1][1:] == ("end", "SUCCESS")
+
+
+async def test_secret_inputs_are_never_returned_and_metrics_count(live: LiveServer) -> None:
+    flow = (
+        "id: secretive\nnamespace: company.team\ninputs:\n  - id: key\n    type: SECRET\n"
+        "tasks:\n  - id: use\n    type: plait.core.Log\n    message: 'key is {{ inputs.key }}'\n"
+    )
+    await call(live, "POST", "/flows", data=flow, headers=YAML)
+    done = await call(
+        live, "POST", "/executions/company.team/secretive?wait=true",
+        json={"inputs": {"key": "hunter2-very-secret"}},
+    )  # fmt: skip
+    assert done["state"]["current"] == "SUCCESS"
+    assert done["inputs"] == {"key": "******"}
+    shown = await call(live, "GET", f"/executions/{done['id']}")
+    lines = await call(live, "GET", f"/logs/{done['id']}")
+    assert "hunter2-very-secret" not in json.dumps(shown) + json.dumps(lines)
+    async with aiohttp.ClientSession() as session, session.get(live.url + "/metrics") as response:
+        text = await response.text()
+    assert 'plait_executions_created_total{flow="secretive",namespace="company.team"} 1.0' in text
+    ended = 'flow="secretive",namespace="company.team",state="SUCCESS"'
+    assert f"plait_executions_ended_total{{{ended}}} 1.0" in text
