@@ -141,3 +141,12 @@ async def test_every_error_id_is_one_server_log_line(live: LiveServer) -> None:
     body = await call(live, "GET", "/flows/examples/nope", expect=404)
     assert await _logged(live, body["errorId"])
     assert sum(body["errorId"] in line for line in live.log().splitlines()) == 1
+
+
+async def test_a_huge_form_field_is_413_without_being_read_whole(live: LiveServer) -> None:
+    with aiohttp.MultipartWriter("form-data") as form:
+        part = form.append(io.BytesIO(b"a" * (11 << 20)), {"Content-Type": "text/plain"})
+        part.set_content_disposition("form-data", name="name")
+    body = await call(live, "POST", HELLO, data=form, expect=413)
+    assert "'name' is larger than" in body["message"]
+    await call(live, "GET", "/flows/examples/hello")

@@ -163,10 +163,11 @@ def install(api: Api, hub: Hub) -> None:
                 await hub.runner.storage.put(key, _chunks(part, hub.config.max_upload_bytes))
                 inputs[name] = f"{SCHEME}/{key}"
             else:
-                text = await part.read(decode=True)
-                if len(text) > limit:
-                    raise ApiError(413, f"input {name!r} is larger than {limit} bytes")
-                inputs[name] = text.decode(part.get_charset("utf-8"))
+                raw = b"".join([chunk async for chunk in _chunks(part, limit)])
+                try:
+                    inputs[name] = bytes(part.decode(raw)).decode(part.get_charset("utf-8"))
+                except (UnicodeDecodeError, LookupError, RuntimeError):
+                    raise ApiError(400, f"input {name!r} is not text in its charset") from None
         return inputs
 
     @api.route(
@@ -436,5 +437,5 @@ async def _chunks(part: BodyPartReader, limit: int) -> AsyncIterator[bytes]:
             return
         total += len(chunk)
         if total > limit:
-            raise ApiError(413, f"file input {part.name!r} is larger than {limit} bytes")
+            raise ApiError(413, f"input {part.name!r} is larger than {limit} bytes")
         yield chunk
