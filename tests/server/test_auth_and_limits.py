@@ -150,3 +150,19 @@ async def test_a_huge_form_field_is_413_without_being_read_whole(live: LiveServe
     body = await call(live, "POST", HELLO, data=form, expect=413)
     assert "'name' is larger than" in body["message"]
     await call(live, "GET", "/flows/examples/hello")
+
+
+async def test_a_namespace_admin_cannot_escape_its_namespace(live: LiveServer) -> None:
+    spec = {"name": "team-admin", "role": "admin", "namespace": "company.team"}
+    team_admin = (await call(live, "POST", "/tokens", json=spec, expect=201))["token"]
+    for wider in ({"name": "x", "role": "admin"}, {"name": "x", "namespace": "company"}):
+        refused = await call(live, "POST", "/tokens", json=wider, token=team_admin, expect=403)
+        assert "limited to company.team" in refused["message"]
+    narrower = {"name": "y", "role": "viewer", "namespace": "company.team.sub"}
+    await call(live, "POST", "/tokens", json=narrower, token=team_admin, expect=201)
+    listed = await call(live, "GET", "/tokens", token=team_admin)
+    assert {t["namespace"] for t in listed["results"]} <= {"company.team", "company.team.sub"}
+    everyone = await call(live, "GET", "/tokens")
+    root = next(t for t in everyone["results"] if t["namespace"] is None)
+    await call(live, "DELETE", f"/tokens/{root['id']}", token=team_admin, expect=404)
+    await call(live, "GET", "/tokens")  # the root token still works

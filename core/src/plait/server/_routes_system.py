@@ -8,7 +8,7 @@ from aiohttp import web
 from sqlalchemy import Connection
 
 from plait.server._api import Api, Call, check_id
-from plait.server._errors import not_found
+from plait.server._errors import ApiError, not_found
 from plait.server._hub import Hub
 from plait.server._models import Deleted, Health, TokenCreate, TokenList, TokenOut
 from plait.storage import _migrate
@@ -69,6 +69,13 @@ def install_public(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def _within(call: Call, token: TokenOut) -> bool:
+    """A token limited to a namespace manages only tokens limited to it or below."""
+    if call.principal.namespace is None:
+        return True
+    return token.namespace is not None and call.principal.sees(token.namespace)
+
+
 def install(api: Api, hub: Hub) -> None:
     @api.route(
         "GET",
@@ -79,7 +86,7 @@ def install(api: Api, hub: Hub) -> None:
         response=TokenList,
     )
     async def list_tokens(call: Call) -> TokenList:
-        return TokenList(results=await hub.tokens.list())
+        return TokenList(results=[t for t in await hub.tokens.list() if _within(call, t)])
 
     @api.route(
         "POST",
@@ -93,6 +100,15 @@ def install(api: Api, hub: Hub) -> None:
     )
     async def create_token(call: Call) -> TokenOut:
         body: TokenCreate = call.body
+        scope = call.principal.namespace
+        if scope is not None and (
+            body.namespace is None or not call.principal.sees(body.namespace)
+        ):
+            raise ApiError(
+                403,
+                f"this token is limited to {scope}: it can only create tokens limited to "
+                f"{scope} or a namespace under it",
+            )
         return await hub.tokens.create(body.name, body.role, body.namespace)
 
     @api.route(
@@ -105,6 +121,7 @@ def install(api: Api, hub: Hub) -> None:
     )
     async def revoke_token(call: Call) -> Deleted:
         token_id = check_id(call.match("tokenId"), "token id")
-        if not await hub.tokens.revoke(token_id):
+        found = [t for t in await hub.tokens.list() if t.id == token_id and _within(call, t)]
+        if not found or not await hub.tokens.revoke(token_id):
             raise not_found(f"token {token_id}")
         return Deleted()
