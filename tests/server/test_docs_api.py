@@ -45,3 +45,19 @@ def test_the_curl_calls_of_docs_api_md_work(tmp_path: Path) -> None:
         assert out.count("event: end\ndata: SUCCESS") == 2
     finally:
         live.stop()
+
+
+def test_the_printed_curl_line_starts_an_example(tmp_path: Path) -> None:
+    live = start_server(tmp_path / "home", "--deploy", str(EXAMPLES))
+    try:
+        line = next(x for x in live.lines if x.startswith("try: "))[len("try: ") :]
+        assert live.token is not None
+        assert live.token in line  # the first start prints the real token in it
+        done = subprocess.run(
+            ["bash", "-c", line], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert '"current": "SUCCESS"' in done.stdout
+        assert "Hello ADA!" in done.stdout
+    finally:
+        live.stop()
