@@ -7,7 +7,13 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from plait.server import _logs_stream, _routes_executions, _routes_flows, _routes_system
+from plait.server import (
+    _logs_stream,
+    _routes_executions,
+    _routes_flows,
+    _routes_namespaces,
+    _routes_system,
+)
 from plait.server._api import Api
 from plait.server._auth import RateLimiter, auth_middleware
 from plait.server._errors import Handler, errors_middleware
@@ -30,6 +36,7 @@ def operations(hub: Hub) -> Api:
     _routes_flows.install(api, hub)
     _routes_executions.install(api, hub)
     _logs_stream.install(api, hub)
+    _routes_namespaces.install(api, hub)
     _routes_system.install(api, hub)
     return api
 
