@@ -159,7 +159,7 @@ def parse_query(model: type[pydantic.BaseModel], query: MultiMapping[str]) -> An
 async def parse_json(model: type[pydantic.BaseModel], request: web.Request) -> Any:
     raw = await request.read()
     if not raw.strip():
-        raw = b"{}"
+        raise ApiError(400, "this operation needs a JSON body")
     try:
         return model.model_validate_json(raw)
     except pydantic.ValidationError as error:

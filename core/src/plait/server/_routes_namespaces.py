@@ -40,7 +40,7 @@ class KVSet(Model):
     """A typed value (STRING, NUMBER, BOOLEAN, DATETIME, DATE, DURATION, JSON; inferred when
     left out) with an optional time to live (ISO 8601 duration, such as PT1H)."""
 
-    value: Any = None
+    value: Any
     type: str | None = Field(None, pattern=r"^[A-Za-z]+$")
     ttl: timedelta | None = None
 
