@@ -12,6 +12,7 @@ from plait.server import (
     _routes_executions,
     _routes_flows,
     _routes_namespaces,
+    _routes_secrets,
     _routes_system,
 )
 from plait.server._api import Api
@@ -37,6 +38,7 @@ def operations(hub: Hub) -> Api:
     _routes_executions.install(api, hub)
     _logs_stream.install(api, hub)
     _routes_namespaces.install(api, hub)
+    _routes_secrets.install(api, hub)
     _routes_system.install(api, hub)
     return api
 
