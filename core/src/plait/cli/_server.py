@@ -58,7 +58,7 @@ def local(
 
 @cli.group()
 def auth() -> None:
-    """API tokens of the hub server."""
+    """API tokens and users of the hub server."""
 
 
 @auth.group()
@@ -128,3 +128,84 @@ def revoke_token(token_id: str, home: Path | None) -> None:
     if not asyncio.run(go()):
         raise UserError(f"no active token with id {token_id}")
     click.echo(f"revoked {token_id}")
+
+
+@auth.group()
+def user() -> None:
+    """People who log in to the server (passwords hashed with Argon2id, in the local home)."""
+
+
+@user.command("create")
+@click.argument("name")
+@click.option(
+    "--role", type=click.Choice(["viewer", "editor", "admin"]), default="viewer", show_default=True
+)
+@click.option("--namespace", help="Limit the user to this namespace and its children.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (one line)."
+)
+@home_option
+def create_user(
+    name: str, role: str, namespace: str | None, password_stdin: bool, home: Path | None
+) -> None:
+    """Create user NAME; the password comes from a prompt or stdin, never the command line."""
+    import sys
+
+    from plait_sdk import UserError
+
+    from plait.server._models import TokenCreate
+
+    spec = TokenCreate.model_validate({"name": name, "role": role, "namespace": namespace})
+    if password_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(f"password of {name}", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise UserError("refusing an empty password")
+
+    async def go() -> None:
+        from plait.local import LocalHome, local_repository
+        from plait.server._users import UserStore
+
+        async with local_repository(LocalHome.resolve(home)) as repo:
+            await UserStore(repo).create(spec.name, spec.role, password, spec.namespace)
+
+    asyncio.run(go())
+    scope = f" limited to {spec.namespace}" if spec.namespace else ""
+    err_console.print(f"created user {spec.name} ({spec.role}{scope})", markup=False)
+
+
+@user.command("list")
+@home_option
+def list_users(home: Path | None) -> None:
+    """Users with their role and namespace."""
+
+    async def go() -> list[tuple[str, ...]]:
+        from plait.local import LocalHome, local_repository
+        from plait.server._users import UserStore
+
+        async with local_repository(LocalHome.resolve(home)) as repo:
+            found = await UserStore(repo).list()
+        return [(u.name, u.role, u.namespace or "*") for u in found]
+
+    for row in asyncio.run(go()):
+        click.echo("  ".join(row))
+
+
+@user.command("delete")
+@click.argument("name")
+@home_option
+def delete_user(name: str, home: Path | None) -> None:
+    """Delete user NAME: their basic auth and sessions are refused from the next request on."""
+    from plait_sdk import UserError
+
+    async def go() -> bool:
+        from plait.local import LocalHome, local_repository
+        from plait.server._users import UserStore
+
+        async with local_repository(LocalHome.resolve(home)) as repo:
+            return await UserStore(repo).delete(name)
+
+    if not asyncio.run(go()):
+        raise UserError(f"no user named {name}")
+    click.echo(f"deleted {name}")

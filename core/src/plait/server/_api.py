@@ -52,6 +52,7 @@ class Operation:
     produces: str = "application/json"
     errors: tuple[int, ...] = (400, 401, 404, 422)
     extra: dict[str, Any] = field(default_factory=dict)
+    public: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -79,6 +80,7 @@ class Api:
         status: int = 200,
         produces: str = "application/json",
         errors: tuple[int, ...] = (400, 401, 404, 422),
+        public: bool = False,
     ) -> Callable[[Callable[[Call], Awaitable[Result]]], Callable[[Call], Awaitable[Result]]]:
         def register(
             handler: Callable[[Call], Awaitable[Result]],
@@ -98,6 +100,7 @@ class Api:
                     status,
                     produces,
                     errors,
+                    public=public,
                 )
             )
             return handler
@@ -111,13 +114,16 @@ class Api:
             app.router.add_route(op.method, op.path, _wrap(op), name=op.operation_id)
 
 
+ANONYMOUS = Principal("", "anonymous", "viewer", None)
+
+
 def _literal_segments(op: Operation) -> int:
     return sum(1 for part in op.path.split("/") if part and not part.startswith("{"))
 
 
 def _wrap(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
-        principal = principal_of(request)
+        principal = ANONYMOUS if op.public else principal_of(request)
         if not principal.at_least(op.role):
             raise ApiError(
                 403, f"this operation needs the {op.role} role (token has {principal.role})"

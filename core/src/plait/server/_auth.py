@@ -6,6 +6,7 @@ nothing outside it (404, as if it did not exist). A revoked token fails on its n
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import math
@@ -21,6 +22,14 @@ from sqlalchemy import Connection, insert, select, update
 from plait.engine._model import new_id, utcnow
 from plait.server._errors import ApiError, Handler
 from plait.server._models import Role, TokenOut, aware
+from plait.server._users import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    UNSAFE,
+    Sessions,
+    UserStore,
+    csrf_ok,
+)
 from plait.storage import SqlRepository
 from plait.storage._tables import api_tokens
 
@@ -153,25 +162,76 @@ class RateLimiter:
 
 
 def auth_middleware(
-    tokens: Callable[[], TokenStore], public: frozenset[str], limiter: RateLimiter | None = None
+    tokens: Callable[[], TokenStore],
+    public: frozenset[str],
+    limiter: RateLimiter | None = None,
+    people: Callable[[], tuple[UserStore, Sessions]] | None = None,
 ) -> Middleware:
+    """A bearer token, or (``people``) a user's basic auth or session cookie (with the CSRF
+    header on unsafe methods)."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path in public or request.method == "OPTIONS":
             return await handler(request)
         header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(401, "an API token is required: Authorization: Bearer <token>")
-        principal = await tokens().check(token.strip())
-        if principal is None:
-            raise ApiError(401, "invalid or revoked API token")
+        scheme, _, credential = header.partition(" ")
+        scheme, credential = scheme.lower(), credential.strip()
+        principal: Principal
+        if scheme == "bearer" and credential:
+            found = await tokens().check(credential)
+            if found is None:
+                raise ApiError(401, "invalid or revoked API token")
+            principal = found
+        elif scheme == "basic" and credential and people is not None:
+            principal = await _basic(people()[0], credential)
+        elif not header and people is not None and request.cookies.get(SESSION_COOKIE):
+            principal = await _session(request, *people())
+        else:
+            raise ApiError(
+                401,
+                "an API token is required: Authorization: Bearer <token> (or a user's basic "
+                "auth or session)",
+                headers={"WWW-Authenticate": 'Bearer, Basic realm="plait"'},
+            )
         if limiter is not None:
             limiter.check(principal.token_id)
         request["principal"] = principal
         return await handler(request)
 
     return middleware
+
+
+async def _basic(users: UserStore, credential: str) -> Principal:
+    try:
+        name, sep, password = base64.b64decode(credential, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        name, sep, password = "", "", ""
+    user = await users.verify(name, password) if sep and name else None
+    if user is None:
+        raise ApiError(
+            401, "wrong user name or password", headers={"WWW-Authenticate": 'Basic realm="plait"'}
+        )
+    return Principal(f"user:{user.id}", user.name, user.role, user.namespace)
+
+
+async def _session(request: web.Request, users: UserStore, sessions: Sessions) -> Principal:
+    session_id = request.cookies[SESSION_COOKIE]
+    session = sessions.get(session_id)
+    if session is None:
+        raise ApiError(401, "the session has expired or was closed: log in again")
+    if request.method in UNSAFE and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
+        raise ApiError(
+            403,
+            f"a request authenticated by the session cookie must send its CSRF token in the "
+            f"{CSRF_HEADER} header (returned by the login)",
+        )
+    user = await users.get(session.user.id)  # deleted since the login: refused at once
+    if user is None:
+        sessions.close_user(session.user.id)
+        raise ApiError(401, "the session's user no longer exists")
+    request["session_id"] = session_id
+    return Principal(f"user:{user.id}", user.name, user.role, user.namespace)
 
 
 def principal_of(request: web.Request) -> Principal:

@@ -59,9 +59,13 @@ def openapi(operations: list[Operation], public: list[dict[str, Any]]) -> dict[s
         "paths": paths,
         "components": {
             "schemas": defs.get("$defs", {}),
-            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "token": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "plait_session"},
+            },
         },
-        "security": [{"token": []}],
+        "security": [{"token": []}, {"basic": []}, {"session": []}],
     }
 
 
@@ -71,6 +75,7 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
         "summary": op.summary,
         "tags": [op.tag],
         "x-plait-role": op.role,
+        **({"security": []} if op.public else {}),
         "parameters": [
             {"name": name, "in": "path", "required": True, "schema": _path_schema(name)}
             for name in _PARAM.findall(op.path)

@@ -149,3 +149,14 @@ api_tokens = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Column("revoked", DateTime(timezone=True), nullable=True),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("namespace", String(255), nullable=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
