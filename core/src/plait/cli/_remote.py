@@ -320,6 +320,47 @@ def remote_resume(
     raise SystemExit(_exit(execution))
 
 
+def _again(
+    server: str, token: str | None, path: str, as_json: bool, quiet: bool, **params: str
+) -> None:
+    """POST a restart or replay, follow the execution it drives (the same or a new one)."""
+
+    async def go() -> Any:
+        async with Remote(server, token) as remote:
+            _, started = await remote.call("POST", path, params=params)
+            if quiet or as_json:
+                await _wait(remote, started["id"])
+            else:
+                await _follow(remote, started["id"])
+            return (await remote.call("GET", f"/executions/{started['id']}"))[1]
+
+    execution = _sync(go())
+    if as_json:
+        click.echo(json.dumps(execution, indent=2))
+    elif not quiet:
+        _print_execution(execution, False)
+    raise SystemExit(_exit(execution))
+
+
+def remote_restart(
+    server: str, token: str | None, execution_id: str, as_json: bool, quiet: bool, **_: Any
+) -> None:
+    _again(server, token, f"/executions/{execution_id}/restart", as_json, quiet)
+
+
+def remote_replay(
+    server: str,
+    token: str | None,
+    execution_id: str,
+    taskrun_id: str | None,
+    as_json: bool,
+    quiet: bool,
+    **_: Any,
+) -> None:
+    extra = {"taskRunId": taskrun_id} if taskrun_id else {}
+    _again(server, token, f"/executions/{execution_id}/replay", as_json, quiet, **extra)
+
+
 def _exit(execution: dict[str, Any]) -> int:
     return 0 if execution["state"]["current"] in ("SUCCESS", "WARNING", "PAUSED") else 1
 
@@ -388,6 +429,8 @@ def install() -> None:
     )
     with_server(_executions.kill, remote_kill)
     with_server(_executions.resume, remote_resume)
+    with_server(_executions.restart, remote_restart)
+    with_server(_executions.replay, remote_replay)
     with_server(run_module.run, remote_run)
 
     @_flows.flows.command("sync")

@@ -829,6 +829,15 @@ class Runner:
             return await self.drive(flow, execution)
         return execution
 
+    async def set_labels(self, execution_id: str, labels: dict[str, Any]) -> Execution:
+        """Replace an execution's labels, also while it runs: the copy this process drives is
+        changed in place (its next commits keep them) and saved now."""
+        driving = self._driving.get(execution_id)
+        execution = driving.executor.execution if driving else await self._load(execution_id)
+        execution.labels = dict(labels)
+        await self.repo.save(execution)
+        return execution
+
     async def resume(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> Execution:
         """Resume a paused execution; the inputs are validated against the Pause's onResume."""
         execution = await self._load(execution_id)

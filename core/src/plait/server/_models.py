@@ -77,14 +77,21 @@ class FlowDiff(Model):
     diff: str
 
 
+#: Revisions are stored as 32-bit integers: a larger number is a 400, not a database overflow.
+MAX_REVISION = 2**31 - 1
+
+
 class FlowQuery(Model):
-    revision: int | None = Field(None, ge=1, description="A past revision (default: latest).")
+    revision: int | None = Field(
+        None, ge=1, le=MAX_REVISION, description="A past revision (default: latest)."
+    )
 
 
 class FlowUpdateQuery(Model):
     revision: int | None = Field(
         None,
         ge=1,
+        le=MAX_REVISION,
         description="The revision this update edits: 409 when the flow has moved on since.",
     )
 
@@ -111,12 +118,14 @@ class FlowSearchQuery(Model):
 
 
 class RollbackQuery(Model):
-    revision: int = Field(ge=1, description="The revision whose source becomes the latest.")
+    revision: int = Field(
+        ge=1, le=MAX_REVISION, description="The revision whose source becomes the latest."
+    )
 
 
 class DiffQuery(Model):
-    from_revision: int = Field(alias="from", ge=1)
-    to_revision: int = Field(alias="to", ge=1)
+    from_revision: int = Field(alias="from", ge=1, le=MAX_REVISION)
+    to_revision: int = Field(alias="to", ge=1, le=MAX_REVISION)
 
 
 def aware(value: datetime) -> datetime:
@@ -223,7 +232,7 @@ class ExecutionCreateQuery(Model):
     labels: list[Annotated[str, Field(pattern=LABEL_PAIR)]] = Field(
         default_factory=list, description="key:value labels (Kestra)."
     )
-    revision: int | None = Field(None, ge=1, description="Run this flow revision.")
+    revision: int | None = Field(None, ge=1, le=MAX_REVISION, description="Run this flow revision.")
 
 
 class ExecutionSearchQuery(Model):

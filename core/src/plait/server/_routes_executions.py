@@ -82,6 +82,7 @@ def install(api: Api, hub: Hub) -> None:
             raise not_found(f"flow {namespace}.{flow_id}")
         q: ExecutionCreateQuery = call.query
         flow, revision = await flow_for(namespace, flow_id, q.revision)
+        hub.know_flow(flow, revision)
         execution_id = new_id()
         prefix = execution_prefix(namespace, flow_id, execution_id)
         uploaded: list[str] = []
@@ -362,7 +363,7 @@ def install(api: Api, hub: Hub) -> None:
     @api.route(
         "POST",
         "/api/v1/executions/{executionId}/labels",
-        summary="Set the labels of an ended execution (a JSON list of {key, value}).",
+        summary="Set the labels of an execution, ended or running (a JSON list of {key, value}).",
         role="editor",
         tag="executions",
         body=LabelList,
@@ -371,12 +372,8 @@ def install(api: Api, hub: Hub) -> None:
     )
     async def set_labels(call: Call) -> ExecutionOut:
         execution = await visible_execution(call)
-        if not execution.state.terminal:
-            raise ApiError(409, f"execution {execution.id} is {execution.state.value}: labels "
-                           "can be changed once it ended")  # fmt: skip
-        execution.labels = {label.key: label.value for label in call.body.root}
-        await hub.runner.repo.save(execution)
-        return execution_out(execution)
+        labels = {label.key: label.value for label in call.body.root}
+        return execution_out(await hub.runner.set_labels(execution.id, labels))
 
     @api.route(
         "GET",
