@@ -14,12 +14,14 @@ from plait.server import (
     _routes_namespaces,
     _routes_secrets,
     _routes_system,
+    _routes_users,
 )
 from plait.server._api import Api
 from plait.server._auth import RateLimiter, auth_middleware
 from plait.server._errors import Handler, errors_middleware
 from plait.server._hub import Hub
 from plait.server._openapi import openapi
+from plait.server._slow import slow_body_middleware
 
 HUB = web.AppKey("hub", Hub)
 
@@ -39,6 +41,7 @@ def operations(hub: Hub) -> Api:
     _logs_stream.install(api, hub)
     _routes_namespaces.install(api, hub)
     _routes_secrets.install(api, hub)
+    _routes_users.install(api, hub)
     _routes_system.install(api, hub)
     return api
 
@@ -46,20 +49,30 @@ def operations(hub: Hub) -> Api:
 def build_app(hub: Hub) -> web.Application:
     """The application; ``hub.attach`` must be called before it serves requests."""
     config = hub.config
-    public = frozenset([*config.public_paths, "/api/v1/openapi.json"])
+    api = operations(hub)
+    public = frozenset(
+        [
+            *config.public_paths,
+            "/api/v1/openapi.json",
+            *(o.path for o in api.operations if o.public),
+        ]
+    )
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[
+            slow_body_middleware(config.client_timeout),
             _headers_middleware(config.cors_origins),
             hub.metrics.middleware(),
             errors_middleware,
             auth_middleware(
-                lambda: hub.tokens, public, RateLimiter(config.rate_limit, config.rate_burst)
+                lambda: hub.tokens,
+                public,
+                RateLimiter(config.rate_limit, config.rate_burst),
+                lambda: (hub.users, hub.sessions),
             ),
         ],
     )
     app[HUB] = hub
-    api = operations(hub)
     public_ops = _routes_system.install_public(app, hub)
     api.install(app)
     document: dict[str, Any] = openapi(api.operations, public_ops)
@@ -89,7 +102,7 @@ def _headers_middleware(origins: list[str]) -> Middleware:
                 response.headers["Access-Control-Allow-Origin"] = origin
                 response.headers["Vary"] = "Origin"
                 response.headers["Access-Control-Allow-Headers"] = (
-                    "Authorization, Content-Type, Last-Event-ID"
+                    "Authorization, Content-Type, Last-Event-ID, X-CSRF-Token"
                 )
                 response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, DELETE"
         return response

@@ -40,6 +40,13 @@ class ServerConfig(BaseModel):
         ge=1024,
         description="Largest FILE input uploaded with multipart/form-data (413 above).",
     )
+    client_timeout: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds a client may take to send a request's headers (or keep an idle "
+        "connection open), and to send more of a body it started; the connection is closed "
+        "after it (0: no limit).",
+    )
     shutdown_grace: float = Field(
         10.0, ge=0, description="Seconds running executions get to finish on SIGTERM/SIGINT."
     )
@@ -57,6 +64,13 @@ class ServerConfig(BaseModel):
     )
     cors_origins: list[str] = Field(
         default_factory=list, description="Origins allowed by CORS (none: CORS off)."
+    )
+    session_ttl: float = Field(
+        8 * 3600, gt=0, description="Seconds a user's login session lasts (cookie auth)."
+    )
+    cookie_secure: bool = Field(
+        False,
+        description="Mark the session cookie Secure (set it when a TLS proxy serves the API).",
     )
     log_format: Literal["text", "json"] = Field("text", description="Server log lines.")
     bootstrap_token: bool = Field(

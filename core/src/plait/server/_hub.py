@@ -10,9 +10,12 @@ from typing import Any, TypeVar
 
 from plait.engine import Execution, LogRecord
 from plait.engine._runner import Runner
+from plait.flows import Flow
+from plait.flows._model import all_task_specs
 from plait.server._auth import TokenStore
 from plait.server._config import ServerConfig
 from plait.server._metrics import Metrics
+from plait.server._users import Sessions, UserStore
 from plait.storage import SqlRepository
 
 log = logging.getLogger("plait.server")
@@ -32,6 +35,11 @@ class Hub:
         self._changed = asyncio.Event()
         self._step_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.accepting = True
+        self.sessions = Sessions(config.session_ttl)
+        #: Task id -> task type of each flow revision seen (the task-run duration histogram).
+        self._types: dict[tuple[str, str, int], dict[str, str]] = {}
+        self._learning: set[asyncio.Task[None]] = set()
+        self._users: UserStore | None = None
 
     @property
     def runner(self) -> Runner:
@@ -52,10 +60,17 @@ class Hub:
             raise RuntimeError("the server is not started")
         return self._repo
 
+    @property
+    def users(self) -> UserStore:
+        if self._users is None:
+            raise RuntimeError("the server is not started")
+        return self._users
+
     def attach(self, runner: Runner, tokens: TokenStore) -> None:
         if not isinstance(runner.repo, SqlRepository):
             raise TypeError("the server needs a SQL repository")
         self._repo = runner.repo
+        self._users = UserStore(runner.repo)
         self._runner = runner
         self._tokens = tokens
 
@@ -65,12 +80,39 @@ class Hub:
         self._wake()
 
     def on_step(self, execution: Execution) -> None:
-        self.metrics.step(execution)
+        self.metrics.step(execution, self._types_of(execution))
         for key in (execution.id, f"replay:{execution.original_id}"):
             for waiter in self._step_waiters.pop(key, []):
                 if not waiter.done():
                     waiter.set_result(None)
         self._wake()
+
+    def know_flow(self, flow: Flow, revision: int) -> None:
+        """Remember the task types of a flow revision (before its executions step)."""
+        key = (flow.namespace, flow.id, revision)
+        if key not in self._types:
+            every = [*flow.tasks, *flow.errors, *flow.finally_, *flow.after_execution]
+            registry = self.runner.host.registry if self._runner is not None else None
+            self._types[key] = {s.id: _canonical(registry, s.type) for s in all_task_specs(every)}
+
+    def _types_of(self, execution: Execution) -> dict[str, str] | None:
+        key = (execution.namespace, execution.flow_id, execution.flow_revision)
+        found = self._types.get(key)
+        if found is None and self._runner is not None:
+            # A recovered, restarted or replayed execution of a revision not seen yet.
+            self._types[key] = {}
+            task = asyncio.create_task(self._learn(*key))
+            self._learning.add(task)
+            task.add_done_callback(self._learning.discard)
+        return found
+
+    async def _learn(self, namespace: str, flow_id: str, revision: int) -> None:
+        try:
+            flow = await self.runner.flow_of(namespace, flow_id, revision)
+        except Exception:  # the flow is gone: its task runs stay "unknown"
+            return
+        self._types.pop((namespace, flow_id, revision), None)
+        self.know_flow(flow, revision)
 
     def _wake(self) -> None:
         self._changed.set()
@@ -138,3 +180,9 @@ class Hub:
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
             log.info("%d execution(s) left for recovery at the next start", len(pending))
+
+
+def _canonical(registry: Any, name: str) -> str:
+    """A type's canonical name (``plait.core.Log`` for ``io.kestra.plugin.core.log.Log``)."""
+    info = registry.resolve(name) if registry is not None else None
+    return info.name if info is not None else name

@@ -80,7 +80,15 @@ async def serve(
         # the API accepts anything, so a new execution is never driven twice.
         unfinished = await runner.repo.unfinished_executions()
         app = build_app(hub)
-        app_runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+        app_runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=5.0,
+            # A connection still waiting for a complete request after this is closed: the
+            # headers of a slow client, or an idle keep-alive connection.
+            keepalive_timeout=config.client_timeout or 3630,
+        )
         await app_runner.setup()
         site = web.TCPSite(app_runner, config.host, config.port)
         await site.start()
