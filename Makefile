@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run test lint typecheck docs docs-check ci bench bench-peers install dev clean
+.PHONY: run examples test lint typecheck docs docs-check ci bench bench-peers install dev clean
 
 $(UV):
 	@$(PYTHON) -m venv $(TOOLS)
@@ -23,8 +23,12 @@ install: $(UV)
 dev: $(UV)
 	@$(UV) sync --frozen --all-packages --python $(PYTHON) --quiet
 
-## run: install and run the main job (the example flows)
+## run: install and serve the API (plait server local) with the example flows deployed, until Ctrl-C
 run: install
+	@$(RUN) plait server local --deploy examples
+
+## examples: install and run every example flow once, locally (a quick check)
+examples: install
 	@$(RUN) plait run-examples examples
 
 ## test: install the test dependencies and run the whole suite

@@ -6,9 +6,11 @@ import logging
 import os
 import sys
 
-from plait.cli import _executions, _flows, _kv, _plugins, _run, _secrets  # noqa: F401
+from plait.cli import _executions, _flows, _kv, _plugins, _remote, _run, _secrets, _server  # noqa: F401
 from plait.cli._app import cli
 from plait.runtime import settle_heap
+
+_remote.install()  # --server on the commands that can talk to a hub server
 
 
 def main() -> None:

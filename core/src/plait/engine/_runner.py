@@ -382,12 +382,15 @@ class Runner:
         parent: tuple[str, str] | None = None,
         masker: Masker | None = None,
         subflow_depth: int = 0,
+        execution_id: str | None = None,
     ) -> Execution:
         """A new execution (inputs coerced and validated), persisted as CREATED and held by
         this runner (its lease taken) for :meth:`drive`.
 
         ``masker`` (a parent's, for a subflow) names the secrets whose holders are sealed
-        like SECRET inputs, whatever the input's type.
+        like SECRET inputs, whatever the input's type. ``execution_id`` is for a caller that
+        stored files under the execution's storage prefix before creating it (the server's
+        FILE inputs); by default a new id.
         """
         if flow.disabled:
             raise UserError(f"flow {flow.uid} is disabled")
@@ -399,6 +402,7 @@ class Runner:
             or (masker is not None and isinstance(value, str) and masker.contains(value))
         }
         execution = Execution(
+            **({"id": execution_id} if execution_id else {}),
             namespace=flow.namespace,
             flow_id=flow.id,
             flow_revision=revision,
@@ -1216,6 +1220,15 @@ class Runner:
                 await self._let_go(execution_id, error)
                 raise
             return await self.drive(flow, execution)
+        return execution
+
+    async def set_labels(self, execution_id: str, labels: dict[str, Any]) -> Execution:
+        """Replace an execution's labels, also while it runs: the copy this process drives is
+        changed in place (its next commits keep them) and saved now."""
+        driving = self._driving.get(execution_id)
+        execution = driving.executor.execution if driving else await self._load(execution_id)
+        execution.labels = dict(labels)
+        await self.repo.save(execution)
         return execution
 
     async def resume(self, execution_id: str, inputs: Mapping[str, Any] | None = None) -> Execution:

@@ -142,3 +142,27 @@ secret_reads = Table(
     Column("timestamp", DateTime(timezone=True), nullable=False),
     UniqueConstraint("seq"),
 )
+
+# The hub server's API tokens: only a SHA-256 of each token is kept (0010).
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("namespace", String(255), nullable=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("revoked", DateTime(timezone=True), nullable=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("namespace", String(255), nullable=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,235 @@
+"""The hub server's API under load: `python bench/bench_api.py [--quick]` (or `make bench-api`).
+
+In one run, with the same load generator (an aiohttp client in a process of its own, a fixed
+number of concurrent clients each sending its next request when the last one answered, for a
+fixed time), it measures on loopback:
+
+1. a do-nothing aiohttp handler in a process of its own: the machine's ceiling;
+2. ``POST /api/v1/executions/bench/one`` on ``plait server local`` (SQLite): executions created
+   and persisted a second (the one-task flow then runs in the server's background);
+3. ``POST ...?wait=true``: POST-to-SUCCESS latency of the one-task flow;
+4. the idle server's resident memory, measured right after start-up (every installed
+   connector loaded).
+
+Prints a Markdown table for docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PLAIT = Path(sys.executable).parent / "plait"
+FLOW = """\
+id: one
+namespace: bench
+tasks:
+  - id: only
+    type: plait.core.Return
+    format: done
+"""
+
+
+# -- the two servers' processes ----------------------------------------------------------------
+
+
+def ceiling_server(port: int) -> None:
+    """A do-nothing aiohttp handler: answers every POST with a small JSON body."""
+    from aiohttp import web
+
+    async def ok(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"id": "x", "state": {"current": "CREATED"}})
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", ok)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def start_plait(home: Path) -> tuple[subprocess.Popen[str], str, str]:
+    flows = home.parent / "flows"
+    flows.mkdir(parents=True, exist_ok=True)
+    (flows / "one.yaml").write_text(FLOW)
+    env = {**os.environ, "PLAIT_HOME": str(home)}
+    process = subprocess.Popen(
+        [str(PLAIT), "server", "local", "--port", "0", "--deploy", str(flows)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, env=env, cwd=str(home.parent),
+    )  # fmt: skip
+    assert process.stderr is not None
+    url = token = ""
+    for line in process.stderr:
+        if m := re.search(r"listening on (http://\S+)", line):
+            url = m.group(1)
+        if m := re.search(r"admin token \(shown once, keep it\): (\S+)", line):
+            token = m.group(1)
+        if line.startswith("try:"):
+            break
+    if not (url and token):
+        process.kill()
+        raise SystemExit("the server did not start")
+    return process, url, token
+
+
+def start_ceiling() -> tuple[subprocess.Popen[str], str]:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, __file__, "--ceiling-server", str(port)], text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return process, url
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("the ceiling server did not start")
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- the load generator (a process of its own) -------------------------------------------------
+
+
+async def load(url: str, token: str, clients: int, seconds: float, body: str) -> dict[str, Any]:
+    import aiohttp
+
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    latencies: list[float] = []
+    errors = 0
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        stop = time.perf_counter() + seconds
+
+        async def client() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop:
+                began = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status not in (200, 201):
+                        errors += 1
+                latencies.append(time.perf_counter() - began)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        took = time.perf_counter() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": len(latencies) / took,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+def run_load(url: str, token: str, clients: int, seconds: float, body: str = "{}") -> Any:
+    done = subprocess.run(
+        [sys.executable, __file__, "--load", url, "--token", token, "--clients", str(clients),
+         "--seconds", str(seconds), "--body", body],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def settle(url: str, token: str, timeout: float = 600) -> None:
+    """Wait until the executions the load created have all ended."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(
+            f"{url}/api/v1/executions/search?state=CREATED&state=RUNNING&size=1",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request) as response:
+            if not json.load(response)["results"]:
+                return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--ceiling-server", type=int)
+    parser.add_argument("--load")
+    parser.add_argument("--token", default="")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--body", default="{}")
+    args = parser.parse_args()
+    if args.ceiling_server:
+        ceiling_server(args.ceiling_server)
+        return
+    if args.load:
+        result = asyncio.run(load(args.load, args.token, args.clients, args.seconds, args.body))
+        print(json.dumps(result))
+        return
+
+    seconds = 3.0 if args.quick else 10.0
+    rows: list[tuple[str, str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server, url, token = start_plait(Path(tmp) / "home")
+        ceiling, ceiling_url = start_ceiling()
+        try:
+            time.sleep(2)
+            rows.append(("idle server RSS after start-up", f"{rss_mib(server.pid):.0f} MiB"))
+            create = f"{url}/api/v1/executions/bench/one"
+            for clients in (4, 16):
+                top = run_load(ceiling_url + "/noop", "", clients, seconds)
+                got = run_load(create, token, clients, seconds)
+                settle(url, token)
+                share = 100 * got["rps"] / top["rps"]
+                rows.append((
+                    f"do-nothing aiohttp handler, {clients} clients",
+                    f"{top['rps']:,.0f} req/s, p50 {top['p50_ms']:.2f} ms, "
+                    f"p99 {top['p99_ms']:.2f} ms",
+                ))  # fmt: skip
+                rows.append((
+                    f"executions created via the API, {clients} clients",
+                    f"{got['rps']:,.0f} /s ({share:.0f}% of the ceiling), "
+                    f"p50 {got['p50_ms']:.2f} ms, p99 {got['p99_ms']:.2f} ms"
+                    + (f", {got['errors']} errors" if got["errors"] else ""),
+                ))  # fmt: skip
+            done = run_load(create + "?wait=true", token, 4, seconds)
+            rows.append((
+                "POST-to-SUCCESS of the one-task flow, 4 clients",
+                f"p50 {done['p50_ms']:.2f} ms, p99 {done['p99_ms']:.2f} ms "
+                f"({done['rps']:,.0f} /s)",
+            ))  # fmt: skip
+            settle(url, token)
+            rows.append(("server RSS after the run", f"{rss_mib(server.pid):.0f} MiB"))
+        finally:
+            ceiling.terminate()
+            server.terminate()
+            ceiling.wait(30)
+            server.wait(60)
+    print("| measure | value |\n| --- | --- |")
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
