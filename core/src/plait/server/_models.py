@@ -12,7 +12,7 @@ import pydantic
 from plait_sdk import Model
 from pydantic import Field
 
-from plait.engine import Execution, LogRecord, TaskRun
+from plait.engine import Execution, LogRecord, TaskRun, masked_view
 from plait.engine._model import FlowRevision, Transition
 from plait.flows import State
 
@@ -321,21 +321,18 @@ def task_run_out(run: TaskRun) -> TaskRunOut:
         execution_id=run.execution_id,
         task_id=run.task_id,
         parent_task_run_id=run.parent_id,
-        value=run.value,
+        value=masked_view(run.value),
         iteration=run.iteration,
         state=state_out(run.state, run.history),
         attempts=[AttemptOut.model_validate(a.model_dump()) for a in run.attempts],
-        outputs=run.outputs,
+        outputs=masked_view(run.outputs),
         error=run.error,
     )
 
 
 def execution_out(execution: Execution) -> ExecutionOut:
-    from plait.engine._runner import SEALED
-
-    inputs = {
-        k: MASKED if isinstance(v, dict) and SEALED in v else v for k, v in execution.inputs.items()
-    }
+    # Sealed (stored) and live secret-derived values alike show as ******.
+    inputs = masked_view(execution.inputs)
     return ExecutionOut(
         id=execution.id,
         namespace=execution.namespace,
@@ -343,7 +340,7 @@ def execution_out(execution: Execution) -> ExecutionOut:
         flow_revision=execution.flow_revision,
         state=state_out(execution.state, execution.history),
         inputs=inputs,
-        outputs=execution.outputs,
+        outputs=masked_view(execution.outputs),
         labels=[Label(key=k, value=v) for k, v in execution.labels.items()],
         error=execution.error,
         parent_id=execution.parent_execution_id,
