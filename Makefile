@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run examples test lint typecheck docs docs-check ci bench bench-peers install dev clean
+.PHONY: run examples test lint typecheck docs docs-check ci bench bench-api bench-peers install dev clean
 
 $(UV):
 	@$(PYTHON) -m venv $(TOOLS)
@@ -53,6 +53,10 @@ ci: test lint typecheck docs-check
 
 bench: dev
 	@$(RUN) python bench/run.py
+
+## bench-api: the hub server's API under load next to a do-nothing aiohttp handler (docs/performance.md)
+bench-api: dev
+	@$(RUN) python bench/bench_api.py
 
 ## bench-peers: Plait against Prefect 3 on the same workloads (installs Prefect into bench/peers/.venv-prefect)
 bench-peers: dev
