@@ -27,6 +27,8 @@ from plait.limits import limits
 
 #: The worker's address space: libjq and Python's own, plus room for the values it builds.
 WORKER_BASE_BYTES = 512 * 2**20
+WORKER_START_SECONDS = 30.0
+"""How long a new jq worker may take to start (import jq) before a render gives up."""
 
 
 class JqError(Exception):
@@ -61,6 +63,9 @@ class _Worker:
             close_fds=True,
         )
         self._buffer = b""
+        # The worker says it is ready once jq is imported: its start-up (slow on a loaded
+        # machine) is not counted against the program's time budget.
+        self._read_line(self._process, time.monotonic() + WORKER_START_SECONDS, starting=True)
         return self._process
 
     def stop(self) -> None:
@@ -100,7 +105,9 @@ class _Worker:
             )
         raise JqError(answer["kind"], answer["error"])
 
-    def _read_line(self, process: subprocess.Popen[bytes], deadline: float) -> bytes:
+    def _read_line(
+        self, process: subprocess.Popen[bytes], deadline: float, *, starting: bool = False
+    ) -> bytes:
         assert process.stdout is not None
         fd = process.stdout.fileno()
         while b"\n" not in self._buffer:
@@ -108,6 +115,10 @@ class _Worker:
             ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
             if not ready:
                 self.stop()
+                if starting:
+                    raise JqLimitError(
+                        f"the jq worker did not start within {WORKER_START_SECONDS:g} s"
+                    )
                 seconds = limits().template_render_seconds
                 raise JqLimitError(
                     f"the program ran for more than {seconds:g} s "
@@ -116,6 +127,8 @@ class _Worker:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
                 self.stop()
+                if starting:
+                    raise JqLimitError("the jq worker could not start")
                 raise JqLimitError(
                     "the program ran out of memory (the jq worker is capped at "
                     f"{(WORKER_BASE_BYTES + 8 * limits().template_max_string) // 2**20} MiB)"
@@ -146,6 +159,8 @@ def _serve(memory: int) -> None:  # pragma: no cover - runs in the worker proces
 
     programs: dict[str, Any] = {}
     out = sys.stdout
+    out.write("ready\n")
+    out.flush()
     for line in sys.stdin:
         request = json.loads(line)
         expression = request["program"]
