@@ -176,11 +176,14 @@ class Runner:
         trigger: dict[str, Any] | None = None,
         parent: tuple[str, str] | None = None,
         execution_id: str | None = None,
+        persist: Callable[[Execution], Awaitable[None]] | None = None,
     ) -> Execution:
         """A new execution (inputs coerced and validated), persisted as CREATED.
 
         ``execution_id`` is for a caller that stored files under the execution's storage
         prefix before creating it (the server's FILE inputs); by default a new id.
+        ``persist`` replaces the plain save for a caller that writes its own state in the same
+        transaction (a webhook's delivery id, a schedule's next date).
         """
         if flow.disabled:
             raise UserError(f"flow {flow.uid} is disabled")
@@ -197,7 +200,7 @@ class Runner:
         )
         execution.inputs = self._seal_inputs(flow, execution.id, coerced)
         execution.transition(State.CREATED)
-        await self.repo.save(execution)
+        await (persist or self.repo.save)(execution)
         return execution
 
     async def run(
@@ -769,6 +772,13 @@ class Runner:
             lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
         )
         return {"errorLogs": error_logs, **files.functions()}
+
+    async def secret(self, namespace: str, name: str) -> str:
+        """A secret's value as ``secret(name)`` sees it in ``namespace`` (for the server's
+        webhook signature checks: never logged, never stored)."""
+        if self._secrets is None:
+            raise UserError(f"secret('{name}'): no secret backend is configured")
+        return str(await self._secrets(namespace, name))
 
     async def _secret(
         self, execution: Execution, masker: Masker, name: str, task_id: str | None

@@ -13,6 +13,7 @@ from plait.server import (
     _routes_flows,
     _routes_namespaces,
     _routes_system,
+    _webhooks,
 )
 from plait.server._api import Api
 from plait.server._auth import RateLimiter, auth_middleware
@@ -58,7 +59,7 @@ def build_app(hub: Hub) -> web.Application:
     )
     app[HUB] = hub
     api = operations(hub)
-    public_ops = _routes_system.install_public(app, hub)
+    public_ops = _routes_system.install_public(app, hub) + _webhooks.install(app, hub)
     api.install(app)
     document: dict[str, Any] = openapi(api.operations, public_ops)
 
