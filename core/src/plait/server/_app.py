@@ -13,6 +13,7 @@ from plait.server import (
     _routes_flows,
     _routes_namespaces,
     _routes_system,
+    _routes_triggers,
     _webhooks,
 )
 from plait.server._api import Api
@@ -39,6 +40,7 @@ def operations(hub: Hub) -> Api:
     _logs_stream.install(api, hub)
     _routes_namespaces.install(api, hub)
     _routes_system.install(api, hub)
+    _routes_triggers.install(api, hub)
     return api
 
 

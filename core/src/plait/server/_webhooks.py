@@ -33,7 +33,7 @@ from plait.server._models import execution_out
 from plait.server._signatures import check
 from plait.storage._sql import _execution_row
 from plait.storage._tables import executions as executions_table
-from plait.storage._tables import webhook_deliveries
+from plait.storage._tables import trigger_states, webhook_deliveries
 from plait.triggers import Provider, Webhook
 
 log = logging.getLogger("plait.server.webhooks")
@@ -175,7 +175,26 @@ async def _find(
         # Compare with every trigger's key (no early exit): timing tells nothing about keys.
         if hmac.compare_digest(trigger.key.encode(), key.encode()) and match is None:
             match = (flow, stored.revision, spec, trigger)
+    if match is not None and await _disabled(hub, namespace, flow_id, match[2].id):
+        return None
     return match
+
+
+async def _disabled(hub: Hub, namespace: str, flow_id: str, trigger_id: str) -> bool:
+    """Disabled through ``/api/v1/triggers`` (the flow's own ``disabled`` is checked above)."""
+
+    def run(conn: Connection) -> bool:
+        found = conn.execute(
+            select(trigger_states.c.disabled).where(
+                trigger_states.c.namespace == namespace,
+                trigger_states.c.flow_id == flow_id,
+                trigger_states.c.trigger_id == trigger_id,
+            )
+        ).scalar()
+        conn.commit()
+        return bool(found)
+
+    return await hub.repo.call(run)
 
 
 async def _read(request: web.Request, limit: int) -> bytes | None:
