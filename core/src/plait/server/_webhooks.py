@@ -73,10 +73,11 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
         if found is None:
             return await not_found()
         flow, revision, spec, trigger = found
-        body = await _read(request, trigger.max_body_bytes)
+        limit = min(trigger.max_body_bytes, hub.config.max_body_bytes)
+        body = await _read(request, limit)
         if body is None:
             outcomes.labels("too_large").inc()
-            return error_response(413, f"request body too large (limit {trigger.max_body_bytes})")
+            return error_response(413, f"request body too large (limit {limit} bytes)")
         delivery_id: str | None = None
         if trigger.signature is not None:
             try:
