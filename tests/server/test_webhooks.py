@@ -62,6 +62,7 @@ def _flow(flow_id: str, trigger: str, *, fail: bool = False, disabled: bool = Fa
 FLOWS = {
     "plain": _flow("plain", "    wait: true\n    maxBodyBytes: 2048\n"),
     "nowait": _flow("nowait", ""),
+    "limited": _flow("limited", "    rateLimit: 0.001\n    rateBurst: 2\n"),
     "failing": _flow("failing", "    wait: true\n", fail=True),
     "off": _flow("off", "", disabled=True),
     "github": _flow(
@@ -233,6 +234,16 @@ async def test_a_body_over_the_trigger_limit_is_413_and_starts_nothing(hooks: Li
     status, _ = await post(hooks, "plain", b"x" * 4096)
     assert status == 413
     assert len(await executions_of(hooks, "plain")) == before
+
+
+async def test_a_key_over_its_rate_limit_gets_429_with_retry_after(hooks: LiveServer) -> None:
+    statuses = [(await post(hooks, "limited", b"x"))[0] for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    url = f"{hooks.api}/executions/webhook/hooks/limited/{KEY}"
+    async with aiohttp.ClientSession() as session, session.post(url, data=b"x") as r:
+        assert r.status == 429
+        assert int(r.headers["Retry-After"]) > 0
+    assert len(await executions_of(hooks, "limited")) == 2
 
 
 async def test_other_api_routes_still_need_a_token(hooks: LiveServer) -> None:

@@ -14,6 +14,7 @@ import contextlib
 import hmac
 import json
 import logging
+import math
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -54,10 +55,12 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
     outcomes = Counter(
         "plait_webhook_requests",
         "Webhook requests by outcome (accepted, duplicate, not_found, missing, forged, stale, "
-        "too_large, challenge).",
+        "too_large, rate_limited, challenge).",
         ["outcome"],
         registry=hub.metrics.registry,
     )
+
+    buckets = Buckets()
 
     async def not_found() -> web.Response:
         outcomes.labels("not_found").inc()
@@ -73,6 +76,12 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
         if found is None:
             return await not_found()
         flow, revision, spec, trigger = found
+        wait = buckets.take(f"{namespace}/{flow_id}/{spec.id}", trigger)
+        if wait is not None:
+            outcomes.labels("rate_limited").inc()
+            response = error_response(429, f"too many requests for this webhook; retry in {wait}s")
+            response.headers["Retry-After"] = str(wait)
+            return response
         limit = min(trigger.max_body_bytes, hub.config.max_body_bytes)
         body = await _read(request, limit)
         if body is None:
@@ -150,6 +159,27 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
     for method in ("GET", "POST", "PUT"):
         app.router.add_route(method, PATH, webhook)
     return [_openapi(method) for method in ("get", "post", "put")]
+
+
+class Buckets:
+    """A token bucket per webhook trigger (``rateLimit`` a second, ``rateBurst`` at once)."""
+
+    def __init__(self) -> None:
+        self._levels: dict[str, tuple[float, float]] = {}
+
+    def take(self, key: str, trigger: Webhook) -> int | None:
+        """``None`` when the request may go on, else the seconds to wait."""
+        rate, burst = trigger.rate_limit, float(trigger.rate_burst)
+        if rate <= 0:
+            return None
+        now = time.monotonic()
+        level, last = self._levels.get(key, (burst, now))
+        level = min(burst, level + (now - last) * rate)
+        if level < 1:
+            self._levels[key] = (level, now)
+            return math.ceil((1 - level) / rate)
+        self._levels[key] = (level - 1, now)
+        return None
 
 
 async def _find(
@@ -318,6 +348,7 @@ def _openapi(method: str) -> dict[str, Any]:
         "401": "Missing, forged or stale signature (no detail).",
         "404": "Unknown flow, disabled flow or trigger, or wrong key (all alike).",
         "413": "Body larger than the trigger's maxBodyBytes.",
+        "429": "More requests than the trigger's rateLimit (with Retry-After).",
         "500": "`wait: true` and the execution failed, or the signing secret is missing.",
         "503": "The server is shutting down.",
     }

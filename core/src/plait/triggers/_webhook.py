@@ -94,3 +94,7 @@ class Webhook(WebhookTrigger):
     """Check the sender's signature; unsigned, forged or stale requests get 401."""
     max_body_bytes: int = Field(1024 * 1024, ge=1, le=64 * 1024 * 1024)
     """Largest accepted body (413 above)."""
+    rate_limit: float = Field(0, ge=0)
+    """Requests a second this key accepts (0: no limit); above it 429 with `Retry-After`."""
+    rate_burst: int = Field(10, ge=1)
+    """With `rateLimit`: requests accepted at once before the rate applies."""
