@@ -338,6 +338,26 @@ async def test_github_redelivery_starts_no_second_execution_and_answers_as_the_f
     assert await metric(hooks, "duplicate") >= 1
 
 
+async def test_github_capture_resent_with_a_new_delivery_id_is_still_a_replay(
+    hooks: LiveServer,
+) -> None:
+    # X-GitHub-Delivery is not signed and GitHub signs no timestamp: an attacker who captured
+    # a request can change the id, so the signed body itself is remembered too.
+    body = b'{"ref": "refs/heads/captured"}'
+    signature = hmac.new(GITHUB_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    sent = {"X-Hub-Signature-256": f"sha256={signature}", "X-GitHub-Delivery": "original"}
+    before = len(await executions_of(hooks, "github"))
+    _, first = await post(hooks, "github", body, headers=sent)
+    forged_id = {"X-Hub-Signature-256": f"sha256={signature.upper()}", "X-GitHub-Delivery": "new"}
+    status, again = await post(hooks, "github", body, headers=forged_id)
+    assert (status, again["id"]) == (200, first["id"])
+    status, no_id = await post(
+        hooks, "github", body, headers={"X-Hub-Signature-256": sent["X-Hub-Signature-256"]}
+    )
+    assert (status, no_id["id"]) == (200, first["id"])
+    assert len(await executions_of(hooks, "github")) == before + 1
+
+
 # -- Stripe ---------------------------------------------------------------------------------------
 
 

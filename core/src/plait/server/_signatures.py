@@ -28,6 +28,10 @@ class Checked:
     outcome: Outcome
     #: The sender's id of this delivery when its headers carry one (replay detection).
     delivery_id: str | None = None
+    #: For senders that sign no timestamp (GitHub, ``hmac`` without ``timestampHeader``): a
+    #: digest of the signed body. Their delivery id header is not signed, so a captured request
+    #: resent with a new id is still recognised as the same delivery by this.
+    replay_key: str | None = None
 
 
 def check(
@@ -53,7 +57,11 @@ def check(
     if outcome != "ok":
         return Checked(outcome)
     wanted = headers.get(verify.delivery_id_header) if verify.delivery_id_header else default_id
-    return Checked("ok", wanted[:255] if wanted else None)
+    unstamped = verify.provider is Provider.GITHUB or (
+        verify.provider is Provider.HMAC and not verify.timestamp_header
+    )
+    replay_key = "body:" + hashlib.sha256(body).hexdigest() if unstamped else None
+    return Checked("ok", wanted[:255] if wanted else None, replay_key)
 
 
 def _mac(secret: bytes, message: bytes, algorithm: str = "sha256") -> bytes:

@@ -88,6 +88,7 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
             outcomes.labels("too_large").inc()
             return error_response(413, f"request body too large (limit {limit} bytes)")
         delivery_id: str | None = None
+        replay_key: str | None = None
         if trigger.signature is not None:
             try:
                 secret = await hub.runner.secret(namespace, trigger.signature.secret)
@@ -105,7 +106,7 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
                     checked.outcome,
                 )
                 return error_response(401, "unauthorized")
-            delivery_id = checked.delivery_id
+            delivery_id, replay_key = checked.delivery_id, checked.replay_key
         parsed = _parse(request.content_type, body)
         if trigger.signature is not None and isinstance(parsed, dict):
             provider = trigger.signature.provider
@@ -133,7 +134,7 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
                 revision,
                 spec.inputs,
                 trigger=variables,
-                persist=_persist(hub, spec.id, delivery_id),
+                persist=_persist(hub, spec.id, [k for k in (delivery_id, replay_key) if k]),
             )
         except Duplicate as duplicate:
             outcomes.labels("duplicate").inc()
@@ -277,36 +278,45 @@ def _multi(items: Any) -> dict[str, list[str]]:
     return out
 
 
-def _persist(hub: Hub, trigger_id: str, delivery_id: str | None) -> Any:
-    """Save the new execution, with its delivery id in the same transaction when it has one."""
-    if delivery_id is None:
+def _persist(hub: Hub, trigger_id: str, keys: list[str]) -> Any:
+    """Save the new execution with its delivery keys in the same transaction (when it has any):
+    a key stored before means a delivery seen before."""
+    if not keys:
         return None
 
     async def persist(execution: Execution) -> None:
         def run(conn: Connection) -> None:
             try:
                 conn.execute(
-                    insert(webhook_deliveries).values(
-                        namespace=execution.namespace,
-                        flow_id=execution.flow_id,
-                        trigger_id=trigger_id,
-                        delivery_id=delivery_id,
-                        execution_id=execution.id,
-                        created=utcnow(),
-                    )
+                    insert(webhook_deliveries),
+                    [
+                        {
+                            "namespace": execution.namespace,
+                            "flow_id": execution.flow_id,
+                            "trigger_id": trigger_id,
+                            "delivery_id": key,
+                            "execution_id": execution.id,
+                            "created": utcnow(),
+                        }
+                        for key in keys
+                    ],
                 )
             except IntegrityError:
                 conn.rollback()
-                first = conn.execute(
-                    select(webhook_deliveries.c.execution_id).where(
-                        webhook_deliveries.c.namespace == execution.namespace,
-                        webhook_deliveries.c.flow_id == execution.flow_id,
-                        webhook_deliveries.c.trigger_id == trigger_id,
-                        webhook_deliveries.c.delivery_id == delivery_id,
+                first = (
+                    conn.execute(
+                        select(webhook_deliveries.c.execution_id).where(
+                            webhook_deliveries.c.namespace == execution.namespace,
+                            webhook_deliveries.c.flow_id == execution.flow_id,
+                            webhook_deliveries.c.trigger_id == trigger_id,
+                            webhook_deliveries.c.delivery_id.in_(keys),
+                        )
                     )
-                ).scalar_one()
+                    .scalars()
+                    .first()
+                )
                 conn.commit()
-                raise Duplicate(first) from None
+                raise Duplicate(first or "") from None
             conn.execute(insert(executions_table).values(**_execution_row(execution)))
             conn.commit()
 
