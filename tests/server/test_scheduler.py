@@ -204,9 +204,23 @@ async def test_a_disabled_trigger_or_flow_does_not_fire(loop: Loop) -> None:
     await set_disabled(loop.repo, "sched", "tick", "cron", "plait.core.Schedule", True)
     assert await s.evaluate(T0 + timedelta(seconds=31)) == []
     await set_disabled(loop.repo, "sched", "tick", "cron", "plait.core.Schedule", False)
-    assert len(await s.evaluate(T0 + timedelta(seconds=32))) == 1
+    # Enabled again: it goes on from the next tick, not firing the one skipped while disabled.
+    assert await s.evaluate(T0 + timedelta(seconds=32)) == []
+    assert dates(await s.evaluate(T0 + timedelta(seconds=91))) == ["2026-01-01T00:02:00+00:00"]
     await loop.runner.deploy(
         flow("* * * * *").replace("tasks:", "disabled: true\ntasks:"), file="f"
     )
-    assert await s.evaluate(T0 + timedelta(minutes=2)) == []
+    assert await s.evaluate(T0 + timedelta(minutes=3)) == []
+    await loop.executions()
+
+
+async def test_a_trigger_disabled_before_the_loop_saw_it_starts_when_enabled(loop: Loop) -> None:
+    await set_disabled(loop.repo, "sched", "tick", "cron", "plait.core.Schedule", True)
+    await loop.runner.deploy(flow("* * * * *"), file="f.yaml")
+    s = loop.scheduler()
+    assert await s.evaluate(T0 + timedelta(minutes=5)) == []
+    await set_disabled(loop.repo, "sched", "tick", "cron", "plait.core.Schedule", False)
+    assert await s.evaluate(T0 + timedelta(minutes=5, seconds=1)) == []
+    fired = await s.evaluate(T0 + timedelta(minutes=5, seconds=30))
+    assert dates(fired) == ["2026-01-01T00:06:00+00:00"]
     await loop.executions()

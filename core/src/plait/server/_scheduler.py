@@ -140,7 +140,12 @@ class Scheduler:
             )
             await self.repo.call(lambda conn: _insert_state(conn, state))
             return []
-        if state.disabled or state.next_date is None:
+        if state.disabled:
+            return []
+        if state.next_date is None:
+            # Made by disable/enable (enable clears it): the trigger goes on from now, the
+            # ticks it skipped while disabled were not missed.
+            await self._skip(state, schedule.next_after(now), now)
             return []
         due: list[datetime] = []
         tick = state.next_date
@@ -217,7 +222,7 @@ class Scheduler:
             def run(conn: Connection) -> None:
                 moved = conn.execute(
                     update(trigger_states)
-                    .where(_key(state), trigger_states.c.next_date == expected)
+                    .where(_key(state), _next_is(expected))
                     .values(
                         next_date=following,
                         last_date=tick,
@@ -244,7 +249,7 @@ class Scheduler:
         def run(conn: Connection) -> None:
             conn.execute(
                 update(trigger_states)
-                .where(_key(state), trigger_states.c.next_date == expected)
+                .where(_key(state), _next_is(expected))
                 .values(next_date=following, last_evaluation=now, last_error=error)
             )
             conn.commit()
@@ -272,6 +277,11 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+def _next_is(expected: datetime | None) -> Any:
+    column = trigger_states.c.next_date
+    return column.is_(None) if expected is None else column == expected
+
+
 def _key(state: TriggerState) -> Any:
     return and_(
         trigger_states.c.namespace == state.namespace,
@@ -297,11 +307,15 @@ def _insert_state(conn: Connection, state: TriggerState) -> None:
 async def set_disabled(
     repo: SqlRepository, namespace: str, flow_id: str, trigger_id: str, type_name: str, off: bool
 ) -> None:
-    """Disable or enable one trigger (its row is created if the loop has not seen it yet)."""
+    """Disable or enable one trigger (its row is created if the loop has not seen it yet).
+
+    Enabling clears the next date: a schedule goes on from its next tick after now instead of
+    firing the ticks it skipped while disabled."""
     state = TriggerState(namespace, flow_id, trigger_id, type_name)
+    values: dict[str, Any] = {"disabled": off} if off else {"disabled": off, "next_date": None}
 
     def run(conn: Connection) -> None:
-        changed = conn.execute(update(trigger_states).where(_key(state)).values(disabled=off))
+        changed = conn.execute(update(trigger_states).where(_key(state)).values(**values))
         if changed.rowcount == 0:
             conn.execute(
                 insert(trigger_states).values(
