@@ -224,3 +224,111 @@ async def test_a_trigger_disabled_before_the_loop_saw_it_starts_when_enabled(loo
     fired = await s.evaluate(T0 + timedelta(minutes=5, seconds=30))
     assert dates(fired) == ["2026-01-01T00:06:00+00:00"]
     await loop.executions()
+
+
+# -- polling triggers (the plugins' PollingTrigger types) -----------------------------------------
+
+
+def http_flow(uri: str, flow_id: str, condition: str = "{{ response.statusCode == 200 }}") -> str:
+    return (
+        f"id: {flow_id}\nnamespace: sched\n"
+        'tasks:\n  - id: log\n    type: plait.core.Log\n    message: "{{ trigger.body }}"\n'
+        "triggers:\n  - id: poll\n    type: plait.http.Trigger\n"
+        f'    uri: {uri}\n    interval: PT30S\n    responseCondition: "{condition}"\n'
+    )
+
+
+@pytest.fixture
+async def endpoint() -> AsyncIterator[tuple[str, dict[str, int], asyncio.Event]]:
+    from aiohttp import web
+
+    hits: dict[str, int] = {}
+    release = asyncio.Event()
+
+    async def handle(request: web.Request) -> web.Response:
+        hits[request.path] = hits.get(request.path, 0) + 1
+        if request.path == "/hang":
+            await release.wait()
+        return web.json_response({"path": request.path, "n": hits[request.path]})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}", hits, release
+    finally:
+        release.set()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_polling_trigger_runs_every_interval_and_starts_the_flow(
+    loop: Loop, endpoint: tuple[str, dict[str, int], asyncio.Event]
+) -> None:
+    url, hits, _ = endpoint
+    await loop.runner.deploy(http_flow(f"{url}/ok", "ok"), file="f.yaml")
+    s = loop.scheduler()
+    await s.evaluate(T0)
+    await s.poller.settle()
+    await s.evaluate(T0 + timedelta(seconds=10))  # not due: one call per interval
+    await s.poller.settle()
+    assert hits == {"/ok": 1}
+    await s.evaluate(T0 + timedelta(seconds=30))
+    await s.poller.settle()
+    assert hits == {"/ok": 2}
+    done = await loop.executions()
+    assert sorted((e.trigger or {})["body"]["n"] for e in done) == [1, 2]
+    assert {(e.trigger or {})["type"] for e in done} == {"plait.http.Trigger"}
+    state = (await s.states())[0]
+    assert state.last_error is None
+    assert state.last_execution_id in {e.id for e in done}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_failing_or_hanging_polling_trigger_does_not_stop_the_others(
+    loop: Loop, endpoint: tuple[str, dict[str, int], asyncio.Event]
+) -> None:
+    url, hits, release = endpoint
+    await loop.runner.deploy(http_flow(f"{url}/hang", "hangs"), file="a.yaml")
+    await loop.runner.deploy(http_flow("http://127.0.0.1:9/closed", "fails"), file="b.yaml")
+    await loop.runner.deploy(http_flow(f"{url}/ok", "works"), file="c.yaml")
+    s = loop.scheduler()
+    await s.evaluate(T0)
+    for _ in range(300):  # the working trigger starts its flow while the other one hangs
+        if await loop.repo.list_executions(namespace="sched"):
+            break
+        await asyncio.sleep(0.05)
+    found = await loop.repo.list_executions(namespace="sched")
+    assert [e.flow_id for e in found] == ["works"]
+    # Still hanging: the next pass does not start a second evaluation of it (the working
+    # trigger, evaluated in the same pass after it, is the witness that the pass ran).
+    await s.evaluate(T0 + timedelta(seconds=31))
+    for _ in range(300):
+        if len(await loop.repo.list_executions(namespace="sched")) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert hits["/ok"] == 2
+    assert hits["/hang"] == 1
+    release.set()
+    await s.poller.settle()
+    states = {st.flow_id: st for st in await s.states()}
+    assert states["fails"].last_error is not None
+    assert "Traceback" not in states["fails"].last_error
+    await loop.executions()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_disabled_polling_trigger_is_not_evaluated(
+    loop: Loop, endpoint: tuple[str, dict[str, int], asyncio.Event]
+) -> None:
+    url, hits, _ = endpoint
+    await loop.runner.deploy(http_flow(f"{url}/ok", "ok"), file="f.yaml")
+    await set_disabled(loop.repo, "sched", "ok", "poll", "plait.http.Trigger", True)
+    s = loop.scheduler()
+    await s.evaluate(T0)
+    await s.poller.settle()
+    assert hits == {}

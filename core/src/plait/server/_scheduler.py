@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from plait_sdk import UserError
+from plait_sdk import PollingTrigger, UserError
 from sqlalchemy import Connection, and_, insert, select, update
 
 from plait.engine import Execution
@@ -84,8 +84,17 @@ class Scheduler:
         # were missed while the server was down (recoverMissedSchedules decides).
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = asyncio.Lock()
+        from plait.server._polling import Poller
+
+        self.poller = Poller(runner, repo, spawn)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            await self.poller.close()
+
+    async def _run(self, stop: asyncio.Event | None) -> None:
         while stop is None or not stop.is_set():
             try:
                 await self.evaluate(self.clock())
@@ -113,9 +122,16 @@ class Scheduler:
                     continue
                 for spec in flow.triggers:
                     info = spec.type_info
-                    if spec.disabled or info is None or info.cls is not Schedule:
+                    if spec.disabled or info is None:
                         continue
                     key = (flow.namespace, flow.id, spec.id)
+                    if info.cls is not Schedule and issubclass(info.cls, PollingTrigger):
+                        state = states.get(key)
+                        if state is None or not state.disabled:
+                            self.poller.consider(flow, stored.revision, spec, now)
+                        continue
+                    if info.cls is not Schedule:
+                        continue
                     created += await self._evaluate_one(
                         flow, stored.revision, spec, states.get(key), now
                     )
