@@ -332,3 +332,19 @@ async def test_a_disabled_polling_trigger_is_not_evaluated(
     await s.evaluate(T0)
     await s.poller.settle()
     assert hits == {}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_stop_after_is_told_when_the_started_execution_ends(
+    loop: Loop, endpoint: tuple[str, dict[str, int], asyncio.Event]
+) -> None:
+    url, hits, _ = endpoint
+    source = http_flow(f"{url}/ok", "ok") + "    stopAfter: [SUCCESS]\n"
+    await loop.runner.deploy(source, file="f.yaml")
+    s = loop.scheduler()
+    await s.evaluate(T0)
+    await s.poller.settle()
+    assert [e.state.value for e in await loop.executions()] == ["SUCCESS"]
+    await s.evaluate(T0 + timedelta(seconds=30))
+    await s.poller.settle()
+    assert hits == {"/ok": 1}

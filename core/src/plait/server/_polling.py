@@ -189,10 +189,16 @@ class Poller:
         if request is None:
             await self._record(flow, spec, now, None)
             return
-        await self._start(flow, revision, spec, request, now)
+        await self._start(flow, revision, spec, trigger, request, now)
 
     async def _start(
-        self, flow: Flow, revision: int, spec: TriggerSpec, request: ExecutionRequest, now: datetime
+        self,
+        flow: Flow,
+        revision: int,
+        spec: TriggerSpec,
+        trigger: PollingTrigger,
+        request: ExecutionRequest,
+        now: datetime,
     ) -> None:
         variables = {**request.variables, "id": spec.id, "type": spec.type}
         inputs = {**spec.inputs, **request.inputs}
@@ -235,7 +241,16 @@ class Poller:
         except Exception as error:
             await self._record(flow, spec, now, f"{type(error).__name__}: {error}"[:1000])
             return
-        self.spawn(self.runner.drive(flow, execution), f"execution {execution.id}")
+        self.spawn(self._drive(flow, execution, trigger), f"execution {execution.id}")
+
+    async def _drive(self, flow: Flow, execution: Execution, trigger: PollingTrigger) -> Execution:
+        """Drive the execution, then tell the trigger how it ended when it wants to know
+        (``execution_ended(state)``: ``stopAfter`` of the HTTP trigger)."""
+        ended = await self.runner.drive(flow, execution)
+        tell = getattr(trigger, "execution_ended", None)
+        if ended.state.terminal and callable(tell):
+            tell(ended.state.value)
+        return ended
 
     async def _record(
         self, flow: Flow, spec: TriggerSpec, now: datetime, error: str | None
