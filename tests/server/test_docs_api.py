@@ -43,6 +43,7 @@ def test_the_curl_calls_of_docs_api_md_work(tmp_path: Path) -> None:
         assert '"current": "SUCCESS"' in out
         assert "released (looks good)" in out  # approved
         assert out.count("event: end\ndata: SUCCESS") == 2
+        assert '"outputs": {"ref": "refs/heads/main"}' in out  # the signed GitHub webhook
     finally:
         live.stop()
 

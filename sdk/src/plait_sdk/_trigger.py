@@ -45,6 +45,13 @@ class Trigger(Model):
 class PollingTrigger(Trigger):
     """A trigger evaluated every ``interval``; returns a request when the flow should start.
 
+    The server never evaluates one trigger twice at once (an evaluation still running when the
+    next interval comes is not doubled), bounds each evaluation, and keeps the same object for
+    a flow revision while it runs, so attributes set on it last between evaluations (not across
+    restarts). A request's ``dedup_key`` starts at most one execution, across restarts too. An
+    ``execution_ended(state)`` method, when the trigger has one, is told how each execution it
+    started ended.
+
     Example::
 
         class NewFiles(PollingTrigger):

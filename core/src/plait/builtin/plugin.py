@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait_sdk import RegisterSecretBackend, RegisterTask, SecretBackend, hookimpl
+from plait_sdk import (
+    RegisterSecretBackend,
+    RegisterTask,
+    RegisterTrigger,
+    SecretBackend,
+    hookimpl,
+)
 
 from plait.builtin.basic import (
     Exit,
@@ -40,6 +46,14 @@ RUNNABLE_TASKS = (
 def register_tasks(register: RegisterTask) -> None:
     for task in (*RUNNABLE_TASKS, *KV_TASKS, *STORAGE_TASKS, *FLOWABLE_TASKS):
         register(task)
+
+
+@hookimpl
+def register_triggers(register: RegisterTrigger) -> None:
+    from plait.triggers import Schedule, Webhook
+
+    register(Webhook)
+    register(Schedule)
 
 
 @hookimpl

@@ -6,7 +6,17 @@ import logging
 import os
 import sys
 
-from plait.cli import _executions, _flows, _kv, _plugins, _remote, _run, _secrets, _server  # noqa: F401
+from plait.cli import (  # noqa: F401
+    _executions,
+    _flows,
+    _kv,
+    _plugins,
+    _remote,
+    _run,
+    _secrets,
+    _server,
+    _triggers,
+)
 from plait.cli._app import cli
 from plait.runtime import settle_heap
 

@@ -383,6 +383,7 @@ class Runner:
         masker: Masker | None = None,
         subflow_depth: int = 0,
         execution_id: str | None = None,
+        persist: Callable[[Execution, Lease], Awaitable[None]] | None = None,
     ) -> Execution:
         """A new execution (inputs coerced and validated), persisted as CREATED and held by
         this runner (its lease taken) for :meth:`drive`.
@@ -390,7 +391,10 @@ class Runner:
         ``masker`` (a parent's, for a subflow) names the secrets whose holders are sealed
         like SECRET inputs, whatever the input's type. ``execution_id`` is for a caller that
         stored files under the execution's storage prefix before creating it (the server's
-        FILE inputs); by default a new id.
+        FILE inputs); by default a new id. ``persist`` replaces the plain save for a caller
+        that writes its own state in the same transaction (a webhook's delivery id, a
+        schedule's next date): it must insert the execution's row with the :class:`Lease` it
+        is given (``plait.storage.execution_row``), so that this runner holds it.
         """
         if flow.disabled:
             raise UserError(f"flow {flow.uid} is disabled")
@@ -414,7 +418,16 @@ class Runner:
         )
         execution.inputs = self._seal_inputs(flow, execution.id, coerced, sensitive)
         execution.transition(State.CREATED)
-        await self._save_new(execution)
+        if persist is None:
+            await self._save_new(execution)
+        else:
+            hold = self._hold_new(execution.id)
+            try:
+                await persist(execution, Lease(self.owner, hold.epoch, self._expiry()))
+            except BaseException:
+                self._held.pop(execution.id, None)
+                raise
+            hold.stored = True
         return execution
 
     async def _save_new(self, execution: Execution, runs: Sequence[TaskRun] = ()) -> None:
@@ -1153,6 +1166,13 @@ class Runner:
             lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
         )
         return {"errorLogs": error_logs, **files.functions()}
+
+    async def secret(self, namespace: str, name: str) -> str:
+        """A secret's value as ``secret(name)`` sees it in ``namespace`` (for the server's
+        webhook signature checks: never logged, never stored)."""
+        if self._secrets is None:
+            raise UserError(f"secret('{name}'): no secret backend is configured")
+        return str(await self._secrets(namespace, name))
 
     async def _secret(
         self, execution: Execution, masker: Masker, name: str, task_id: str | None

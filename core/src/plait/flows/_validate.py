@@ -448,10 +448,13 @@ def _check_trigger(
         return
     info = ctx.registry.resolve(type_name)
     if info is None or info.kind != "trigger":
-        hint = ctx.registry.suggest(type_name, "trigger")
+        # A task type named here gets no look-alike trigger suggested, only what it is.
+        hint = None if info is not None else ctx.registry.suggest(type_name, "trigger")
+        kind = " (it is a task type)" if info is not None else ""
         ctx.add(
             (*path, "type"),
-            f"unknown trigger type '{type_name}'" + (f"; did you mean '{hint}'?" if hint else ""),
+            f"unknown trigger type '{type_name}'{kind}"
+            + (f"; did you mean '{hint}'?" if hint else ""),
         )
         return
     common = {"id", "type", "description", "disabled", "inputs"}

@@ -14,7 +14,9 @@ from plait.server import (
     _routes_namespaces,
     _routes_secrets,
     _routes_system,
+    _routes_triggers,
     _routes_users,
+    _webhooks,
 )
 from plait.server._api import Api
 from plait.server._auth import RateLimiter, auth_middleware
@@ -43,6 +45,7 @@ def operations(hub: Hub) -> Api:
     _routes_secrets.install(api, hub)
     _routes_users.install(api, hub)
     _routes_system.install(api, hub)
+    _routes_triggers.install(api, hub)
     return api
 
 
@@ -73,7 +76,7 @@ def build_app(hub: Hub) -> web.Application:
         ],
     )
     app[HUB] = hub
-    public_ops = _routes_system.install_public(app, hub)
+    public_ops = _routes_system.install_public(app, hub) + _webhooks.install(app, hub)
     api.install(app)
     document: dict[str, Any] = openapi(api.operations, public_ops)
 

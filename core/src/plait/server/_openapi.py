@@ -46,7 +46,7 @@ def openapi(operations: list[Operation], public: list[dict[str, Any]]) -> dict[s
         item = paths.setdefault(op.path, {})
         item[op.method.lower()] = _operation(op, refs)
     for extra in public:
-        paths.setdefault(extra["path"], {})["get"] = extra["operation"]
+        paths.setdefault(extra["path"], {})[extra.get("method", "get")] = extra["operation"]
     return {
         "openapi": "3.1.0",
         "info": {

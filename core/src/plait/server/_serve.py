@@ -100,6 +100,12 @@ async def serve(
         for execution in recovering:
             if execution.parent_execution_id not in pending:
                 hub.spawn(runner.recover(execution.id), f"recovery of {execution.id}")
+        from plait.server._scheduler import Scheduler
+
+        stop_triggers = asyncio.Event()
+        trigger_loop = asyncio.create_task(
+            Scheduler(runner, runner.repo, hub.spawn).run(stop_triggers), name="trigger loop"
+        )
         url = f"http://{config.host}:{port}"
         say(f"Plait server listening on {url}  (home: {home.root})")
         if recovering:
@@ -118,9 +124,12 @@ async def serve(
             loop.add_signal_handler(sig, done.set)
         try:
             await done.wait()
+            stop_triggers.set()
+            await trigger_loop
             say("shutting down: no new executions; waiting for running ones")
             await hub.drain(config.shutdown_grace)
         finally:
+            trigger_loop.cancel()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             await app_runner.cleanup()

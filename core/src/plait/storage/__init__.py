@@ -9,7 +9,7 @@ from plait.storage._files import (
     execution_prefix,
     key_of,
 )
-from plait.storage._sql import SqlRepository
+from plait.storage._sql import SqlRepository, execution_row
 
 __all__ = [
     "SCHEME",
@@ -19,5 +19,6 @@ __all__ = [
     "StorageError",
     "check_key",
     "execution_prefix",
+    "execution_row",
     "key_of",
 ]

@@ -831,6 +831,20 @@ def _delete_executions(conn: Connection, ids: list[str]) -> int:
     return deleted
 
 
+def execution_row(execution: Execution, lease: Lease | None = None) -> dict[str, Any]:
+    """The ``executions`` row of an execution, held under ``lease`` when given: for a caller
+    that inserts a new execution in a transaction of its own (a trigger writing its state with
+    the execution it starts, see ``Runner.create(persist=...)``)."""
+    row = _execution_row(execution)
+    if lease is not None:
+        row.update(
+            lease_owner=lease.owner,
+            lease_epoch=lease.epoch,
+            lease_expires=None if lease.release else lease.expires,
+        )
+    return row
+
+
 def _execution_row(execution: Execution) -> dict[str, Any]:
     created = execution.created or utcnow()
     updated = execution.history[-1].date if execution.history else created

@@ -166,3 +166,34 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
 )
+
+#: Webhook deliveries already turned into an execution (their sender's delivery id), so a
+#: repeated delivery starts nothing; written in the transaction that creates the execution.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("flow_id", String(255), primary_key=True),
+    Column("trigger_id", String(255), primary_key=True),
+    Column("delivery_id", String(255), primary_key=True),
+    Column("execution_id", String(32), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
+#: The trigger loop's state per trigger: the next date it fires, when it was last evaluated,
+#: its last error, whether someone disabled it. ``next_date`` moves in the transaction that
+#: creates the execution of the tick, so a tick fires exactly once across restarts.
+trigger_states = Table(
+    "trigger_states",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("flow_id", String(255), primary_key=True),
+    Column("trigger_id", String(255), primary_key=True),
+    Column("type", String(255), nullable=False),
+    Column("next_date", DateTime(timezone=True), nullable=True),
+    Column("last_date", DateTime(timezone=True), nullable=True),
+    Column("last_evaluation", DateTime(timezone=True), nullable=True),
+    Column("last_execution_id", String(32), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+)

@@ -1,0 +1,8 @@
+"""The core's trigger types: webhooks and cron schedules (registered by the built-in plugin)."""
+
+from __future__ import annotations
+
+from plait.triggers._schedule import RecoverMissed, Schedule
+from plait.triggers._webhook import Provider, Verify, Webhook
+
+__all__ = ["Provider", "RecoverMissed", "Schedule", "Verify", "Webhook"]
