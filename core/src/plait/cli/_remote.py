@@ -98,7 +98,6 @@ def _message(status: int, body: Any) -> str:
 
 async def deploy(remote: Remote, sources: list[tuple[Path, str]]) -> list[tuple[str, int]]:
     """Create or update each flow (a new revision only when its source changed)."""
-    import yaml
 
     done = []
     for file, text in sources:
@@ -113,7 +112,9 @@ async def deploy(remote: Remote, sources: list[tuple[Path, str]]) -> list[tuple[
             problems = [p.replace("flow.yaml", str(file), 1) for p in body.get("problems", [])]
             raise UserError("\n".join(problems) or f"{file}: {body.get('message')}")
         if status == 409:
-            data = yaml.safe_load(text)
+            from plait.flows import safe_load
+
+            data = safe_load(text)
             uid = f"{data['namespace']}/{data['id']}"
             _, current = await remote.call("GET", f"/flows/{uid}")
             _, body = await remote.call(

@@ -22,7 +22,7 @@ from plait.flows._model import (
     all_task_specs,
 )
 from plait.flows._validate import load_flow, read_flow_file, validate_flow_text
-from plait.flows._yaml import Document, Position, parse
+from plait.flows._yaml import Document, Position, parse, safe_load
 
 __all__ = [
     "TERMINAL_STATES",
@@ -50,5 +50,6 @@ __all__ = [
     "load_flow",
     "parse",
     "read_flow_file",
+    "safe_load",
     "validate_flow_text",
 ]

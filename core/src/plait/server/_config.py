@@ -16,6 +16,8 @@ import yaml
 from plait_sdk import UserError
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from plait.flows import safe_load
+
 ENV_CONFIG = "PLAIT_CONFIG"
 DEFAULT_FILE = "plait.yaml"
 
@@ -105,7 +107,7 @@ def load_config(
         path = Path(DEFAULT_FILE)
     if path is not None:
         try:
-            loaded = yaml.safe_load(path.read_text("utf-8"))
+            loaded = safe_load(path.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
             raise UserError(
                 f"cannot read the server configuration: {error}", file=str(path)

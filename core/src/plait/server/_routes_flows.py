@@ -10,7 +10,7 @@ import yaml
 from aiohttp import web
 
 from plait.engine._model import FlowRevision
-from plait.flows import Flow, load_flow, validate_flow_text
+from plait.flows import Flow, load_flow, safe_load, validate_flow_text
 from plait.server._api import Api, Call, check_id
 from plait.server._errors import ApiError, not_found
 from plait.server._flow_store import NEW, save_checked
@@ -76,7 +76,7 @@ def install(api: Api, hub: Hub) -> None:
 
     def out(found: FlowRevision) -> FlowOut:
         try:
-            definition = yaml.safe_load(found.source)
+            definition = safe_load(found.source)
         except yaml.YAMLError:
             definition = None
         return flow_out(found, definition if isinstance(definition, dict) else {})
@@ -153,7 +153,7 @@ def install(api: Api, hub: Hub) -> None:
             if text and text.lower() not in f.flow_id.lower():
                 continue
             if wanted:
-                data = yaml.safe_load(f.source)
+                data = safe_load(f.source)
                 have = data.get("labels") if isinstance(data, dict) else None
                 have = have if isinstance(have, dict) else {}
                 if any(str(have.get(k)) != v for k, v in wanted.items()):
