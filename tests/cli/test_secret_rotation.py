@@ -138,3 +138,65 @@ tasks:
     assert json.loads(shown.stdout)["state"] == "SUCCESS"
     assert PASSWORD not in shown.stdout
     assert PASSWORD.upper() not in shown.stdout
+
+
+def test_foreach_values_and_set_variables_from_a_secret_are_sealed_and_reach_later_tasks(
+    tmp_path: Path,
+) -> None:
+    out, go = tmp_path / "out.txt", tmp_path / "go"
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(
+        f"""
+id: loops
+namespace: t
+inputs:
+  - {{id: pw, type: SECRET}}
+tasks:
+  - id: remember
+    type: plait.core.SetVariables
+    variables:
+      auth: "Bearer {{{{ secret('TOKEN') | lower }}}}"
+      nested: {{pw: "{{{{ inputs.pw | upper }}}}"}}
+  - id: each
+    type: plait.core.ForEach
+    values: "{{{{ [secret('TOKEN') | upper, inputs.pw | replace('-', '_'), 'plain'] }}}}"
+    tasks:
+      - id: write
+        type: plait.scripts.shell.Commands
+        env:
+          V: "{{{{ taskrun.value }}}}"
+        commands:
+          - printf '%s\\n' "$V" >> {out}
+  - id: use
+    type: plait.scripts.shell.Commands
+    env:
+      A: "{{{{ vars.auth }}}}"
+      P: "{{{{ vars.nested.pw }}}}"
+    commands:
+      - test -f {go}
+      - printf '%s|%s\\n' "$A" "$P" >> {out}
+"""
+    )
+    done = _plait(tmp_path, "run", str(flow), "-i", f"pw={PASSWORD}", "--json")
+    assert json.loads(done.stdout)["state"] == "FAILED", done.stderr  # `use` waits for `go`
+    lines = out.read_text().splitlines()
+    assert sorted(lines) == sorted([TOKEN.upper(), PASSWORD.replace("-", "_"), "plain"])
+    stored = _documents(tmp_path)
+    for form in (
+        TOKEN,
+        TOKEN.upper(),
+        TOKEN.lower(),
+        PASSWORD,
+        PASSWORD.upper(),
+        PASSWORD.replace("-", "_"),
+    ):
+        assert form not in stored, form
+    # Sealed, not masked: a restart opens them again for the task that failed.
+    assert "******" not in stored
+    out.unlink()
+    go.touch()
+    execution_id = json.loads(done.stdout)["id"]
+    again = _plait(tmp_path, "executions", "restart", execution_id, "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["state"] == "SUCCESS"
+    assert out.read_text().splitlines() == [f"Bearer {TOKEN.lower()}|{PASSWORD.upper()}"]
