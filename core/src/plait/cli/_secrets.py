@@ -153,7 +153,7 @@ def rotate_key(home: Path | None) -> None:
         new = MasterKey.generate()
         write_key_file(local.key_file, [new, *old])
         store.ring = KeyRing([new, *old], new.id)
-        return new.id, await store.reseal_all()
+        return new.id, await _reseal_everything(store)
 
     key_id, count = _with_store(home, rotate, create=False)
     err_console.print(
@@ -163,11 +163,20 @@ def rotate_key(home: Path | None) -> None:
     )
 
 
+async def _reseal_everything(store: object) -> int:
+    """Re-seal the store's secrets and the sealed values of executions under the primary key."""
+    from plait.engine._reseal import reseal_stored
+    from plait.secrets._store import SecretStore
+
+    assert isinstance(store, SecretStore)
+    return await store.reseal_all() + await reseal_stored(store.repo, store.ring)
+
+
 @secrets.command("reseal")
 @home_option
 def reseal(home: Path | None) -> None:
     """Re-encrypt every value not sealed with the primary key (after changing keys by hand)."""
-    count = _with_store(home, lambda store, _: store.reseal_all(), create=False)
+    count = _with_store(home, lambda store, _: _reseal_everything(store), create=False)
     err_console.print(f"re-encrypted {count} value(s)", markup=False)
 
 
@@ -189,10 +198,15 @@ def remove_key(key_id: str, home: Path | None) -> None:
             raise UserError(f"no key {key_id} in {local.key_file}")
         if keys[0].id == key_id:
             raise UserError(f"{key_id} is the primary key; rotate first")
-        in_use = (await store.keys_in_use()).get(key_id, 0)
-        if in_use:
+        from plait.engine._reseal import stored_keys_in_use
+
+        in_store = (await store.keys_in_use()).get(key_id, 0)
+        in_runs = (await stored_keys_in_use(store.repo)).get(key_id, 0)
+        if in_store or in_runs:
             raise UserError(
-                f"key {key_id} still seals {in_use} value(s); run `plait secrets reseal` first"
+                f"key {key_id} still seals {in_store + in_runs} value(s) ({in_store} secret(s) "
+                f"of the store, {in_runs} in executions: SECRET inputs and values derived from "
+                "secrets): run `plait secrets reseal` first"
             )
         write_key_file(local.key_file, [k for k in keys if k.id != key_id])
 

@@ -570,6 +570,9 @@ class Runner:
         for run in execution.task_runs:
             register(masker, run.outputs)
             register(masker, run.value)
+            register(masker, run.scratch)
+        if execution.variables is not None:
+            register(masker, execution.variables)
         driving = _Driving(
             executor=Executor(
                 flow,
@@ -845,6 +848,16 @@ class Runner:
         # nor an execution as RETRIED without the execution that retries it.
         metrics = list(d.metrics)
         d.metrics.clear()  # the list is shared with the task contexts: empty it in place
+        if d.masker:
+            # What the executor rendered itself (ForEach values, a Switch's value, scratch) and
+            # SetVariables' variables: kept intact for later tasks, sealed at rest like outputs.
+            ring = self.key_ring
+            for run in changed:
+                run.value = mark(ring, d.masker, run.value)
+                run.scratch = mark(ring, d.masker, run.scratch)
+                run.outputs = mark(ring, d.masker, run.outputs)
+            if execution.variables is not None:
+                execution.variables = mark(ring, d.masker, execution.variables)
         for run in changed:
             if run.state.terminal:
                 d.log.close_run(run.id)  # a summary of the lines past the log limits
