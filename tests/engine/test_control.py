@@ -255,6 +255,39 @@ async def test_replay_from_a_task_run_is_a_new_execution(harness: Harness) -> No
     assert testplugin.CALLS["record"][-3:] == ["a", "b", "ac"]
 
 
+async def test_replay_from_a_task_run_carries_the_variables_set_before_it(
+    harness: Harness,
+) -> None:
+    ex = await harness.run(
+        """
+        id: replay_vars
+        namespace: t
+        variables: {x: zero, keep: k}
+        tasks:
+          - {id: one, type: io.kestra.plugin.core.execution.SetVariables, variables: {x: one}}
+          - {id: a, type: test.Record, value: "{{ vars.x }}{{ vars.keep }}"}
+          - {id: two, type: io.kestra.plugin.core.execution.SetVariables, variables: {x: two}}
+          - {id: drop, type: io.kestra.plugin.core.execution.UnsetVariables, variables: [keep]}
+          - {id: b, type: test.Record, value: "{{ vars.x }}{{ vars.keep ?? '-' }}"}
+        """
+    )
+    assert ex.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == ["onek", "two-"]
+    # From b: one, a, two and drop are copied, not run again; what they did to vars stays.
+    from_b = await harness.runner.replay(ex.id, runs(ex, "b")[0].id)
+    assert from_b.state is State.SUCCESS
+    assert testplugin.CALLS["record"][-1] == "two-"
+    assert (await harness.reload(from_b)).variables == {"x": "two"}
+    # From a: only 'one' is copied, so a sees x as 'one' left it (and keep not yet unset).
+    from_a = await harness.runner.replay(ex.id, runs(ex, "a")[0].id)
+    assert from_a.state is State.SUCCESS
+    assert testplugin.CALLS["record"][-2:] == ["onek", "two-"]
+    # From the start: nothing is copied, the flow's own variables.
+    whole = await harness.runner.replay(ex.id)
+    assert whole.state is State.SUCCESS
+    assert testplugin.CALLS["record"][-2:] == ["onek", "two-"]
+
+
 @pytest.mark.parametrize(
     ("behavior", "second_state"),
     [("CANCEL", State.CANCELLED), ("FAIL", State.FAILED), ("QUEUE", State.SUCCESS)],

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 from plait_sdk import UserError
@@ -329,13 +329,23 @@ def _again(
     async def go() -> Any:
         async with Remote(server, token) as remote:
             _, started = await remote.call("POST", path, params=params)
-            if quiet or as_json:
-                await _wait(remote, started["id"])
-            else:
-                await _follow(remote, started["id"])
-            return (await remote.call("GET", f"/executions/{started['id']}"))[1]
+            return await _watch(remote, started["id"], quiet or as_json)
 
-    execution = _sync(go())
+    _conclude(_sync(go()), as_json, quiet)
+
+
+async def _watch(remote: Remote, execution_id: str, silent: bool) -> Any:
+    """Follow a started execution until it ends or pauses (printing its log lines unless
+    ``silent``); the execution as it then is."""
+    if silent:
+        await _wait(remote, execution_id)
+    else:
+        await _follow(remote, execution_id)
+    return (await remote.call("GET", f"/executions/{execution_id}"))[1]
+
+
+def _conclude(execution: dict[str, Any], as_json: bool, quiet: bool) -> NoReturn:
+    """Print a followed execution's outcome and exit 0/1 as a local run does."""
     if as_json:
         click.echo(json.dumps(execution, indent=2))
     elif not quiet:
@@ -395,18 +405,9 @@ def remote_run(
             [(uid, _revision)] = await deploy(remote, sources)
             namespace, _, flow_id = uid.rpartition(".")
             _, started = await remote.call("POST", f"/executions/{namespace}/{flow_id}", json=body)
-            if quiet or as_json:
-                await _wait(remote, started["id"])
-            else:
-                await _follow(remote, started["id"])
-            return (await remote.call("GET", f"/executions/{started['id']}"))[1]
+            return await _watch(remote, started["id"], quiet or as_json)
 
-    execution = _sync(go())
-    if as_json:
-        click.echo(json.dumps(execution, indent=2))
-    elif not quiet:
-        _print_execution(execution, False)
-    raise SystemExit(_exit(execution))
+    _conclude(_sync(go()), as_json, quiet)
 
 
 async def _wait(remote: Remote, execution_id: str) -> None:

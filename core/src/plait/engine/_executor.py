@@ -646,6 +646,21 @@ class Executor:
         self._execution_changed = True
         return None
 
+    def rebuild_variables(self) -> None:
+        """The variables (``vars``) as this execution's ended task runs left them: for a replay
+        from a task run, whose copied SetVariables / UnsetVariables runs are not run again."""
+        self.execution.variables = None
+        changes = [
+            r
+            for r in self.runs.values()
+            if r.task_id in self.specs
+            and self.specs[r.task_id].type in _VARIABLE_TYPES
+            and r.state in (State.SUCCESS, State.WARNING)
+            and r.history
+        ]
+        for run in sorted(changes, key=lambda r: r.history[-1].date):
+            self._update_variables(self.specs[run.task_id].type, run.outputs)
+
     def _exit_with(self, run: TaskRun, state: State) -> None:
         """An Exit task ended: KILLED kills the execution now; any other state ends it once
         what is running has finished (see ``_exit``)."""

@@ -1279,15 +1279,7 @@ class Runner:
                     raise UserError(
                         f"execution {execution_id} is {execution.state.value}, not PAUSED"
                     )
-            flow = await self.flow_of(
-                execution.namespace, execution.flow_id, execution.flow_revision
-            )
-            executor = Executor(
-                flow,
-                execution,
-                inputs=self._open_inputs(flow, execution),
-                render=self._render_for(execution, Masker()),
-            )
+            flow, executor = await self._executor_for(execution)
             paused = executor.paused_runs()
             if not paused:
                 children = [r.scratch.get("child") for r in executor.subflow_waits()]
@@ -1331,15 +1323,7 @@ class Runner:
                     f"only a FAILED or KILLED execution can be restarted; {execution_id} "
                     f"is {execution.state.value}"
                 )
-            flow = await self.flow_of(
-                execution.namespace, execution.flow_id, execution.flow_revision
-            )
-            executor = Executor(
-                flow,
-                execution,
-                inputs=self._open_inputs(flow, execution),
-                render=self._render_for(execution, Masker()),
-            )
+            flow, executor = await self._executor_for(execution)
             changed = executor.restart(utcnow())
             await self.repo.clear_kill(execution_id)
             await self._save(execution, changed)
@@ -1363,6 +1347,10 @@ class Runner:
         replay.transition(State.CREATED)
         if taskrun_id is not None:
             replay.task_runs = _replayed_runs(original, taskrun_id, replay.id)
+            # The copied task runs are not run again: the variables they set carry over (as
+            # Kestra's replay carries the execution's variables), as they stood at that point.
+            _, executor = await self._executor_for(replay)
+            executor.rebuild_variables()
         await self._save_new(replay, replay.task_runs)
         return await self.drive(flow, replay)
 
@@ -1378,15 +1366,7 @@ class Runner:
             if execution.state.terminal:
                 await self._release(execution_id)
                 return execution
-            flow = await self.flow_of(
-                execution.namespace, execution.flow_id, execution.flow_revision
-            )
-            executor = Executor(
-                flow,
-                execution,
-                inputs=self._open_inputs(flow, execution),
-                render=self._render_for(execution, Masker()),
-            )
+            flow, executor = await self._executor_for(execution)
             changed = executor.recover(utcnow())
             await self._save(execution, changed)
             timed = any("resumeAt" in r.scratch for r in executor.paused_runs())
@@ -1442,13 +1422,7 @@ class Runner:
                 await self._release(parent_id)
                 return None
             parent = self._reveal(parent)
-            flow = await self.flow_of(parent.namespace, parent.flow_id, parent.flow_revision)
-            executor = Executor(
-                flow,
-                parent,
-                inputs=self._open_inputs(flow, parent),
-                render=self._render_for(parent, Masker()),
-            )
+            flow, executor = await self._executor_for(parent)
             # Matched by task run, not child id: a flow-level retry of the child is another id.
             waiting = [r for r in executor.subflow_waits() if r.id == child.parent_taskrun_id]
             if not waiting:
@@ -1503,6 +1477,15 @@ class Runner:
             except (LeaseHeld, LeaseLost):
                 pass  # driven elsewhere: look again in a while
             await asyncio.sleep(self._poll)
+
+    async def _executor_for(self, execution: Execution) -> tuple[Flow, Executor]:
+        """The flow revision of a stored execution and an executor over it (with its inputs
+        opened), to decide a control operation before the execution is driven again."""
+        flow = await self.flow_of(execution.namespace, execution.flow_id, execution.flow_revision)
+        render = self._render_for(execution, Masker())
+        return flow, Executor(
+            flow, execution, inputs=self._open_inputs(flow, execution), render=render
+        )
 
     async def _load(self, execution_id: str) -> Execution:
         execution = await self.repo.get_execution(execution_id)

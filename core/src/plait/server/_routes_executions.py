@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pydantic
 from aiohttp import BodyPartReader, web
@@ -35,7 +35,7 @@ from plait.storage._files import SCHEME, check_key, execution_prefix, key_of
 from plait.storage._tables import executions as executions_table
 
 JSON_TYPES = ("application/json", "")
-FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+BodyT = TypeVar("BodyT", ExecutionCreate, ResumeBody)
 
 
 class FileQuery(pydantic.BaseModel):
@@ -112,38 +112,50 @@ def install(api: Api, hub: Hub) -> None:
     async def read_inputs(
         call: Call, flow: Flow, prefix: str, uploaded: list[str]
     ) -> tuple[dict[str, Any], dict[str, str]]:
+        files = {i.id for i in flow.inputs if i.type is InputType.FILE}
+        body = await read_body(call, ExecutionCreate, files, prefix, uploaded)
+        return body.inputs, body.labels
+
+    async def read_body(
+        call: Call,
+        model: type[BodyT],
+        file_inputs: set[str],
+        prefix: str,
+        uploaded: list[str],
+    ) -> BodyT:
+        """Inputs (and labels) of a create or a resume: JSON shaped as ``model``, or form
+        fields, multipart ones with files for ``file_inputs`` streamed to storage under
+        ``prefix`` (their keys added to ``uploaded``, for the caller to forget on failure)."""
         request = call.request
         kind = request.content_type
         if not request.body_exists:
-            return {}, {}
+            return model()
         if kind == "multipart/form-data":
-            return await read_multipart(request, flow, prefix, uploaded), {}
+            return model(inputs=await read_multipart(request, file_inputs, prefix, uploaded))
         if kind == "application/x-www-form-urlencoded":
             form = await request.post()
-            return {k: v for k, v in form.items() if isinstance(v, str)}, {}
+            return model(inputs={k: v for k, v in form.items() if isinstance(v, str)})
         if kind in JSON_TYPES or kind.endswith("+json"):
             raw = await request.read()
             if not raw.strip():
-                return {}, {}
+                return model()
             try:
-                body = ExecutionCreate.model_validate_json(raw)
+                return model.model_validate_json(raw)
             except pydantic.ValidationError as error:
                 bad_json = any(e["type"] == "json_invalid" for e in error.errors())
+                shape = ", ".join(f'"{name}": {{...}}' for name in model.model_fields)
                 raise ApiError(
                     400 if bad_json else 422,
                     "the body is not valid JSON"
                     if bad_json
-                    else "the body does not match "
-                    'the expected shape {"inputs": {...}, "labels": {...}}',
+                    else f"the body does not match the expected shape {{{shape}}}",
                     problems=validation_problems(error, "body"),
                 ) from None
-            return body.inputs, body.labels
         raise ApiError(415, f"unsupported Content-Type {kind!r}: send JSON or multipart/form-data")
 
     async def read_multipart(
-        request: web.Request, flow: Flow, prefix: str, uploaded: list[str]
+        request: web.Request, file_inputs: set[str], prefix: str, uploaded: list[str]
     ) -> dict[str, Any]:
-        file_inputs = {i.id for i in flow.inputs if i.type is InputType.FILE}
         reader = await request.multipart()
         inputs: dict[str, Any] = {}
         limit = hub.config.max_body_bytes
@@ -266,26 +278,14 @@ def install(api: Api, hub: Hub) -> None:
         body=ResumeBody,
         body_kind="inputs",
         response=ExecutionOut,
-        errors=(400, 401, 404, 409, 422),
+        errors=(400, 401, 404, 409, 413, 415, 422),
     )
     async def resume_execution(call: Call) -> ExecutionOut:
         execution = await visible_execution(call)
         if execution.state is not State.PAUSED:
             raise ApiError(409, f"execution {execution.id} is {execution.state.value}, not PAUSED")
-        kind = call.request.content_type
-        if not call.request.body_exists:
-            values: dict[str, Any] = {}
-        elif kind in FORM_TYPES:
-            form = await call.request.post()
-            values = {k: v for k, v in form.items() if isinstance(v, str)}
-        else:
-            raw = await call.request.read()
-            try:
-                values = ResumeBody.model_validate_json(raw or b"{}").inputs
-            except pydantic.ValidationError as error:
-                raise ApiError(
-                    422, 'expected {"inputs": {...}}', problems=validation_problems(error, "body")
-                ) from None
+        # A resume's inputs are text (no FILE type among a Pause's onResume inputs).
+        values = (await read_body(call, ResumeBody, set(), "", [])).inputs
         return await _started(hub.runner.resume(execution.id, values), execution.id, "resume")
 
     @api.route(

@@ -9,11 +9,12 @@ from plait.storage._files import (
     execution_prefix,
     key_of,
 )
-from plait.storage._sql import SqlRepository, execution_row
+from plait.storage._sql import FlowConflict, SqlRepository, execution_row
 
 __all__ = [
     "SCHEME",
     "ExecutionStorage",
+    "FlowConflict",
     "LocalStorageBackend",
     "SqlRepository",
     "StorageError",

@@ -41,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun, utcnow
 from plait.engine._repository import DatabaseFault, Lease, LeaseHolder, LeaseLost, Repository
@@ -62,6 +62,16 @@ T = TypeVar("T")
 #: A fault worth retrying: the database is locked by another writer (or, on PostgreSQL, a
 #: deadlock or serialization failure the transaction can simply be run again after).
 LOCKED = "locked"
+
+
+class FlowConflict(Exception):
+    """A checked flow save found the flow other than expected: ``kind`` is ``exists`` (it
+    must be new), ``missing`` (there is none to update), ``stale`` (another revision came
+    first) or ``race`` (a concurrent save won)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class SqlRepository(Repository):
@@ -230,6 +240,56 @@ class SqlRepository(Repository):
             conn.execute(insert(flows).values(**revision.model_dump(by_alias=False)))
             conn.commit()
             return revision
+
+        return await self._run(run)
+
+    async def save_flow_checked(
+        self, namespace: str, flow_id: str, source: str, expected: int | None
+    ) -> tuple[FlowRevision, bool]:
+        """Store ``source`` as the next revision when the latest live one is ``expected``
+        (``0``: none, or deleted; ``None``: any), compared and stored in one transaction:
+        the revision and whether it is new (an unchanged source keeps its revision).
+        :class:`FlowConflict` when the flow is not as expected."""
+
+        def run(conn: Connection) -> tuple[FlowRevision, bool]:
+            latest = _latest_flow(conn, namespace, flow_id, include_deleted=True)
+            live = latest if latest is not None and not latest.deleted else None
+            uid = f"{namespace}.{flow_id}"
+            if expected == 0 and live is not None:
+                conn.commit()
+                raise FlowConflict(
+                    "exists", f"flow {uid} already exists (revision {live.revision})"
+                )
+            if expected not in (None, 0):
+                if live is None:
+                    conn.commit()
+                    raise FlowConflict("missing", f"flow {uid} not found")
+                if live.revision != expected:
+                    conn.commit()
+                    raise FlowConflict(
+                        "stale",
+                        f"flow {uid} is at revision {live.revision}, not {expected}: "
+                        "someone else changed it; fetch it again and re-apply your change",
+                    )
+            if live is not None and live.source == source:
+                conn.commit()
+                return live, False
+            revision = FlowRevision(
+                namespace=namespace,
+                flow_id=flow_id,
+                revision=(latest.revision + 1) if latest else 1,
+                source=source,
+                created=utcnow(),
+            )
+            try:
+                conn.execute(insert(flows).values(**revision.model_dump(by_alias=False)))
+                conn.commit()
+            except IntegrityError:
+                conn.rollback()
+                raise FlowConflict(
+                    "race", f"flow {uid} was changed at the same time; try again"
+                ) from None
+            return revision, True
 
         return await self._run(run)
 
