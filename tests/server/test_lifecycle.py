@@ -138,3 +138,61 @@ async def test_per_token_rate_limit_is_429_with_retry_after(tmp_path: Path) -> N
                     assert response.status == 200
     finally:
         live.stop()
+
+
+CHILD = """\
+id: child
+namespace: company.team
+tasks:
+  - id: approve
+    type: io.kestra.plugin.core.flow.Pause
+  - id: work
+    type: plait.core.Sleep
+    duration: PT2S
+  - id: done
+    type: plait.core.Log
+    message: child done
+"""
+
+PARENT = """\
+id: parent
+namespace: company.team
+tasks:
+  - id: call
+    type: io.kestra.plugin.core.flow.Subflow
+    namespace: company.team
+    flowId: child
+  - id: after
+    type: plait.core.Log
+    message: "parent saw {{ outputs.call.state }}"
+"""
+
+
+async def test_kill_9_with_a_running_child_under_a_paused_parent(tmp_path: Path) -> None:
+    """The parent waits PAUSED for its child (which paused, then was resumed and runs): after
+    a kill -9, the next start recovers the child too, and the child's end resumes the parent."""
+    live = start_server(tmp_path / "home", env={"PLAIT_SHUTDOWN_GRACE": "0"})
+    for source in (CHILD, PARENT):
+        await call(live, "POST", "/flows", data=source, headers=YAML)
+    parent = await call(live, "POST", "/executions/company.team/parent")
+    waiting = await wait_state(live, parent["id"], "PAUSED")
+    child_id = next(r for r in waiting["taskRunList"] if r["taskId"] == "call")["outputs"][
+        "executionId"
+    ]
+    await wait_state(live, child_id, "PAUSED")
+    await call(live, "POST", f"/executions/{child_id}/resume")
+    await wait_state(live, child_id, "RUNNING")
+    assert (await call(live, "GET", f"/executions/{parent['id']}"))["state"]["current"] == "PAUSED"
+    live.stop(signal.SIGKILL)
+    again = start_server(tmp_path / "home")
+    try:
+        assert "recovering 2 unfinished execution(s)" in again.log()
+        live.url = again.url
+        child = await wait_state(live, child_id, "SUCCESS", "FAILED", "KILLED")
+        assert child["state"]["current"] == "SUCCESS"
+        done = await wait_state(live, parent["id"], "SUCCESS", "FAILED", "KILLED")
+        assert done["state"]["current"] == "SUCCESS"
+        lines = [line["message"] for line in await call(live, "GET", f"/logs/{parent['id']}")]
+        assert lines.count("parent saw SUCCESS") == 1
+    finally:
+        again.stop()

@@ -31,7 +31,7 @@ import tempfile
 import time
 import traceback
 import typing
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -86,6 +86,10 @@ SEALED, SEALED_KEY = "$sealed", "$key"
 WAKE = ""
 
 
+#: Starts a coroutine in a task of its own, named (a server's background task starter).
+Spawn = Callable[[Coroutine[Any, Any, "Execution | None"], str], "asyncio.Task[Execution | None]"]
+
+
 @dataclass
 class _Event:
     run_id: str
@@ -121,6 +125,9 @@ class Recovery:
     recovered: list[Execution] = field(default_factory=list)
     #: Executions left alone: another live process drives them (their lease is held).
     skipped: list[LeaseHeld | LeaseLost] = field(default_factory=list)
+    #: With a ``spawn``: the recoveries started, each ending with the execution (or ``None``
+    #: when another driver had it).
+    started: list[asyncio.Task[Execution | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -1382,10 +1389,15 @@ class Runner:
         """Recover every unfinished execution nobody drives (see :meth:`recover_unfinished`)."""
         return (await self.recover_unfinished()).recovered
 
-    async def recover_unfinished(self) -> Recovery:
+    async def recover_unfinished(self, spawn: Spawn | None = None) -> Recovery:
         """Recover every unfinished execution whose lease is free; a subflow waited on by an
         unfinished parent is recovered through that parent (which then gets its result).
-        Executions another live process drives are left to it (``skipped``)."""
+        Executions another live process drives are left to it (``skipped``).
+
+        With ``spawn`` (a server's task starter), each recovery runs in a task of its own,
+        returned in ``started``, instead of one after the other: a long execution then does
+        not hold the others back. Leases keep it safe: a child recovered on its own while its
+        parent's recovery follows it is driven once (the parent waits for its end)."""
         done = Recovery()
         unfinished = await self.repo.unfinished_executions()
         pending = set(unfinished)
@@ -1395,19 +1407,32 @@ class Runner:
             if execution.parent_execution_id in pending:
                 continue
             seen.add(execution_id)
-            await self._recover_into(done, execution_id)
+            await self._recover_into(done, execution_id, spawn)
         # Children nobody followed (wait: false, or under a paused parent) come next.
         for execution_id in await self.repo.unfinished_executions():
             if execution_id not in seen and execution_id not in self._driving:
                 seen.add(execution_id)
-                await self._recover_into(done, execution_id)
+                await self._recover_into(done, execution_id, spawn)
         return done
 
-    async def _recover_into(self, done: Recovery, execution_id: str) -> None:
+    async def _recover_into(self, done: Recovery, execution_id: str, spawn: Spawn | None) -> None:
+        if spawn is not None:
+            task = spawn(self._recover_or_skip(execution_id), f"recovery of {execution_id}")
+            done.started.append(task)
+            return
         try:
             done.recovered.append(await self.recover(execution_id))
         except (LeaseHeld, LeaseLost) as busy:
             done.skipped.append(busy)
+
+    async def _recover_or_skip(self, execution_id: str) -> Execution | None:
+        """A recovery in a task of its own: ``None`` when another driver has the execution
+        (another process, or this one following it as a parent's subflow)."""
+        try:
+            return await self.recover(execution_id)
+        except (LeaseHeld, LeaseLost) as busy:
+            log.debug("not recovered here: %s", busy)
+            return None
 
     async def _notify_parent(self, child: Execution) -> Execution | None:
         """Report an ended subflow to its parent: the parent as then driven, or ``None`` when

@@ -76,9 +76,6 @@ async def serve(
         first_token = None
         if config.bootstrap_token and not await tokens.list():
             first_token = await tokens.create("admin", "admin")
-        # Executions left unfinished by a previous process (crash, kill -9) are listed before
-        # the API accepts anything, so a new execution is never driven twice.
-        unfinished = await runner.repo.unfinished_executions()
         app = build_app(hub)
         app_runner = web.AppRunner(
             app,
@@ -93,13 +90,10 @@ async def serve(
         site = web.TCPSite(app_runner, config.host, config.port)
         await site.start()
         port = _bound_port(app_runner, config.port)
-        recovering = [
-            e for e in [await runner.repo.get_execution(i) for i in unfinished] if e is not None
-        ]
-        pending = {e.id for e in recovering}
-        for execution in recovering:
-            if execution.parent_execution_id not in pending:
-                hub.spawn(runner.recover(execution.id), f"recovery of {execution.id}")
+        # Executions left unfinished by a previous process (crash, kill -9), each recovered in
+        # a task of its own; the children of paused parents too (the engine's second pass).
+        # An execution the API has started meanwhile is held by this runner: never taken twice.
+        recovery = await runner.recover_unfinished(spawn=hub.spawn)
         from plait.server._scheduler import Scheduler
 
         stop_triggers = asyncio.Event()
@@ -108,8 +102,8 @@ async def serve(
         )
         url = f"http://{config.host}:{port}"
         say(f"Plait server listening on {url}  (home: {home.root})")
-        if recovering:
-            say(f"recovering {len(recovering)} unfinished execution(s)")
+        if recovery.started:
+            say(f"recovering {len(recovery.started)} unfinished execution(s)")
         if first_token is not None:
             say(f"admin token (shown once, keep it): {first_token.token}")
         shown = first_token.token if first_token is not None else "<token>"
