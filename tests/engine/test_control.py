@@ -514,3 +514,101 @@ async def test_an_internal_error_following_a_subflow_fails_the_task_not_hangs(
     ex = await asyncio.wait_for(real_drive(flow, await harness.runner.create(flow, revision)), 10)
     assert ex.state is State.FAILED
     assert runs(ex, "call")[0].error == "subflow: RuntimeError: the child's driver broke"
+
+
+HOLDS = """
+id: pausable
+namespace: t
+tasks:
+  - id: hold
+    type: test.Gate
+    name: pause
+  - id: a
+    type: test.Record
+    value: a
+  - id: b
+    type: test.Record
+    value: b
+"""
+
+
+async def _gate_started(name: str) -> None:
+    for _ in range(400):
+        if testplugin.CALLS[f"gate:{name}"]:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"gate {name} never started")
+
+
+async def test_manual_pause_lets_running_tasks_finish_then_resume(harness: Harness) -> None:
+    flow, revision = await harness.deploy(HOLDS)
+    execution = await harness.runner.create(flow, revision, {})
+    driving = asyncio.create_task(harness.runner.drive(flow, execution))
+    await _gate_started("pause")
+    asked = await harness.runner.pause(execution.id)
+    assert asked.pause_requested
+    assert (await harness.reload(execution)).pause_requested  # stored before it is honoured
+    testplugin.GATES["pause"].set()
+    paused = await driving
+    assert paused.state is State.PAUSED
+    assert state_of(paused, "hold") == "SUCCESS"  # the running task finished, not cancelled
+    assert testplugin.CALLS["record"] == []  # nothing new started
+    stored = await harness.reload(execution)
+    assert stored.state is State.PAUSED
+    assert stored.pause_requested
+    with pytest.raises(UserError, match="PAUSED"):
+        await harness.runner.pause(execution.id)
+    with pytest.raises(UserError, match="approved"):
+        await harness.runner.resume(execution.id, {"approved": "yes"})  # no onResume inputs
+    done = await harness.runner.resume(execution.id)
+    assert done.state is State.SUCCESS
+    assert testplugin.CALLS["record"] == ["a", "b"]
+    assert not (await harness.reload(execution)).pause_requested
+    with pytest.raises(UserError, match="only a running execution"):
+        await harness.runner.pause(execution.id)
+
+
+async def test_pause_requested_by_another_process_and_resumed_there(harness: Harness) -> None:
+    """The request is stored by one runner (another process: its own owner id) and honoured
+    by the one driving the execution; the other then resumes and drives it."""
+    flow, revision = await harness.deploy(HOLDS)
+    execution = await harness.runner.create(flow, revision, {})
+    driving = asyncio.create_task(harness.runner.drive(flow, execution))
+    await _gate_started("pause")
+    other = Runner(
+        harness.repo,
+        harness.runner.host,
+        harness.runner.storage,
+        key_ring=harness.runner.key_ring,
+        poll_interval=0.05,
+        owner="another-process",
+    )
+    try:
+        await other.pause(execution.id)
+        for _ in range(500):  # the driver reads stored requests once per poll interval
+            if execution.pause_requested:  # the object it drives
+                break
+            await asyncio.sleep(0.01)
+        assert execution.pause_requested
+        testplugin.GATES["pause"].set()
+        paused = await driving
+        assert paused.state is State.PAUSED
+        assert testplugin.CALLS["record"] == []
+        done = await other.resume(execution.id)
+        assert done.state is State.SUCCESS
+        assert testplugin.CALLS["record"] == ["a", "b"]
+    finally:
+        await other.close()
+
+
+async def test_a_manually_paused_execution_can_be_killed(harness: Harness) -> None:
+    flow, revision = await harness.deploy(HOLDS)
+    execution = await harness.runner.create(flow, revision, {})
+    driving = asyncio.create_task(harness.runner.drive(flow, execution))
+    await _gate_started("pause")
+    await harness.runner.pause(execution.id)
+    testplugin.GATES["pause"].set()
+    assert (await driving).state is State.PAUSED
+    killed = await harness.runner.kill(execution.id)
+    assert killed.state is State.KILLED
+    assert testplugin.CALLS["record"] == []

@@ -100,3 +100,89 @@ async def test_a_revision_beyond_32_bits_is_a_400_not_a_500(live: LiveServer) ->
     ):
         await call(live, method, path, expect=400)
     await call(live, "POST", "/flows/examples/hello/rollback?revision=2147483647", expect=404)
+
+
+PAUSABLE = """\
+id: pausable
+namespace: company.ops
+tasks:
+  - id: nap
+    type: plait.core.Sleep
+    duration: PT1S
+  - id: after
+    type: plait.core.Log
+    message: woke
+"""
+
+#: Many short steps: a CLI process (slow to start on a loaded machine) finds it running.
+STEPS = """id: steps
+namespace: company.ops
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: [{}]
+    tasks:
+      - id: nap
+        type: plait.core.Sleep
+        duration: PT0.5S
+  - id: after
+    type: plait.core.Log
+    message: woke
+""".format(", ".join(str(i) for i in range(240)))
+
+
+async def _working(live: LiveServer, execution_id: str) -> None:
+    await wait_state(live, execution_id, "RUNNING")
+    for _ in range(200):  # the Sleep task run started
+        if (await call(live, "GET", f"/executions/{execution_id}"))["taskRunList"]:
+            return
+        await asyncio.sleep(0.05)
+
+
+def _local(live: LiveServer, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI on the server's own home, without --server: another process that only
+    writes the database the server's runner drives from."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLAIT_")}
+    env["PLAIT_HOME"] = str(live.home)
+    return subprocess.run(
+        [str(PLAIT), *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+async def test_pause_through_the_api_the_remote_cli_and_another_process(
+    live: LiveServer,
+) -> None:
+    for source in (PAUSABLE, STEPS):
+        await call(live, "POST", "/flows", data=source, headers=YAML)
+    # 1. The API: the running Sleep finishes, 'after' does not start, the execution pauses.
+    first = await call(live, "POST", "/executions/company.ops/pausable")
+    await _working(live, first["id"])
+    asked = await call(live, "POST", f"/executions/{first['id']}/pause")
+    assert asked["state"]["current"] == "RUNNING"  # honoured at the next safe point
+    paused = await wait_state(live, first["id"], "PAUSED", "SUCCESS")
+    assert paused["state"]["current"] == "PAUSED"
+    assert [r["taskId"] for r in paused["taskRunList"]] == ["nap"]
+    assert paused["taskRunList"][0]["state"]["current"] == "SUCCESS"
+    refused = await call(live, "POST", f"/executions/{first['id']}/pause", expect=409)
+    assert "PAUSED" in refused["message"]
+    await call(live, "POST", f"/executions/{first['id']}/resume")
+    done = await wait_state(live, first["id"], "SUCCESS", "FAILED")
+    assert [r["taskId"] for r in done["taskRunList"]] == ["nap", "after"]
+    await call(live, "POST", f"/executions/{first['id']}/pause", expect=409)
+    # 2. The CLI with --server, then 3. the local CLI in another process on the same home.
+    for how in ("remote", "local"):
+        started = await call(live, "POST", "/executions/company.ops/steps")
+        await _working(live, started["id"])
+        if how == "remote":
+            result = plait(live, "executions", "pause", started["id"], "--wait")
+        else:
+            result = _local(live, "executions", "pause", started["id"])
+        assert result.returncode == 0, result.stderr
+        assert started["id"] in result.stderr
+        paused = await wait_state(live, started["id"], "PAUSED", "SUCCESS")
+        assert paused["state"]["current"] == "PAUSED", how
+        runs = paused["taskRunList"]
+        assert "after" not in {r["taskId"] for r in runs}
+        assert all(r["state"]["current"] != "RUNNING" for r in runs if r["taskId"] == "nap")
+        killed = await call(live, "DELETE", f"/executions/{started['id']}/kill")
+        assert killed["state"]["current"] == "KILLED"

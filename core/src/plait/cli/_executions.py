@@ -202,6 +202,32 @@ def kill(execution_id: str, wait: bool, home: Path | None) -> None:
         )
 
 
+@executions.command("pause")
+@click.argument("execution_id")
+@click.option("--wait", is_flag=True, help="Wait until it is PAUSED (or ended); print its state.")
+@home_option
+def pause(execution_id: str, wait: bool, home: Path | None) -> None:
+    """Pause a running execution: no new task starts, running ones finish, then it is PAUSED
+    until `plait executions resume`."""
+
+    async def go(runner: Any) -> Execution:
+        execution: Execution = await runner.pause(await full_id(runner, execution_id))
+        while wait and execution.state is not State.PAUSED and not execution.state.terminal:
+            await asyncio.sleep(_WAIT_POLL_SECONDS)
+            execution = await _get(runner, execution.id)
+        return execution
+
+    execution = _with_runner(home, go)
+    if execution.state is State.PAUSED or execution.state.terminal:
+        err_console.print(f"{execution.id}: {execution.state.value}", markup=False)
+    else:
+        err_console.print(
+            f"pause requested for {execution.id} ({execution.state.value}): the process running "
+            "it pauses it once its running tasks end; `plait executions resume` resumes it",
+            markup=False,
+        )
+
+
 @executions.command("resume")
 @click.argument("execution_id")
 @click.option("--input", "-i", "inputs", multiple=True, help="A resume input: KEY=VALUE.")

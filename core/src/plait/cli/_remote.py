@@ -303,6 +303,24 @@ def remote_kill(server: str, token: str | None, execution_id: str, **_: Any) -> 
     click.echo(f"{execution['id']}: {execution['state']['current']}", err=True)
 
 
+def remote_pause(
+    server: str, token: str | None, execution_id: str, wait: bool = False, **_: Any
+) -> None:
+    async def go() -> Any:
+        async with Remote(server, token) as remote:
+            execution = (await remote.call("POST", f"/executions/{execution_id}/pause"))[1]
+            if wait:
+                await _wait(remote, execution_id)
+                execution = (await remote.call("GET", f"/executions/{execution_id}"))[1]
+            return execution
+
+    execution = _sync(go())
+    current = execution["state"]["current"]
+    pending = current not in ("PAUSED", "SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED")
+    note = " (pause requested: it pauses once its running tasks end)" if pending else ""
+    click.echo(f"{execution['id']}: {current}{note}", err=True)
+
+
 def remote_resume(
     server: str, token: str | None, execution_id: str, inputs: tuple[str, ...], **_: Any
 ) -> None:
@@ -430,6 +448,7 @@ def install() -> None:
         click.Option(["--follow", "-f"], is_flag=True, help="Stream new lines until it ends."),
     )
     with_server(_executions.kill, remote_kill)
+    with_server(_executions.pause, remote_pause)
     with_server(_executions.resume, remote_resume)
     with_server(_executions.restart, remote_restart)
     with_server(_executions.replay, remote_replay)

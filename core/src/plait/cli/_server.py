@@ -149,19 +149,11 @@ def create_user(
     name: str, role: str, namespace: str | None, password_stdin: bool, home: Path | None
 ) -> None:
     """Create user NAME; the password comes from a prompt or stdin, never the command line."""
-    import sys
-
-    from plait_sdk import UserError
 
     from plait.server._models import TokenCreate
 
     spec = TokenCreate.model_validate({"name": name, "role": role, "namespace": namespace})
-    if password_stdin or not sys.stdin.isatty():
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt(f"password of {name}", hide_input=True, confirmation_prompt=True)
-    if not password:
-        raise UserError("refusing an empty password")
+    password = _read_password(name, password_stdin)
 
     async def go() -> None:
         from plait.local import LocalHome, local_repository
@@ -209,3 +201,43 @@ def delete_user(name: str, home: Path | None) -> None:
     if not asyncio.run(go()):
         raise UserError(f"no user named {name}")
     click.echo(f"deleted {name}")
+
+
+@user.command("password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new password from standard input (one line)."
+)
+@home_option
+def set_password(name: str, password_stdin: bool, home: Path | None) -> None:
+    """Give user NAME a new password: every session of theirs is closed at once (on every
+    server process sharing the database)."""
+    from plait_sdk import UserError
+
+    password = _read_password(name, password_stdin)
+
+    async def go() -> bool:
+        from plait.local import LocalHome, local_repository
+        from plait.server._users import UserStore
+
+        async with local_repository(LocalHome.resolve(home)) as repo:
+            return await UserStore(repo).set_password(name, password)
+
+    if not asyncio.run(go()):
+        raise UserError(f"no user named {name}")
+    click.echo(f"new password set for {name}; their sessions are closed")
+
+
+def _read_password(name: str, from_stdin: bool) -> str:
+    """A password from a prompt (asked twice) or one line of stdin, never the command line."""
+    import sys
+
+    from plait_sdk import UserError
+
+    if from_stdin or not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt(f"password of {name}", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise UserError("refusing an empty password")
+    return password

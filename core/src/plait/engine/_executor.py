@@ -314,7 +314,9 @@ class Executor:
                 if state is not None:
                     self._set_execution(state)
                 elif not exited:
-                    self._set_execution(State.PAUSED if self._only_paused() else State.RUNNING)
+                    held = ex.pause_requested and not self._working()
+                    paused = held or self._only_paused()
+                    self._set_execution(State.PAUSED if paused else State.RUNNING)
         step = self._step
         step.changed = list(self._changed.values())
         step.execution_changed = self._execution_changed or bool(step.changed)
@@ -354,6 +356,17 @@ class Executor:
         self.decided = decided
         done = await self._scope(self.flow.after_execution, None, None, None, False, 0)
         return None if done is None else decided
+
+    def _working(self) -> bool:
+        """Whether a task run is still at work: a runnable task's attempt, or a subflow's
+        running child (a manual pause waits for them to end)."""
+        for run in self.runs.values():
+            if run.state is not State.RUNNING:
+                continue
+            spec = self.specs.get(run.task_id)
+            if spec is not None and (not self._is_flowable(spec) or "child" in run.scratch):
+                return True
+        return False
 
     def _only_paused(self) -> bool:
         if not any(r.state is State.PAUSED for r in self._maybe_paused):
@@ -427,7 +440,8 @@ class Executor:
                 continue
             run = self._by_key.get((parent_id, iteration, spec.id))
             if run is None:
-                if failed or (parallel and concurrency and running >= concurrency):
+                held = self.execution.pause_requested  # a manual pause: nothing new starts
+                if held or failed or (parallel and concurrency and running >= concurrency):
                     waiting = True
                     if not parallel:
                         break
@@ -481,6 +495,8 @@ class Executor:
         return isinstance(spec.flowable, FlowableTask)
 
     def _start_attempt(self, run: TaskRun) -> None:
+        if self.execution.pause_requested:
+            return  # a manual pause: nothing new starts (the run waits, CREATED or RETRYING)
         run.attempts.append(
             Attempt(number=len(run.attempts) + 1, state=State.RUNNING, started=self._now)
         )
@@ -720,9 +736,17 @@ class Executor:
             self._set(run, State.KILLED)
         self._set_execution(State.KILLING if still_running else State.KILLED)
 
+    def request_pause(self) -> None:
+        self.execution.pause_requested = True
+        self._execution_changed = True
+
     def resume(self, now: datetime, outputs: dict[str, Any] | None = None) -> list[TaskRun]:
-        """Resume every paused task run (with the resume inputs as its outputs)."""
+        """Resume every paused task run (with the resume inputs as its outputs), and an
+        execution paused by hand."""
         self._now = now
+        if self.execution.pause_requested:
+            self.execution.pause_requested = False
+            self._execution_changed = True
         resumed = []
         for run in self.paused_runs():
             if run.state is State.PAUSED:
@@ -768,6 +792,7 @@ class Executor:
         if restarted:
             self.execution.attempt += 1
             self.execution.kill_requested = False
+            self.execution.pause_requested = False
             self.execution.exit_state = self.execution.exit_run = None
             self.execution.error = None
             self._set_execution(State.RUNNING)
@@ -941,7 +966,7 @@ async def _dag(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Dag) -> None:
                 continue
             if failed or any(d is not None and d.state.failed for d in deps):
                 continue
-            if limit and running >= limit:
+            if (limit and running >= limit) or ex.execution.pause_requested:
                 launchable = True
                 continue
             child = await ex._launch(item.task, run, None, None)
@@ -1053,6 +1078,8 @@ async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUnti
 
 async def _subflow(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Subflow) -> None:
     if "child" not in run.scratch:
+        if ex.execution.pause_requested:
+            return  # a manual pause: the subflow starts once resumed
         if run not in ex._step.subflows:
             ex._step.subflows.append(run)
         return

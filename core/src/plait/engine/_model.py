@@ -128,6 +128,9 @@ class Execution(Model):
     scheduled: datetime | None = None
     """Not started before this time (the delay before a flow-level retry)."""
     kill_requested: bool = False
+    pause_requested: bool = False
+    """A manual pause was asked for (``POST .../pause``): no new task run starts; once none
+    runs, the execution is PAUSED until resumed."""
     variables: dict[str, Any] | None = None
     """The flow's variables as changed by SetVariables / UnsetVariables (``vars``); ``None``
     while unchanged."""

@@ -229,6 +229,22 @@ class Repository(abc.ABC):
         """Whether a kill was requested for the execution."""
 
     @abc.abstractmethod
+    async def request_pause(self, execution_id: str) -> bool:
+        """Ask for a running (or created, queued) execution to pause at its next safe point:
+        no new task run starts, running ones finish, then it is PAUSED. Whether it was such
+        an execution (not ended, not PAUSED, not being killed). Never overwritten by the
+        driving process's own saves."""
+
+    @abc.abstractmethod
+    async def clear_pause(self, execution_id: str) -> None:
+        """Forget a pause request (the execution is resumed or restarted)."""
+
+    @abc.abstractmethod
+    async def requests(self, execution_id: str) -> tuple[bool, bool]:
+        """Whether a kill, and whether a pause, was requested for the execution (one read,
+        for the driver's periodic check)."""
+
+    @abc.abstractmethod
     async def get_execution(self, execution_id: str) -> Execution | None:
         """The execution with all its task runs (ordered by creation), or ``None``."""
 

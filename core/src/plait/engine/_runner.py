@@ -762,7 +762,7 @@ class Runner:
                 try:
                     event = await asyncio.wait_for(d.events.get(), timeout)
                 except TimeoutError:
-                    await self._check_remote_kill(execution, executor)
+                    await self._check_remote(execution, executor)
                     continue
             self._apply(execution, d, event)
             while not d.events.empty():
@@ -770,7 +770,7 @@ class Runner:
             if time.monotonic() - d.kill_checked >= self._poll:
                 # Busy executions never time out on the event wait: check here too.
                 d.kill_checked = time.monotonic()
-                await self._check_remote_kill(execution, executor)
+                await self._check_remote(execution, executor)
 
     async def _wait_released(
         self, execution: Execution, d: _Driving, hold: _Hold, wake: datetime
@@ -788,7 +788,7 @@ class Runner:
             try:
                 event = await asyncio.wait_for(d.events.get(), timeout)
             except TimeoutError:
-                await self._check_remote_kill(execution, d.executor)
+                await self._check_remote(execution, d.executor)
                 if execution.kill_requested:
                     break
                 if await self._resumed_elsewhere(execution, d.executor):
@@ -1229,9 +1229,13 @@ class Runner:
         mine = {r.id: r for r in executor.paused_runs()}
         return any(r.id in mine and r.scratch.get("resumed") for r in stored.task_runs)
 
-    async def _check_remote_kill(self, execution: Execution, executor: Executor) -> None:
-        if not execution.kill_requested and await self.repo.kill_requested(execution.id):
+    async def _check_remote(self, execution: Execution, executor: Executor) -> None:
+        """Apply the kill or pause requests other processes stored for this execution."""
+        kill, pause = await self.repo.requests(execution.id)
+        if kill and not execution.kill_requested:
             executor.request_kill()
+        if pause and not execution.pause_requested:
+            executor.request_pause()
 
     async def kill(self, execution_id: str) -> Execution:
         """Kill a running execution (and its subflows); a paused or queued one ends at once."""
@@ -1262,6 +1266,27 @@ class Runner:
             return await self.drive(flow, execution)
         return execution
 
+    async def pause(self, execution_id: str) -> Execution:
+        """Pause a running execution at its next safe point: no new task run starts, the
+        running ones finish, then it is PAUSED until :meth:`resume`. The request is stored
+        first, so the process driving it sees it (within its poll interval) wherever it runs,
+        and a recovery after a crash still pauses it."""
+        driving = self._driving.get(execution_id)
+        execution = driving.executor.execution if driving else await self._load(execution_id)
+        if not await self.repo.request_pause(execution_id):
+            stored = await self._load(execution_id)
+            if stored.kill_requested and not stored.state.terminal:
+                raise UserError(f"execution {execution_id} is being killed")
+            raise UserError(
+                f"only a running execution can be paused; {execution_id} is {stored.state.value}"
+            )
+        if driving is not None:
+            driving.executor.request_pause()
+            driving.events.put_nowait(_Event(WAKE))
+        else:
+            execution.pause_requested = True
+        return execution
+
     async def set_labels(self, execution_id: str, labels: dict[str, Any]) -> Execution:
         """Replace an execution's labels, also while it runs: the copy this process drives is
         changed in place (its next commits keep them) and saved now."""
@@ -1288,7 +1313,8 @@ class Runner:
                     )
             flow, executor = await self._executor_for(execution)
             paused = executor.paused_runs()
-            if not paused:
+            by_hand = execution.pause_requested
+            if not paused and not by_hand:
                 children = [r.scratch.get("child") for r in executor.subflow_waits()]
                 raise UserError(
                     f"execution {execution_id} waits for its paused subflow execution(s) "
@@ -1310,10 +1336,16 @@ class Runner:
                 # This process is waiting out a timed pause of it: resume the live execution,
                 # whose loop claims the lease back, commits the change and carries on.
                 driving.executor.resume(utcnow(), values)
+                if by_hand:
+                    await self.repo.clear_pause(execution_id)
                 driving.events.put_nowait(_Event(WAKE))
                 return driving.executor.execution
             changed = executor.resume(utcnow(), values)
             await self._save(execution, changed)
+            if by_hand:
+                # Cleared once the resume is stored: a crash in between leaves it PAUSED with
+                # its request, so it can still be resumed.
+                await self.repo.clear_pause(execution_id)
         except BaseException as error:
             if driving is None:
                 await self._let_go(execution_id, error)
@@ -1333,6 +1365,7 @@ class Runner:
             flow, executor = await self._executor_for(execution)
             changed = executor.restart(utcnow())
             await self.repo.clear_kill(execution_id)
+            await self.repo.clear_pause(execution_id)
             await self._save(execution, changed)
         except BaseException as error:
             await self._let_go(execution_id, error)

@@ -71,7 +71,7 @@ def build_app(hub: Hub) -> web.Application:
                 lambda: hub.tokens,
                 public,
                 RateLimiter(config.rate_limit, config.rate_burst),
-                lambda: (hub.users, hub.sessions),
+                lambda: (hub.users, hub.sessions, hub.throttle),
             ),
         ],
     )

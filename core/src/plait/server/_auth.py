@@ -22,6 +22,7 @@ from sqlalchemy import Connection, insert, select, update
 from plait.engine._model import new_id, utcnow
 from plait.server._errors import ApiError, Handler
 from plait.server._models import Role, TokenOut, aware
+from plait.server._throttle import LoginThrottle
 from plait.server._users import (
     CSRF_HEADER,
     SESSION_COOKIE,
@@ -165,7 +166,7 @@ def auth_middleware(
     tokens: Callable[[], TokenStore],
     public: frozenset[str],
     limiter: RateLimiter | None = None,
-    people: Callable[[], tuple[UserStore, Sessions]] | None = None,
+    people: Callable[[], tuple[UserStore, Sessions, LoginThrottle]] | None = None,
 ) -> Middleware:
     """A bearer token, or (``people``) a user's basic auth or session cookie (with the CSRF
     header on unsafe methods)."""
@@ -186,9 +187,10 @@ def auth_middleware(
                 raise ApiError(401, "invalid or revoked API token")
             principal = found
         elif scheme == "basic" and credential and people is not None:
-            principal = await _basic(people()[0], credential)
+            users, _, throttle = people()
+            principal = await _basic(users, throttle, credential, client_address(request))
         elif not header and people is not None and request.cookies.get(SESSION_COOKIE):
-            principal = await _session(request, *people())
+            principal = await _session(request, people()[1])
         else:
             raise ApiError(
                 401,
@@ -204,12 +206,22 @@ def auth_middleware(
     return middleware
 
 
-async def _basic(users: UserStore, credential: str) -> Principal:
+def client_address(request: web.Request) -> str:
+    """The peer's address (the server binds loopback or sits behind a proxy it was told of:
+    no forwarded header is trusted)."""
+    return request.remote or "unknown"
+
+
+async def _basic(
+    users: UserStore, throttle: LoginThrottle, credential: str, address: str
+) -> Principal:
     try:
         name, sep, password = base64.b64decode(credential, validate=True).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         name, sep, password = "", "", ""
-    user = await users.verify(name, password) if sep and name else None
+    user = None
+    if sep and name:
+        user = await throttle.attempt(name, address, lambda: users.verify(name, password))
     if user is None:
         raise ApiError(
             401, "wrong user name or password", headers={"WWW-Authenticate": 'Basic realm="plait"'}
@@ -217,9 +229,11 @@ async def _basic(users: UserStore, credential: str) -> Principal:
     return Principal(f"user:{user.id}", user.name, user.role, user.namespace)
 
 
-async def _session(request: web.Request, users: UserStore, sessions: Sessions) -> Principal:
+async def _session(request: web.Request, sessions: Sessions) -> Principal:
     session_id = request.cookies[SESSION_COOKIE]
-    session = sessions.get(session_id)
+    # One read: the session joined with its user as they are now (a deleted user's sessions
+    # are gone with it, a password change closes them).
+    session = await sessions.get(session_id)
     if session is None:
         raise ApiError(401, "the session has expired or was closed: log in again")
     if request.method in UNSAFE and not csrf_ok(session, request.headers.get(CSRF_HEADER)):
@@ -228,10 +242,7 @@ async def _session(request: web.Request, users: UserStore, sessions: Sessions) -
             f"a request authenticated by the session cookie must send its CSRF token in the "
             f"{CSRF_HEADER} header (returned by the login)",
         )
-    user = await users.get(session.user.id)  # deleted since the login: refused at once
-    if user is None:
-        sessions.close_user(session.user.id)
-        raise ApiError(401, "the session's user no longer exists")
+    user = session.user
     request["session_id"] = session_id
     return Principal(f"user:{user.id}", user.name, user.role, user.namespace)
 

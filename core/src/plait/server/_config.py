@@ -70,6 +70,34 @@ class ServerConfig(BaseModel):
     session_ttl: float = Field(
         8 * 3600, gt=0, description="Seconds a user's login session lasts (cookie auth)."
     )
+    login_max_failures: int = Field(
+        5,
+        ge=1,
+        description="Failed logins (password) allowed per user name and per client address "
+        "within login_failure_window before a lockout (429 with Retry-After).",
+    )
+    login_lockout: float = Field(
+        1.0,
+        gt=0,
+        description="Seconds of the first lockout; each further failure doubles it.",
+    )
+    login_lockout_max: float = Field(900.0, gt=0, description="The longest lockout, in seconds.")
+    login_failure_window: float = Field(
+        900.0,
+        gt=0,
+        description="Seconds after the last failure (and the end of its lockout) when a user "
+        "name's or address's failures are forgotten.",
+    )
+    login_concurrency: int = Field(
+        2,
+        ge=1,
+        description="Password verifications (Argon2, in threads) run at once; the others wait.",
+    )
+    login_queue: int = Field(
+        64,
+        ge=0,
+        description="Logins that may wait for a verification slot; beyond it, 429 at once.",
+    )
     cookie_secure: bool = Field(
         False,
         description="Mark the session cookie Secure (set it when a TLS proxy serves the API).",

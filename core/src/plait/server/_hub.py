@@ -15,6 +15,7 @@ from plait.flows._model import all_task_specs
 from plait.server._auth import TokenStore
 from plait.server._config import ServerConfig
 from plait.server._metrics import Metrics
+from plait.server._throttle import LoginThrottle
 from plait.server._users import Sessions, UserStore
 from plait.storage import SqlRepository
 
@@ -35,7 +36,15 @@ class Hub:
         self._changed = asyncio.Event()
         self._step_waiters: dict[str, list[asyncio.Future[None]]] = {}
         self.accepting = True
-        self.sessions = Sessions(config.session_ttl)
+        self._sessions: Sessions | None = None
+        self.throttle = LoginThrottle(
+            max_failures=config.login_max_failures,
+            lockout=config.login_lockout,
+            lockout_max=config.login_lockout_max,
+            window=config.login_failure_window,
+            concurrency=config.login_concurrency,
+            queue=config.login_queue,
+        )
         #: Task id -> task type of each flow revision seen (the task-run duration histogram).
         self._types: dict[tuple[str, str, int], dict[str, str]] = {}
         self._learning: set[asyncio.Task[None]] = set()
@@ -66,11 +75,18 @@ class Hub:
             raise RuntimeError("the server is not started")
         return self._users
 
+    @property
+    def sessions(self) -> Sessions:
+        if self._sessions is None:
+            raise RuntimeError("the server is not started")
+        return self._sessions
+
     def attach(self, runner: Runner, tokens: TokenStore) -> None:
         if not isinstance(runner.repo, SqlRepository):
             raise TypeError("the server needs a SQL repository")
         self._repo = runner.repo
         self._users = UserStore(runner.repo)
+        self._sessions = Sessions(runner.repo, self.config.session_ttl)
         self._runner = runner
         self._tokens = tokens
 

@@ -270,6 +270,24 @@ def install(api: Api, hub: Hub) -> None:
 
     @api.route(
         "POST",
+        "/api/v1/executions/{executionId}/pause",
+        summary="Pause a running execution at its next safe point: no new task run starts, "
+        "running ones finish, then it is PAUSED (resume it with `/resume`). Answers at once "
+        "with the execution as it is; the request holds across processes and restarts.",
+        role="editor",
+        tag="executions",
+        response=ExecutionOut,
+        errors=(400, 401, 404, 409),
+    )
+    async def pause_execution(call: Call) -> ExecutionOut:
+        execution = await visible_execution(call)
+        try:
+            return execution_out(await hub.runner.pause(execution.id))
+        except UserError as error:
+            raise ApiError(409, str(error)) from None
+
+    @api.route(
+        "POST",
         "/api/v1/executions/{executionId}/resume",
         summary="Resume a PAUSED execution with the inputs its Pause task declares (onResume), "
         "as JSON or multipart form fields.",

@@ -7,6 +7,7 @@ from plait_sdk import Model
 from pydantic import Field
 
 from plait.server._api import Api, Call
+from plait.server._auth import client_address
 from plait.server._errors import ApiError
 from plait.server._hub import Hub
 from plait.server._models import Role
@@ -43,15 +44,17 @@ def install(api: Api, hub: Hub) -> None:
         body=Login,
         response=Me,
         public=True,
-        errors=(400, 401, 422),
+        errors=(400, 401, 422, 429),
     )
     async def login(call: Call) -> web.StreamResponse:
         body: Login = call.body
-        user = await hub.users.verify(body.username, body.password)
+        name, password = body.username, body.password
+        address = client_address(call.request)
+        user = await hub.throttle.attempt(name, address, lambda: hub.users.verify(name, password))
         if user is None:
             raise ApiError(401, "wrong user name or password")
-        session_id, session = hub.sessions.open(user)
-        me = Me(name=user.name, role=user.role, namespace=user.namespace, csrf_token=session.csrf)
+        session_id, csrf = await hub.sessions.open(user)
+        me = Me(name=user.name, role=user.role, namespace=user.namespace, csrf_token=csrf)
         response = web.json_response(me.model_dump(mode="json", by_alias=True))
         response.set_cookie(
             SESSION_COOKIE,
@@ -75,7 +78,7 @@ def install(api: Api, hub: Hub) -> None:
     async def logout(call: Call) -> web.StreamResponse:
         session_id = call.request.get("session_id")
         if isinstance(session_id, str):
-            hub.sessions.close(session_id)
+            await hub.sessions.close(session_id)
         response = web.json_response(LoggedOut().model_dump(mode="json", by_alias=True))
         response.del_cookie(SESSION_COOKIE, path="/api")
         return response

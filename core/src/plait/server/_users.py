@@ -1,6 +1,8 @@
 """People: users with Argon2id password hashes, HTTP basic auth, and a session cookie.
 
-A session cookie (``plait_session``: HttpOnly, SameSite=Strict, Path=/api) is only half of a
+Sessions live in the database (``sessions``, hashed ids only), so they survive a restart and are
+shared by the server processes on one database. A session cookie (``plait_session``: HttpOnly,
+SameSite=Strict, Path=/api) is only half of a
 cookie-authenticated unsafe request: POST/PUT/PATCH/DELETE must also carry the session's CSRF
 token in the ``X-CSRF-Token`` header (returned by the login, never stored in a cookie the
 server reads back), which another site's page cannot read or send.
@@ -9,21 +11,22 @@ server reads back), which another site's page cannot read or send.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from plait_sdk import UserError
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from plait.engine._model import new_id, utcnow
 from plait.server._models import Role
 from plait.storage import SqlRepository
-from plait.storage._tables import users
+from plait.storage._tables import sessions, users
 
 SESSION_COOKIE = "plait_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -46,8 +49,9 @@ class User:
 @dataclass
 class Session:
     user: User
-    csrf: str
-    expires: float
+    #: SHA-256 of the session's CSRF token (the token itself is given once, at login).
+    csrf_hash: str
+    expires: datetime
 
 
 class UserStore:
@@ -88,8 +92,30 @@ class UserStore:
         return await self.repo.call(run)
 
     async def delete(self, name: str) -> bool:
+        """Delete the user and, in the same transaction, their sessions."""
+
         def run(conn: Connection) -> bool:
+            ids = select(users.c.id).where(users.c.name == name).scalar_subquery()
+            conn.execute(delete(sessions).where(sessions.c.user_id == ids))
             done = conn.execute(delete(users).where(users.c.name == name)).rowcount
+            conn.commit()
+            return bool(done)
+
+        return await self.repo.call(run)
+
+    async def set_password(self, name: str, password: str) -> bool:
+        """Give the user a new password and close every session of theirs (one transaction):
+        whoever logged in with the old one is logged out. Whether the user exists."""
+        if len(password) < MIN_PASSWORD:
+            raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
+        digest = await asyncio.to_thread(_hasher.hash, password)
+
+        def run(conn: Connection) -> bool:
+            ids = select(users.c.id).where(users.c.name == name).scalar_subquery()
+            conn.execute(delete(sessions).where(sessions.c.user_id == ids))
+            done = conn.execute(
+                update(users).where(users.c.name == name).values(password_hash=digest)
+            ).rowcount
             conn.commit()
             return bool(done)
 
@@ -121,38 +147,66 @@ class UserStore:
 
 
 class Sessions:
-    """Login sessions of this process (a restart logs everyone out)."""
+    """Login sessions in the database, so a restart keeps people logged in and every server
+    process on the database shares them. Only SHA-256 digests of the session id (the cookie)
+    and of its CSRF token are stored: the table alone logs nobody in."""
 
-    def __init__(self, ttl: float) -> None:
+    def __init__(self, repo: SqlRepository, ttl: float) -> None:
+        self.repo = repo
         self.ttl = ttl
-        self._by_id: dict[str, Session] = {}
 
-    def open(self, user: User) -> tuple[str, Session]:
-        self._expire()
-        session_id = secrets.token_urlsafe(32)
-        session = Session(user, secrets.token_urlsafe(32), time.monotonic() + self.ttl)
-        self._by_id[session_id] = session
-        return session_id, session
+    async def open(self, user: User) -> tuple[str, str]:
+        """A new session of ``user``: its id (the cookie) and its CSRF token."""
+        session_id, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = utcnow()
 
-    def get(self, session_id: str) -> Session | None:
-        session = self._by_id.get(session_id)
-        if session is None or session.expires < time.monotonic():
-            self._by_id.pop(session_id, None)
-            return None
-        return session
+        def run(conn: Connection) -> None:
+            conn.execute(delete(sessions).where(sessions.c.expires <= now))  # the expired
+            conn.execute(
+                insert(sessions).values(
+                    id_hash=digest_of(session_id), user_id=user.id, csrf_hash=digest_of(csrf),
+                    created=now, expires=now + timedelta(seconds=self.ttl),
+                )
+            )  # fmt: skip
+            conn.commit()
 
-    def close(self, session_id: str) -> None:
-        self._by_id.pop(session_id, None)
+        await self.repo.call(run)
+        return session_id, csrf
 
-    def close_user(self, user_id: str) -> None:
-        for key in [k for k, s in self._by_id.items() if s.user.id == user_id]:
-            del self._by_id[key]
+    async def get(self, session_id: str) -> Session | None:
+        """The session and its user as they are now; ``None`` once expired, closed, or its
+        user deleted or given a new password."""
+        now = utcnow()
+        query = (
+            select(users, sessions.c.csrf_hash, sessions.c.expires)
+            .join(users, users.c.id == sessions.c.user_id)
+            .where(sessions.c.id_hash == digest_of(session_id), sessions.c.expires > now)
+        )
 
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, s in self._by_id.items() if s.expires < now]:
-            del self._by_id[key]
+        def run(conn: Connection) -> Session | None:
+            r = conn.execute(query).first()
+            conn.commit()
+            if r is None:
+                return None
+            return Session(User(r.id, r.name, r.role, r.namespace), r.csrf_hash, r.expires)
+
+        return await self.repo.call(run)
+
+    async def close(self, session_id: str) -> None:
+        def run(conn: Connection) -> None:
+            conn.execute(delete(sessions).where(sessions.c.id_hash == digest_of(session_id)))
+            conn.commit()
+
+        await self.repo.call(run)
+
+
+def digest_of(secret: str) -> str:
+    """How a session id or CSRF token is stored: SHA-256, hex (the secrets are 256 random
+    bits, so a fast digest is enough: there is nothing to guess)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def csrf_ok(session: Session, header: str | None) -> bool:
-    return header is not None and hmac.compare_digest(session.csrf.encode(), header.encode())
+    if header is None:
+        return False
+    return hmac.compare_digest(session.csrf_hash.encode(), digest_of(header).encode())

@@ -34,6 +34,7 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    false,
     func,
     insert,
     or_,
@@ -544,12 +545,52 @@ class SqlRepository(Repository):
 
         return await self._run(run)
 
+    async def request_pause(self, execution_id: str) -> bool:
+        def run(conn: Connection) -> bool:
+            result = conn.execute(
+                update(executions)
+                .where(executions.c.id == execution_id)
+                .where(executions.c.state.not_in([s.value for s in TERMINAL_STATES]))
+                .where(executions.c.state != State.PAUSED.value)
+                .where(executions.c.kill_requested == false())
+                .values(pause_requested=True)
+            )
+            conn.commit()
+            return bool(result.rowcount)
+
+        return await self._run(run)
+
+    async def clear_pause(self, execution_id: str) -> None:
+        def run(conn: Connection) -> None:
+            conn.execute(
+                update(executions)
+                .where(executions.c.id == execution_id)
+                .values(pause_requested=False)
+            )
+            conn.commit()
+
+        await self._run(run)
+
+    async def requests(self, execution_id: str) -> tuple[bool, bool]:
+        def run(conn: Connection) -> tuple[bool, bool]:
+            row = conn.execute(
+                select(executions.c.kill_requested, executions.c.pause_requested).where(
+                    executions.c.id == execution_id
+                )
+            ).first()
+            conn.commit()
+            return (bool(row[0]), bool(row[1])) if row else (False, False)
+
+        return await self._run(run)
+
     async def get_execution(self, execution_id: str) -> Execution | None:
         def run(conn: Connection) -> Execution | None:
             row = conn.execute(
-                select(executions.c.document, executions.c.kill_requested).where(
-                    executions.c.id == execution_id
-                )
+                select(
+                    executions.c.document,
+                    executions.c.kill_requested,
+                    executions.c.pause_requested,
+                ).where(executions.c.id == execution_id)
             ).first()
             if row is None:
                 conn.commit()
@@ -562,6 +603,8 @@ class SqlRepository(Repository):
             conn.commit()
             execution = Execution.model_validate_json(row[0])
             execution.kill_requested = execution.kill_requested or bool(row[1])
+            # Only the column counts: a resume clears it, whatever the document says.
+            execution.pause_requested = bool(row[2])
             execution.task_runs = [TaskRun.model_validate_json(r[0]) for r in runs]
             return execution
 

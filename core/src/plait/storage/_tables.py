@@ -50,6 +50,8 @@ executions = Table(
     # Written only by kill requests (never by the process driving the execution), so a kill
     # from another process cannot be overwritten by that process's next save. (0002)
     Column("kill_requested", Boolean, nullable=False, server_default=false()),
+    # Likewise written only by pause requests, and cleared by the resume (0030).
+    Column("pause_requested", Boolean, nullable=False, server_default=false()),
     # The lease: who drives the execution and until when (0003). ``lease_expires`` is NULL
     # when nobody holds it (the owner is then the last one, kept for diagnosis); the epoch
     # grows with every claim, and fenced saves check it (Repository.claim and save).
@@ -165,6 +167,21 @@ users = Table(
     Column("namespace", String(255), nullable=True),
     Column("password_hash", String(255), nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
+)
+
+#: Login sessions of people: only a SHA-256 of the session id (the cookie) and of its CSRF
+#: token is stored, so the table alone logs nobody in. A password change or the user's
+#: deletion deletes their rows (0030).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False),
+    Column("csrf_hash", String(64), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Index("ix_sessions_user", "user_id"),
+    Index("ix_sessions_expires", "expires"),
 )
 
 #: Webhook deliveries already turned into an execution (their sender's delivery id), so a
