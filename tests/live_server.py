@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -94,6 +95,21 @@ def start_server(
 
     threading.Thread(target=drain, daemon=True).start()
     return server
+
+
+def cli(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """The real CLI on the home ``home`` (a server's own, to manage its users)."""
+    env = {**os.environ, "PLAIT_HOME": str(home)}
+    return subprocess.run(
+        [str(PLAIT), *args], input=stdin, capture_output=True, text=True, env=env, timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def basic(name: str, password: str) -> dict[str, str]:
+    """HTTP basic auth headers."""
+    raw = base64.b64encode(f"{name}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {raw}"}
 
 
 async def call(

@@ -25,6 +25,7 @@ async def test_openapi_covers_every_route_and_resolves(live: LiveServer) -> None
         ("POST", "/api/v1/executions/{namespace}/{id}"),
         ("GET", "/api/v1/executions/{executionId}"),
         ("GET", "/api/v1/executions/search"),
+        ("POST", "/api/v1/executions/{executionId}/pause"),
         ("POST", "/api/v1/executions/{executionId}/resume"),
         ("GET", "/api/v1/logs/{executionId}"),
         ("GET", "/api/v1/logs/{executionId}/follow"),

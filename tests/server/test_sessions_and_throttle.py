@@ -4,9 +4,7 @@ login throttling, over real HTTP against server subprocesses."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
-import os
 import signal
 import sqlite3
 import subprocess
@@ -15,7 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from live_server import PLAIT, LiveServer, start_server
+from live_server import LiveServer, basic, cli, start_server
 from plait.server._errors import ApiError
 from plait.server._throttle import LoginThrottle
 
@@ -23,17 +21,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def plait(live: LiveServer, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    """The real CLI on the server's home (users are managed there)."""
-    env = {**os.environ, "PLAIT_HOME": str(live.home)}
-    return subprocess.run(
-        [str(PLAIT), *args], input=stdin, capture_output=True, text=True, env=env, timeout=120,
-        check=False,
-    )  # fmt: skip
-
-
-def basic(name: str, password: str) -> dict[str, str]:
-    raw = base64.b64encode(f"{name}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
+    return cli(live.home, *args, stdin=stdin)
 
 
 async def login(url: str, name: str, password: str = PASSWORD) -> tuple[str, str]:

@@ -4,26 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import subprocess
 
 import aiohttp
-from live_server import PLAIT, LiveServer, call
+from live_server import LiveServer, basic, call, cli
 
 PASSWORD = "correct horse battery staple"
 
 
 def plait(live: LiveServer, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PLAIT_HOME": str(live.home)}
-    return subprocess.run(
-        [str(PLAIT), *args], input=stdin, capture_output=True, text=True, env=env, timeout=60,
-        check=False,
-    )  # fmt: skip
-
-
-def basic(name: str, password: str) -> dict[str, str]:
-    raw = base64.b64encode(f"{name}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {raw}"}
+    return cli(live.home, *args, stdin=stdin)
 
 
 async def test_user_create_hashes_with_argon2_and_basic_auth(live: LiveServer) -> None:

@@ -188,6 +188,34 @@ async def test_a_kill_request_survives_the_drivers_saves(repo: SqlRepository) ->
     assert await repo.request_kill(ended.id) is False
 
 
+async def test_a_pause_request_survives_the_drivers_saves_until_cleared(
+    repo: SqlRepository,
+) -> None:
+    execution = _execution()
+    await repo.save(execution)
+    assert await repo.requests(execution.id) == (False, False)
+    assert await repo.request_pause(execution.id) is True
+    await repo.save(execution)  # the driving process saves its (stale) copy afterwards
+    assert await repo.requests(execution.id) == (False, True)
+    loaded = await repo.get_execution(execution.id)
+    assert loaded is not None
+    assert loaded.pause_requested is True
+    await repo.clear_pause(execution.id)
+    loaded.pause_requested = True  # a stale document does not bring it back: the column counts
+    await repo.save(loaded)
+    again = await repo.get_execution(execution.id)
+    assert again is not None
+    assert again.pause_requested is False
+    for refused in (_execution(State.SUCCESS), _execution(State.PAUSED)):
+        await repo.save(refused)
+        assert await repo.request_pause(refused.id) is False
+    killing = _execution()
+    await repo.save(killing)
+    assert await repo.request_kill(killing.id) is True
+    assert await repo.request_pause(killing.id) is False
+    assert await repo.requests(killing.id) == (True, False)
+
+
 async def test_purge_removes_old_ended_executions(repo: SqlRepository) -> None:
     ended = _execution(State.SUCCESS)
     running = _execution()
