@@ -24,8 +24,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 from plait.engine import Execution, Lease
 from plait.engine._runner import Runner
 from plait.flows import Flow, TriggerSpec
-from plait.storage import SqlRepository, execution_row
-from plait.storage._tables import executions as executions_table
+from plait.storage import SqlRepository
 from plait.storage._tables import trigger_states
 from plait.triggers import RecoverMissed, Schedule
 
@@ -56,6 +55,9 @@ class TriggerState:
     last_execution_id: str | None = None
     last_error: str | None = None
     disabled: bool = False
+    state: str | None = None  # a plugin trigger's durable state (JSON)
+    watching: str | None = None  # the executions it waits to hear the end of (JSON)
+    backfill: str | None = None  # a schedule's backfill (JSON)
 
 
 class Moved(Exception):
@@ -249,10 +251,8 @@ class Scheduler:
                 if moved.rowcount != 1:
                     conn.rollback()
                     raise Moved
-                conn.execute(insert(executions_table).values(**execution_row(execution, lease)))
-                conn.commit()
 
-            await self.repo.call(run)
+            await self.repo.insert_execution(execution, lease, run)
 
         return persist
 

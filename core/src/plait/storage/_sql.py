@@ -682,6 +682,27 @@ class SqlRepository(Repository):
 
         return await self._run(run)
 
+    async def insert_execution(
+        self,
+        execution: Execution,
+        lease: Lease,
+        rows: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """Insert a new execution held under ``lease`` and, in the SAME transaction, the
+        caller's own rows: ``rows(connection)`` runs first (a trigger's delivery id, its next
+        date, its durable state) and may raise to write nothing at all. The one way a trigger
+        starts an execution (``Runner.create(persist=...)``), so "state moved" and "execution
+        exists" are committed together or not at all."""
+        row = execution_row(execution, lease)
+
+        def run(conn: Connection) -> None:
+            if rows is not None:
+                rows(conn)
+            conn.execute(insert(executions).values(**row))
+            conn.commit()
+
+        await self._run(run)
+
     async def call(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` in the database thread (for stores sharing this database)."""
         return await self._run(fn)
