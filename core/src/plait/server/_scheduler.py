@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from plait_sdk import PollingTrigger, UserError
+from plait_sdk import PollingTrigger, RealtimeTrigger, UserError
 from sqlalchemy import Connection, and_, insert, select, update
 
 from plait.engine import Execution, Lease
@@ -86,14 +86,17 @@ class Scheduler:
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = asyncio.Lock()
         from plait.server._polling import Poller
+        from plait.server._realtime import Listeners
 
         self.poller = Poller(runner, repo, spawn)
+        self.listeners = Listeners(runner, repo, spawn)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
             await self._run(stop)
         finally:
             await self.poller.close()
+            await self.listeners.close()
 
     async def _run(self, stop: asyncio.Event | None) -> None:
         while stop is None or not stop.is_set():
@@ -112,6 +115,7 @@ class Scheduler:
         async with self._lock:  # never two passes (so never two evaluations of a trigger) at once
             states = {(s.namespace, s.flow_id, s.trigger_id): s for s in await self.states()}
             created: list[Execution] = []
+            realtime: dict[tuple[str, str, str], tuple[Flow, int, TriggerSpec]] = {}
             for stored in await self.repo.list_flows():
                 try:
                     flow = await self.runner.flow_of(
@@ -126,6 +130,11 @@ class Scheduler:
                     if spec.disabled or info is None:
                         continue
                     key = (flow.namespace, flow.id, spec.id)
+                    if issubclass(info.cls, RealtimeTrigger):
+                        state = states.get(key)
+                        if state is None or not state.disabled:
+                            realtime[key] = (flow, stored.revision, spec)
+                        continue
                     if info.cls is not Schedule and issubclass(info.cls, PollingTrigger):
                         state = states.get(key)
                         if state is None or not state.disabled:
@@ -136,6 +145,7 @@ class Scheduler:
                     created += await self._evaluate_one(
                         flow, stored.revision, spec, states.get(key), now
                     )
+            self.listeners.sync(realtime)
             return created
 
     async def _evaluate_one(
