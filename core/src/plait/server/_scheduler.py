@@ -19,18 +19,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from plait_sdk import PollingTrigger, RealtimeTrigger, UserError
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, false, func, insert, select, update
 
 from plait.engine import Execution, Lease
 from plait.engine._runner import Runner
 from plait.flows import Flow, TriggerSpec
 from plait.storage import SqlRepository
+from plait.storage._tables import flows as flows_table
 from plait.storage._tables import trigger_states
 from plait.triggers import RecoverMissed, Schedule
 
 log = logging.getLogger("plait.server.triggers")
 
 Clock = Callable[[], datetime]
+Key = tuple[str, str, str]
 Spawn = Callable[[Coroutine[Any, Any, Execution], str], object]
 #: At most this many missed ticks are started per trigger per pass (ALL after a long outage
 #: catches up over several passes instead of creating thousands of executions at once).
@@ -85,6 +87,11 @@ class Scheduler:
         # were missed while the server was down (recoverMissedSchedules decides).
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = asyncio.Lock()
+        # The deployed flows' triggers, read again when the flows table changes.
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._schedules: dict[Key, tuple[Flow, int, TriggerSpec, Schedule]] = {}
+        self._others: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
+        self._known: set[Key] = set()  # the triggers that have a state row
         from plait.server._polling import Poller
         from plait.server._realtime import Listeners
 
@@ -111,62 +118,141 @@ class Scheduler:
                     await asyncio.wait_for(stop.wait(), self.interval)
 
     async def evaluate(self, now: datetime) -> list[Execution]:
-        """One pass at ``now``: start every due tick; the executions created (for tests)."""
+        """One pass at ``now``: start every due tick; the executions created (for tests).
+
+        A pass costs little whatever the number of schedules: the deployed flows are read
+        again only when they changed (a cheap fingerprint query), and only the schedules whose
+        next date has come (or that need one) are read from ``trigger_states``."""
         async with self._lock:  # never two passes (so never two evaluations of a trigger) at once
-            states = {(s.namespace, s.flow_id, s.trigger_id): s for s in await self.states()}
+            await self._refresh_flows()
+            disabled = await self._disabled()
             created: list[Execution] = []
-            realtime: dict[tuple[str, str, str], tuple[Flow, int, TriggerSpec]] = {}
-            for stored in await self.repo.list_flows():
-                try:
-                    flow = await self.runner.flow_of(
-                        stored.namespace, stored.flow_id, stored.revision
-                    )
-                except UserError:
+            realtime: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
+            for key, (flow, revision, spec) in self._others.items():
+                if key in disabled:
                     continue
-                if flow.disabled:
-                    continue
-                for spec in flow.triggers:
-                    info = spec.type_info
-                    if spec.disabled or info is None:
-                        continue
-                    key = (flow.namespace, flow.id, spec.id)
-                    if issubclass(info.cls, RealtimeTrigger):
-                        state = states.get(key)
-                        if state is None or not state.disabled:
-                            realtime[key] = (flow, stored.revision, spec)
-                        continue
-                    if info.cls is not Schedule and issubclass(info.cls, PollingTrigger):
-                        state = states.get(key)
-                        if state is None or not state.disabled:
-                            self.poller.consider(flow, stored.revision, spec, now)
-                        continue
-                    if info.cls is not Schedule:
-                        continue
-                    created += await self._evaluate_one(
-                        flow, stored.revision, spec, states.get(key), now
-                    )
+                if issubclass(spec.type_info.cls, RealtimeTrigger):
+                    realtime[key] = (flow, revision, spec)
+                else:
+                    self.poller.consider(flow, revision, spec, now)
             self.listeners.sync(realtime)
+            new = [k for k in self._schedules if k not in self._known]
+            if new:
+                await self._create_states(new, now)
+            for state in await self._due(now):
+                key = (state.namespace, state.flow_id, state.trigger_id)
+                found = self._schedules.get(key)
+                if found is None:
+                    continue  # a schedule of a flow deleted, disabled or changed
+                flow, revision, spec, schedule = found
+                created += await self._evaluate_one(flow, revision, spec, schedule, state, now)
+            # Only the first pass after a start finds ticks missed while the server was down.
+            self._seen.update(self._schedules)
             return created
+
+    async def _refresh_flows(self) -> None:
+        """Re-read the deployed flows' triggers when the flows table changed (every deploy,
+        edit or delete adds a row)."""
+
+        def fingerprint(conn: Connection) -> tuple[Any, ...]:
+            row = conn.execute(select(func.count(), func.max(flows_table.c.created))).one()
+            conn.commit()
+            return tuple(row)
+
+        mark = await self.repo.call(fingerprint)
+        if mark == self._fingerprint:
+            return
+        schedules: dict[Key, tuple[Flow, int, TriggerSpec, Schedule]] = {}
+        others: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
+        for stored in await self.repo.list_flows():
+            try:
+                flow = await self.runner.flow_of(stored.namespace, stored.flow_id, stored.revision)
+            except UserError:
+                continue
+            if flow.disabled:
+                continue
+            for spec in flow.triggers:
+                info = spec.type_info
+                if spec.disabled or info is None:
+                    continue
+                key = (flow.namespace, flow.id, spec.id)
+                if info.cls is Schedule:
+                    schedule = Schedule.model_validate(spec.properties)
+                    schedules[key] = (flow, stored.revision, spec, schedule)
+                elif issubclass(info.cls, PollingTrigger | RealtimeTrigger):
+                    others[key] = (flow, stored.revision, spec)
+
+        def keys(conn: Connection) -> set[Key]:
+            c = trigger_states.c
+            rows = conn.execute(select(c.namespace, c.flow_id, c.trigger_id)).all()
+            conn.commit()
+            return {(r[0], r[1], r[2]) for r in rows}
+
+        self._known = await self.repo.call(keys)
+        self._schedules, self._others, self._fingerprint = schedules, others, mark
+
+    async def _disabled(self) -> set[Key]:
+        def run(conn: Connection) -> set[Key]:
+            c = trigger_states.c
+            rows = conn.execute(select(c.namespace, c.flow_id, c.trigger_id).where(c.disabled))
+            found = {(r[0], r[1], r[2]) for r in rows}
+            conn.commit()
+            return found
+
+        return await self.repo.call(run)
+
+    async def _due(self, now: datetime) -> list[TriggerState]:
+        """The schedules' rows whose next date has come, or that need one (enabled again)."""
+        c = trigger_states.c
+        query = select(trigger_states).where(
+            c.type == Schedule.type_name,
+            c.disabled == false(),
+            (c.next_date <= now) | c.next_date.is_(None),
+        )
+        return await self.states(query)
+
+    async def _create_states(self, keys: list[Key], now: datetime) -> None:
+        """A new schedule starts with its next tick: it does not fire for the past."""
+        rows = [
+            {
+                "namespace": key[0],
+                "flow_id": key[1],
+                "trigger_id": key[2],
+                "type": Schedule.type_name,
+                "next_date": self._schedules[key][3].next_after(now),
+                "disabled": False,
+            }
+            for key in keys
+        ]
+
+        def run(conn: Connection) -> None:
+            c = trigger_states.c
+            have = {
+                (r[0], r[1], r[2])
+                for r in conn.execute(select(c.namespace, c.flow_id, c.trigger_id))
+            }
+            fresh = [r for r in rows if (r["namespace"], r["flow_id"], r["trigger_id"]) not in have]
+            if fresh:  # a row made meanwhile (disabled through the API) is kept as it is
+                conn.execute(insert(trigger_states), fresh)
+            conn.commit()
+
+        await self.repo.call(run)
+        self._known.update(keys)
+        for key in keys:
+            self._seen.add(key)
 
     async def _evaluate_one(
         self,
         flow: Flow,
         revision: int,
         spec: TriggerSpec,
-        state: TriggerState | None,
+        schedule: Schedule,
+        state: TriggerState,
         now: datetime,
     ) -> list[Execution]:
-        schedule = Schedule.model_validate(spec.properties)
         key = (flow.namespace, flow.id, spec.id)
         first_pass = key not in self._seen
         self._seen.add(key)
-        if state is None:
-            # A new trigger starts with the next tick: it does not fire for the past.
-            state = TriggerState(
-                flow.namespace, flow.id, spec.id, Schedule.type_name, schedule.next_after(now)
-            )
-            await self.repo.call(lambda conn: _insert_state(conn, state))
-            return []
         if state.disabled:
             return []
         if state.next_date is None:
@@ -282,9 +368,12 @@ class Scheduler:
         await self.repo.call(run)
         state.next_date, state.last_error = following, error
 
-    async def states(self) -> list[TriggerState]:
+    async def states(self, query: Any = None) -> list[TriggerState]:
+        """The trigger state rows (``query``: a select of some of them)."""
+
         def run(conn: Connection) -> list[TriggerState]:
-            rows = conn.execute(select(trigger_states)).mappings().all()
+            statement = query if query is not None else select(trigger_states)
+            rows = conn.execute(statement).mappings().all()
             conn.commit()
             out = []
             for row in rows:
