@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from plait_sdk import PollingTrigger, RealtimeTrigger, UserError
-from sqlalchemy import Connection, and_, false, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, false, func, insert, select, update
 
 from plait.engine import Execution, Lease
 from plait.engine._runner import Runner
@@ -37,6 +37,8 @@ Spawn = Callable[[Coroutine[Any, Any, Execution], str], object]
 #: At most this many missed ticks are started per trigger per pass (ALL after a long outage
 #: catches up over several passes instead of creating thousands of executions at once).
 CATCH_UP_BATCH = 100
+#: The most due schedules whose executions are created (and committed) together.
+BATCH = 500
 #: At a start, a due tick older than this was missed while the server was down.
 MISSED_AFTER = timedelta(seconds=60)
 
@@ -139,13 +141,22 @@ class Scheduler:
             new = [k for k in self._schedules if k not in self._known]
             if new:
                 await self._create_states(new, now)
-            for state in await self._due(now):
-                key = (state.namespace, state.flow_id, state.trigger_id)
-                found = self._schedules.get(key)
-                if found is None:
-                    continue  # a schedule of a flow deleted, disabled or changed
-                flow, revision, spec, schedule = found
-                created += await self._evaluate_one(flow, revision, spec, schedule, state, now)
+            due = [
+                (self._schedules[key], state)
+                for state in await self._due(now)
+                if (key := (state.namespace, state.flow_id, state.trigger_id)) in self._schedules
+            ]  # (a row without a schedule: its flow was deleted, disabled or changed)
+            for start in range(0, len(due), BATCH):
+                batch = _Batch(self.repo)
+                tasks = [
+                    asyncio.create_task(
+                        self._evaluate_one(flow, revision, spec, schedule, state, now, batch)
+                    )
+                    for (flow, revision, spec, schedule), state in due[start : start + BATCH]
+                ]
+                await batch.drain(tasks)
+                for task in tasks:
+                    created += task.result()
             # Only the first pass after a start finds ticks missed while the server was down.
             self._seen.update(self._schedules)
             return created
@@ -249,6 +260,7 @@ class Scheduler:
         schedule: Schedule,
         state: TriggerState,
         now: datetime,
+        batch: _Batch | None = None,
     ) -> list[Execution]:
         key = (flow.namespace, flow.id, spec.id)
         first_pass = key not in self._seen
@@ -278,7 +290,7 @@ class Scheduler:
         due = due[:CATCH_UP_BATCH]
         created = []
         for tick in due:
-            execution = await self._fire(flow, revision, spec, schedule, state, tick, now)
+            execution = await self._fire(flow, revision, spec, schedule, state, tick, now, batch)
             if execution is None:
                 break
             created.append(execution)
@@ -293,6 +305,7 @@ class Scheduler:
         state: TriggerState,
         tick: datetime,
         now: datetime,
+        batch: _Batch | None = None,
     ) -> Execution | None:
         zone = ZoneInfo(schedule.timezone)
         following = schedule.next_after(tick)
@@ -310,7 +323,7 @@ class Scheduler:
                 revision,
                 spec.inputs,
                 trigger=variables,
-                persist=self._persist(state, expected, following, tick, now),
+                persist=self._persist(state, expected, following, tick, now, batch),
             )
         except Moved:
             return None
@@ -330,9 +343,10 @@ class Scheduler:
         following: datetime,
         tick: datetime,
         now: datetime,
+        batch: _Batch | None = None,
     ) -> Callable[[Execution, Lease], Awaitable[None]]:
         async def persist(execution: Execution, lease: Lease) -> None:
-            def run(conn: Connection) -> None:
+            def run(conn: Connection) -> bool:
                 moved = conn.execute(
                     update(trigger_states)
                     .where(_key(state), _next_is(expected))
@@ -344,11 +358,14 @@ class Scheduler:
                         last_error=None,
                     )
                 )
-                if moved.rowcount != 1:
-                    conn.rollback()
-                    raise Moved
+                return moved.rowcount == 1
 
-            await self.repo.insert_execution(execution, lease, run)
+            if batch is not None:
+                stored = await batch.add(execution, lease, run)
+            else:
+                stored = (await self.repo.insert_executions([(execution, lease, run)]))[0]
+            if not stored:
+                raise Moved
 
         return persist
 
@@ -368,11 +385,11 @@ class Scheduler:
         await self.repo.call(run)
         state.next_date, state.last_error = following, error
 
-    async def states(self, query: Any = None) -> list[TriggerState]:
+    async def states(self, query: Select[Any] | None = None) -> list[TriggerState]:
         """The trigger state rows (``query``: a select of some of them)."""
+        statement: Select[Any] = select(trigger_states) if query is None else query
 
         def run(conn: Connection) -> list[TriggerState]:
-            statement = query if query is not None else select(trigger_states)
             rows = conn.execute(statement).mappings().all()
             conn.commit()
             out = []
@@ -384,6 +401,53 @@ class Scheduler:
             return out
 
         return await self.repo.call(run)
+
+
+class _Batch:
+    """The executions of one pass's due ticks, persisted together (``insert_executions``):
+    each tick's creation waits in :meth:`add` until every tick of the batch has reached its
+    persist (or ended), then one transaction stores them all."""
+
+    def __init__(self, repo: SqlRepository) -> None:
+        self.repo = repo
+        self.items: list[tuple[Execution, Lease, Callable[[Connection], bool]]] = []
+        self.waiting: list[asyncio.Future[bool]] = []
+
+    async def add(
+        self, execution: Execution, lease: Lease, rows: Callable[[Connection], bool]
+    ) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.items.append((execution, lease, rows))
+        self.waiting.append(future)
+        return await future
+
+    async def drain(self, tasks: list[asyncio.Task[list[Execution]]]) -> None:
+        """Flush whenever every unfinished task waits in :meth:`add`, until all are done."""
+        spins = 0
+        while not all(task.done() for task in tasks):
+            if self.waiting and len(self.waiting) == sum(not t.done() for t in tasks):
+                await self._flush()
+                spins = 0
+                continue
+            spins += 1
+            # A task may be waiting for something else (the database thread): let it run.
+            await asyncio.sleep(0 if spins < 50 else 0.001)
+        if self.waiting:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        items, waiting = self.items, self.waiting
+        self.items, self.waiting = [], []
+        try:
+            stored = await self.repo.insert_executions(items)
+        except BaseException as error:
+            for future in waiting:
+                future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for future, ok in zip(waiting, stored, strict=True):
+            future.set_result(ok)
 
 
 def _aware(value: datetime) -> datetime:
