@@ -94,11 +94,13 @@ class Scheduler:
         self._schedules: dict[Key, tuple[Flow, int, TriggerSpec, Schedule]] = {}
         self._others: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
         self._known: set[Key] = set()  # the triggers that have a state row
+        from plait.server._backfill import Backfills
         from plait.server._polling import Poller
         from plait.server._realtime import Listeners
 
         self.poller = Poller(runner, repo, spawn)
         self.listeners = Listeners(runner, repo, spawn)
+        self.backfills = Backfills(runner, repo, spawn)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
@@ -157,6 +159,7 @@ class Scheduler:
                 await batch.drain(tasks)
                 for task in tasks:
                     created += task.result()
+            created += await self.backfills.run(self._schedules, disabled, now)
             # Only the first pass after a start finds ticks missed while the server was down.
             self._seen.update(self._schedules)
             return created
