@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run examples test lint typecheck docs docs-check ci bench bench-api bench-peers install dev clean
+.PHONY: run examples test lint typecheck docs docs-check ci bench bench-api bench-triggers bench-peers install dev clean
 
 $(UV):
 	@$(PYTHON) -m venv $(TOOLS)
@@ -57,6 +57,10 @@ bench: dev
 ## bench-api: the hub server's API under load next to a do-nothing aiohttp handler (docs/performance.md)
 bench-api: dev
 	@$(RUN) python bench/bench_api.py
+
+## bench-triggers: GitHub-signed webhooks for 30 s next to a do-nothing handler; 10,000 cron schedules (docs/performance.md)
+bench-triggers: dev
+	@$(RUN) python bench/bench_triggers.py
 
 ## bench-peers: Plait against Prefect 3 on the same workloads (installs Prefect into bench/peers/.venv-prefect)
 bench-peers: dev

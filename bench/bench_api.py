@@ -57,11 +57,13 @@ def ceiling_server(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def start_plait(home: Path) -> tuple[subprocess.Popen[str], str, str]:
+def start_plait(
+    home: Path, flow: str = FLOW, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str, str]:
     flows = home.parent / "flows"
     flows.mkdir(parents=True, exist_ok=True)
-    (flows / "one.yaml").write_text(FLOW)
-    env = {**os.environ, "PLAIT_HOME": str(home)}
+    (flows / "one.yaml").write_text(flow)
+    env = {**os.environ, "PLAIT_HOME": str(home), **(env or {})}
     process = subprocess.Popen(
         [str(PLAIT), "server", "local", "--port", "0", "--deploy", str(flows)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -110,7 +112,27 @@ def rss_mib(pid: int) -> float:
 # -- the load generator (a process of its own) -------------------------------------------------
 
 
-async def load(url: str, token: str, clients: int, seconds: float, body: str) -> dict[str, Any]:
+def github_signed(secret: str, n: int) -> tuple[str, dict[str, str]]:
+    """The ``n``-th GitHub-style delivery: a unique body, its ``X-Hub-Signature-256`` and a
+    unique ``X-GitHub-Delivery``."""
+    import hashlib
+    import hmac
+    import uuid
+
+    body = json.dumps({"ref": "refs/heads/main", "n": n, "after": uuid.uuid4().hex})
+    digest = hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+    return body, {
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+    }
+
+
+async def load(
+    url: str, token: str, clients: int, seconds: float, body: str, github_secret: str = ""
+) -> dict[str, Any]:
+    """``clients`` concurrent clients for ``seconds``; with ``github_secret`` each request is
+    a distinct GitHub-signed delivery (:func:`github_signed`). ``accepted``: 200/201 answers."""
     import aiohttp
 
     headers = {"Content-Type": "application/json"}
@@ -118,15 +140,20 @@ async def load(url: str, token: str, clients: int, seconds: float, body: str) ->
         headers["Authorization"] = f"Bearer {token}"
     latencies: list[float] = []
     errors = 0
+    sent = 0
     connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(connector=connector) as session:
         stop = time.perf_counter() + seconds
 
         async def client() -> None:
-            nonlocal errors
+            nonlocal errors, sent
             while time.perf_counter() < stop:
+                data, extra = body, {}
+                if github_secret:
+                    sent += 1
+                    data, extra = github_signed(github_secret, sent)
                 began = time.perf_counter()
-                async with session.post(url, data=body, headers=headers) as response:
+                async with session.post(url, data=data, headers={**headers, **extra}) as response:
                     await response.read()
                     if response.status not in (200, 201):
                         errors += 1
@@ -138,6 +165,7 @@ async def load(url: str, token: str, clients: int, seconds: float, body: str) ->
     latencies.sort()
     return {
         "requests": len(latencies),
+        "accepted": len(latencies) - errors,
         "errors": errors,
         "rps": len(latencies) / took,
         "p50_ms": 1000 * statistics.median(latencies),
@@ -145,10 +173,12 @@ async def load(url: str, token: str, clients: int, seconds: float, body: str) ->
     }
 
 
-def run_load(url: str, token: str, clients: int, seconds: float, body: str = "{}") -> Any:
+def run_load(
+    url: str, token: str, clients: int, seconds: float, body: str = "{}", github_secret: str = ""
+) -> Any:
     done = subprocess.run(
         [sys.executable, __file__, "--load", url, "--token", token, "--clients", str(clients),
-         "--seconds", str(seconds), "--body", body],
+         "--seconds", str(seconds), "--body", body, "--github-secret", github_secret],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     return json.loads(done.stdout)
@@ -179,12 +209,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--body", default="{}")
+    parser.add_argument("--github-secret", default="")
     args = parser.parse_args()
     if args.ceiling_server:
         ceiling_server(args.ceiling_server)
         return
     if args.load:
-        result = asyncio.run(load(args.load, args.token, args.clients, args.seconds, args.body))
+        result = asyncio.run(
+            load(args.load, args.token, args.clients, args.seconds, args.body, args.github_secret)
+        )
         print(json.dumps(result))
         return
 

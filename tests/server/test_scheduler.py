@@ -348,3 +348,102 @@ async def test_stop_after_is_told_when_the_started_execution_ends(
     await s.evaluate(T0 + timedelta(seconds=30))
     await s.poller.settle()
     assert hits == {"/ok": 1}
+
+
+# -- backfill --------------------------------------------------------------------------------
+
+BACKFILL = (
+    "    backfill:\n      start: 2025-12-31T23:50:00Z\n      end: 2025-12-31T23:59:00Z\n"
+    "      concurrency: 3\n"
+)
+
+
+def backfilled(executions: list[Execution]) -> list[str]:
+    return sorted(
+        (e.trigger or {})["date"] for e in executions if (e.trigger or {}).get("backfill")
+    )
+
+
+async def progress(loop: Loop) -> dict[str, Any]:
+    from plait.server._routes_triggers import trigger_list
+
+    found = await trigger_list(loop.runner, loop.repo, "sched")
+    out = found[0].backfill
+    assert out is not None
+    return out.model_dump()
+
+
+async def test_backfill_fires_every_tick_once_bounded_and_across_restarts(loop: Loop) -> None:
+    await loop.runner.deploy(flow("* * * * *", extra=BACKFILL), file="f.yaml")
+    held: list[Coroutine[Any, Any, Execution]] = []
+
+    def hold(coro: Coroutine[Any, Any, Execution], what: str) -> None:
+        held.append(coro)  # not driven: the executions stay unfinished
+
+    s = Scheduler(loop.runner, loop.repo, hold, clock=lambda: T0)
+    first = await s.evaluate(T0)
+    assert len(first) == 3  # concurrency 3
+    assert await s.evaluate(T0 + timedelta(seconds=1)) == []  # three still running: no more
+    shown = await progress(loop)
+    assert (shown["done"], shown["total"], shown["running"]) == (3, 10, 3)
+    for coro in held:
+        loop.drives.append(asyncio.create_task(coro))
+    await loop.executions()
+    # A restart (fresh loops: two at once, as two processes by mistake) goes on where it was;
+    # the flow's backfill is not started anew.
+    seconds = 2
+    while not (await progress(loop))["finished"]:
+        now = T0 + timedelta(seconds=seconds)
+        both = await asyncio.gather(loop.scheduler().evaluate(now), loop.scheduler().evaluate(now))
+        assert len(both[0]) + len(both[1]) <= 3
+        await loop.executions()
+        seconds += 1
+        assert seconds < 30, await progress(loop)
+    dates = backfilled(await loop.executions())
+    expected = [f"2025-12-31T23:{m}:00+00:00" for m in range(50, 60)]
+    assert dates == expected  # every tick once
+    for _ in range(3):
+        await loop.scheduler().evaluate(T0 + timedelta(seconds=40))
+    assert backfilled(await loop.executions()) == expected  # and never again
+    shown = await progress(loop)
+    assert (shown["done"], shown["total"], shown["finished"]) == (10, 10, True)
+
+
+async def test_backfill_pause_unpause_and_cancel(loop: Loop) -> None:
+    from plait.server._backfill import change
+    from plait.triggers import Backfill, Schedule, begin_backfill
+
+    await loop.runner.deploy(flow("* * * * *"), file="f.yaml")
+    s = loop.scheduler()
+    await s.evaluate(T0)
+    schedule = Schedule(cron="* * * * *")
+    asked = Backfill.model_validate(
+        {"start": "2025-12-31T23:00:00Z", "end": "2025-12-31T23:59:00Z", "concurrency": 2}
+    )
+    key = ("sched", "tick", "cron")
+    await change(loop.repo, key, lambda old: begin_backfill(asked, schedule, T0))
+    assert len(await s.evaluate(T0 + timedelta(seconds=1))) == 2
+    await loop.executions()
+    await change(loop.repo, key, lambda old: old and old.model_copy(update={"paused": True}))
+    assert await s.evaluate(T0 + timedelta(seconds=2)) == []  # paused
+    assert (await progress(loop))["paused"]
+    await change(loop.repo, key, lambda old: old and old.model_copy(update={"paused": False}))
+    assert len(await s.evaluate(T0 + timedelta(seconds=3))) == 2
+    await loop.executions()
+    await change(loop.repo, key, lambda old: old and old.model_copy(update={"cancelled": True}))
+    assert await s.evaluate(T0 + timedelta(seconds=4)) == []
+    shown = await progress(loop)
+    assert (shown["done"], shown["total"], shown["cancelled"]) == (4, 60, True)
+    assert len(backfilled(await loop.executions())) == 4
+
+
+async def test_a_backfill_too_long_is_refused_with_the_limit() -> None:
+    from plait.limits import override_limits
+    from plait.triggers import Backfill, Schedule, begin_backfill
+    from plait_sdk import UserError
+
+    asked = Backfill.model_validate({"start": "2025-01-01T00:00:00Z"})
+    with override_limits(backfill_max_ticks=100), pytest.raises(UserError) as error:
+        begin_backfill(asked, Schedule(cron="* * * * *"), T0)
+    assert "backfill_max_ticks" in str(error.value)
+    assert "PLAIT_LIMIT_BACKFILL_MAX_TICKS" in str(error.value)

@@ -60,6 +60,9 @@ class Limits:
     log_max_bytes_per_task_run: int = 16 * 1024 * 1024
     """Log bytes stored per task run; the rest are counted in one closing summary line."""
 
+    backfill_max_ticks: int = 100_000
+    """Ticks one schedule backfill may cover (start to end); a larger range is refused."""
+
     # Ownership and faults
     lease_seconds: float = 30.0
     """How long an execution's lease lasts without a heartbeat before recovery may take it."""

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from plait_sdk._models import Model
 from plait_sdk._task import Example
@@ -42,25 +42,96 @@ class Trigger(Model):
     examples: ClassVar[tuple[Example, ...]] = ()
 
 
-class PollingTrigger(Trigger):
+class StatefulTrigger(Trigger):
+    """What polling and realtime triggers share: durable state, and hearing how the
+    executions they started ended.
+
+    **Durable state.** ``self.state`` is the trigger's own state (a cursor, the keys it has
+    seen, "stopped"): an instance of ``state_model`` when the class sets one (typed), else a
+    dict of JSON values. The server loads it from its database before every evaluation and
+    writes it back in the SAME transaction as the execution the evaluation creates (with the
+    request's ``dedup_key``), or after an evaluation that creates none. So a crash between
+    "evaluated" and "execution created" neither loses nor duplicates: either both the new
+    state and the execution are stored, or neither, and the next evaluation starts again from
+    the old state. An evaluation that raises keeps nothing of what it changed. The state
+    survives server restarts and new revisions of the flow; it must be JSON-serializable and
+    small (it is read and written at each evaluation).
+
+    **Never evaluated concurrently.** The server runs at most one of ``evaluate`` /
+    ``listen`` / ``execution_ended`` of one trigger at a time, one trigger being one
+    (namespace, flow, trigger id): the methods need no locks, and ``self.state`` is never read
+    or written by two of them at once.
+
+    **Executions ending.** A class that overrides :meth:`execution_ended` is told, once per
+    execution it started, how it ended, before its next evaluation (across restarts too: the
+    executions it waits for are kept with its state); what it changes in ``self.state`` is
+    stored. ``plait.http.Trigger``'s ``stopAfter`` is built on it.
+    """
+
+    #: The model of ``self.state`` (its fields need defaults); ``None``: a plain dict.
+    state_model: ClassVar[type[BaseModel] | None] = None
+
+    _state: Any = PrivateAttr(default=None)
+
+    @property
+    def state(self) -> Any:
+        """The durable state: a ``state_model`` instance, or a dict of JSON values."""
+        if self._state is None:
+            self._state = self.state_model() if self.state_model is not None else {}
+        return self._state
+
+    def load_state(self, data: Mapping[str, Any] | None) -> None:
+        """Set the state from its stored JSON form (the server calls it; ``None``: fresh)."""
+        model = self.state_model
+        if data is None:
+            self._state = model() if model is not None else {}
+        else:
+            self._state = model.model_validate(data) if model is not None else dict(data)
+
+    def dump_state(self) -> dict[str, Any]:
+        """The state's JSON form, as the server stores it."""
+        state = self.state
+        if isinstance(state, BaseModel):
+            return state.model_dump(mode="json")
+        return dict(state)
+
+    def execution_ended(self, execution_id: str, state: str) -> None:
+        """An execution this trigger started ended in ``state`` (``SUCCESS``, ``FAILED``...).
+
+        Override it to react (the default does nothing); change ``self.state`` to remember.
+        """
+
+    @classmethod
+    def watches_executions(cls) -> bool:
+        """Whether the class wants :meth:`execution_ended` (it overrides it)."""
+        return cls.execution_ended is not StatefulTrigger.execution_ended
+
+
+class PollingTrigger(StatefulTrigger):
     """A trigger evaluated every ``interval``; returns a request when the flow should start.
 
     The server never evaluates one trigger twice at once (an evaluation still running when the
-    next interval comes is not doubled), bounds each evaluation, and keeps the same object for
-    a flow revision while it runs, so attributes set on it last between evaluations (not across
-    restarts). A request's ``dedup_key`` starts at most one execution, across restarts too. An
-    ``execution_ended(state)`` method, when the trigger has one, is told how each execution it
-    started ended.
+    next interval comes is not doubled) and bounds each evaluation. Keep what must outlive an
+    evaluation in ``self.state`` (durable, see :class:`StatefulTrigger`), not in other
+    attributes (lost at a restart). A request's ``dedup_key`` starts at most one execution,
+    across restarts too.
 
     Example::
 
+        class SeenState(Model):
+            seen: list[str] = []
+
         class NewFiles(PollingTrigger):
             type_name: ClassVar[str] = "acme.NewFiles"
+            state_model: ClassVar[type[BaseModel] | None] = SeenState
             folder: str
 
             async def evaluate(self, ctx: RunContext) -> ExecutionRequest | None:
+                state = self.state
                 files = await ctx.run_blocking(os.listdir, self.folder)
-                return ExecutionRequest(variables={"files": files}) if files else None
+                new = sorted(set(files) - set(state.seen))
+                state.seen = sorted(set(state.seen) | set(new))
+                return ExecutionRequest(variables={"files": new}) if new else None
     """
 
     interval: timedelta = timedelta(seconds=60)
@@ -71,8 +142,16 @@ class PollingTrigger(Trigger):
         """Check the outside world; a request starts an execution, ``None`` does nothing."""
 
 
-class RealtimeTrigger(Trigger):
+class RealtimeTrigger(StatefulTrigger):
     """A trigger that listens continuously and yields one request per event.
+
+    The server runs ``listen`` as one long-lived task per trigger: each request it yields
+    starts one execution (its ``variables`` as ``trigger.*``), persisted with ``self.state``
+    and the ``dedup_key`` in one transaction before the iterator is resumed. When ``listen``
+    raises or ends, it is logged, shown as the trigger's last error, and started again after
+    an exponential back-off (1 s doubling to 5 min; reset once it has run for a minute). It
+    is cancelled (``asyncio.CancelledError`` at its ``await``) when the flow is disabled,
+    changed or deleted, the trigger disabled, or the server stops: clean up in ``finally``.
 
     Example::
 

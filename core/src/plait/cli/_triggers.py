@@ -37,7 +37,7 @@ def list_triggers(
     server: str | None,
     token: str | None,
 ) -> None:
-    """Every trigger: type, disabled, next date, last tick, last error."""
+    """Every trigger: type, disabled, next date, last tick, backfill progress, last error."""
     if server:
         params = {k: v for k, v in (("namespace", namespace), ("flowId", flow_id)) if v}
 
@@ -53,7 +53,7 @@ def list_triggers(
         click.echo(json.dumps(found, indent=2))
         return
     table = Table()
-    for column in ("flow", "trigger", "type", "state", "next", "last", "last error"):
+    for column in ("flow", "trigger", "type", "state", "next", "last", "backfill", "last error"):
         table.add_column(column)
     for t in found:
         table.add_row(
@@ -63,9 +63,26 @@ def list_triggers(
             "disabled" if t["disabled"] else "enabled",
             t.get("nextDate") or "",
             t.get("lastDate") or "",
+            _backfill(t.get("backfill")),
             (t.get("lastError") or "")[:80],
         )
     Console().print(table)
+
+
+def _backfill(b: dict[str, Any] | None) -> str:
+    """A backfill's progress in a cell: ``12/31 running 2``, ``paused``, ``done``..."""
+    if not b:
+        return ""
+    status = (
+        "cancelled"
+        if b["cancelled"]
+        else "done"
+        if b["finished"]
+        else "paused"
+        if b["paused"]
+        else f"running {b['running']}"
+    )
+    return f"{b['done']}/{b['total']} {status}"
 
 
 async def _list(runner: Any, repo: Any, namespace: str | None, flow_id: str | None) -> Any:

@@ -1,5 +1,6 @@
 """The execution engine: durable executions, the executor, workers and persistence."""
 
+from plait.engine._context import ContextBase
 from plait.engine._model import (
     Attempt,
     Execution,
@@ -25,6 +26,7 @@ from plait.templating._taint import masked_view
 __all__ = [
     "EXIT_UNFINISHED",
     "Attempt",
+    "ContextBase",
     "DatabaseFault",
     "Execution",
     "FlowRevision",

@@ -189,16 +189,21 @@ class TaskRunLogger(TaskLogger):
         self._emit("ERROR", msg, args)
 
 
-class TaskRunContext(RunContext):
-    """One attempt of one task run."""
+class ContextBase(RunContext):
+    """The one implementation of the SDK's RunContext, for a task run (:class:`TaskRunContext`)
+    and for a trigger's evaluation (the server's), which differ only in who they are and where
+    their logs go. Metrics go to ``metrics`` (stored by the owner)."""
 
     def __init__(
         self,
         *,
-        run: TaskRun,
         namespace: str,
         flow_id: str,
-        log: ExecutionLog,
+        execution_id: str,
+        task_id: str,
+        taskrun_id: str,
+        attempt: int,
+        logger: TaskLogger,
         masker: Masker,
         storage: Storage,
         working_dir: Callable[[], Path],
@@ -206,16 +211,14 @@ class TaskRunContext(RunContext):
         secret: Callable[[str], Any],
         metrics: list[MetricRecord],
         kv: KeyValueStore | None = None,
-        log_level: str | None = None,
     ) -> None:
         self.namespace = namespace
         self.flow_id = flow_id
-        self.execution_id = run.execution_id
-        self.task_id = run.task_id
-        self.taskrun_id = run.id
-        self.attempt = len(run.attempts)
-        self._run = run
-        self._log = TaskRunLogger(log, run, log_level)
+        self.execution_id = execution_id
+        self.task_id = task_id
+        self.taskrun_id = taskrun_id
+        self.attempt = attempt
+        self._log = logger
         self._masker = masker
         self._storage = storage
         self._working_dir = working_dir  # created on first use: most tasks never need one
@@ -282,3 +285,41 @@ class TaskRunContext(RunContext):
 
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+
+class TaskRunContext(ContextBase):
+    """One attempt of one task run."""
+
+    def __init__(
+        self,
+        *,
+        run: TaskRun,
+        namespace: str,
+        flow_id: str,
+        log: ExecutionLog,
+        masker: Masker,
+        storage: Storage,
+        working_dir: Callable[[], Path],
+        render: Callable[[Any, Mapping[str, Any] | None], Any],
+        secret: Callable[[str], Any],
+        metrics: list[MetricRecord],
+        kv: KeyValueStore | None = None,
+        log_level: str | None = None,
+    ) -> None:
+        super().__init__(
+            namespace=namespace,
+            flow_id=flow_id,
+            execution_id=run.execution_id,
+            task_id=run.task_id,
+            taskrun_id=run.id,
+            attempt=len(run.attempts),
+            logger=TaskRunLogger(log, run, log_level),
+            masker=masker,
+            storage=storage,
+            working_dir=working_dir,
+            render=render,
+            secret=secret,
+            metrics=metrics,
+            kv=kv,
+        )
+        self._run = run

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pydantic
@@ -11,10 +11,25 @@ from plait_sdk import Model, UserError
 
 from plait.engine._runner import Runner
 from plait.server._api import Api, Call, check_id
-from plait.server._errors import not_found
+from plait.server._backfill import change
+from plait.server._errors import ApiError, not_found
 from plait.server._hub import Hub
 from plait.server._scheduler import Scheduler, TriggerState, set_disabled
 from plait.storage import SqlRepository
+from plait.triggers import Backfill, BackfillProgress, Schedule, begin_backfill
+
+
+class BackfillOut(Model):
+    start: datetime
+    end: datetime
+    current_date: datetime | None = pydantic.Field(None, description="The next tick to fire.")
+    concurrency: int
+    done: int = pydantic.Field(description="Ticks fired so far.")
+    total: int = pydantic.Field(description="Ticks from start to end.")
+    running: int = pydantic.Field(description="Its executions not ended at the last look.")
+    paused: bool
+    cancelled: bool
+    finished: bool
 
 
 class TriggerOut(Model):
@@ -30,6 +45,9 @@ class TriggerOut(Model):
     last_evaluation: datetime | None = None
     last_execution_id: str | None = None
     last_error: str | None = None
+    backfill: BackfillOut | None = pydantic.Field(
+        None, description="A schedule's backfill and its progress (the last one, even ended)."
+    )
 
 
 class TriggerList(Model):
@@ -105,6 +123,84 @@ def install(api: Api, hub: Hub) -> None:
         found = await triggers(call, namespace, flow_id)
         return next(t for t in found if t.namespace == namespace and t.trigger_id == trigger_id)
 
+    async def schedule_of(call: Call) -> tuple[tuple[str, str, str], Schedule]:
+        namespace = check_id(call.match("namespace"), "namespace")
+        flow_id = check_id(call.match("flowId"), "flow id")
+        trigger_id = check_id(call.match("triggerId"), "trigger id")
+        what = f"trigger {namespace}.{flow_id}/{trigger_id}"
+        if not call.principal.sees(namespace):
+            raise not_found(what)
+        stored = await hub.repo.get_flow(namespace, flow_id)
+        if stored is None or stored.deleted:
+            raise not_found(what)
+        flow = await hub.runner.flow_of(namespace, flow_id, stored.revision)
+        spec = next((t for t in flow.triggers if t.id == trigger_id), None)
+        if spec is None:
+            raise not_found(what)
+        if spec.type_info is None or spec.type_info.cls is not Schedule:
+            raise ApiError(422, f"{what} is not a plait.core.Schedule: only schedules backfill")
+        return (namespace, flow_id, trigger_id), Schedule.model_validate(spec.properties)
+
+    async def shown(key: tuple[str, str, str], call: Call) -> TriggerOut:
+        found = await triggers(call, key[0], key[1])
+        return next(t for t in found if t.namespace == key[0] and t.trigger_id == key[2])
+
+    @api.route(
+        "POST",
+        "/api/v1/triggers/{namespace}/{flowId}/{triggerId}/backfill",
+        summary="Start a backfill of a schedule: every tick from `start` to `end` (default: "
+        "now) once, at most `concurrency` executions at a time; progress in the trigger list.",
+        role="editor",
+        tag="triggers",
+        body=Backfill,
+        body_kind="json",
+        response=TriggerOut,
+        errors=(400, 401, 404, 409, 422),
+    )
+    async def start_backfill(call: Call) -> TriggerOut:
+        key, schedule = await schedule_of(call)
+        asked: Backfill = call.body
+        progress = begin_backfill(asked, schedule, datetime.now(UTC))
+
+        def start(old: BackfillProgress | None) -> BackfillProgress:
+            if old is not None and not old.finished:
+                raise ApiError(409, "a backfill is under way: cancel it first (DELETE)")
+            return progress
+
+        await change(hub.repo, key, start)
+        return await shown(key, call)
+
+    for action in ("pause", "unpause", "cancel"):
+
+        async def act(call: Call, action: str = action) -> TriggerOut:
+            key, _ = await schedule_of(call)
+
+            def edit(old: BackfillProgress | None) -> BackfillProgress:
+                if old is None or old.finished:
+                    raise ApiError(409, "no backfill under way")
+                if action == "cancel":
+                    return old.model_copy(update={"cancelled": True})
+                return old.model_copy(update={"paused": action == "pause"})
+
+            await change(hub.repo, key, edit)
+            return await shown(key, call)
+
+        act.__name__ = f"{action}_backfill"
+        method, suffix = ("DELETE", "") if action == "cancel" else ("POST", f"/{action}")
+        api.route(
+            method,
+            f"/api/v1/triggers/{{namespace}}/{{flowId}}/{{triggerId}}/backfill{suffix}",
+            summary={
+                "pause": "Pause a schedule's backfill (its running executions go on).",
+                "unpause": "Resume a paused backfill.",
+                "cancel": "Cancel a schedule's backfill (its progress stays shown).",
+            }[action],
+            role="editor",
+            tag="triggers",
+            response=TriggerOut,
+            errors=(400, 401, 404, 409, 422),
+        )(act)
+
     for verb, off in (("disable", True), ("enable", False)):
 
         async def handler(call: Call, off: bool = off) -> TriggerOut:
@@ -141,4 +237,21 @@ def _out(
         last_evaluation=state.last_evaluation if state else None,
         last_execution_id=state.last_execution_id if state else None,
         last_error=state.last_error if state else None,
+        backfill=_backfill_out(state.backfill) if state and state.backfill else None,
+    )
+
+
+def _backfill_out(text: str) -> BackfillOut:
+    p = BackfillProgress.model_validate_json(text)
+    return BackfillOut(
+        start=p.start,
+        end=p.end,
+        current_date=p.current_date,
+        concurrency=p.concurrency,
+        done=p.done,
+        total=p.total,
+        running=len(p.running),
+        paused=p.paused,
+        cancelled=p.cancelled,
+        finished=p.finished,
     )

@@ -18,24 +18,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from plait_sdk import PollingTrigger, UserError
-from sqlalchemy import Connection, and_, insert, select, update
+from plait_sdk import PollingTrigger, RealtimeTrigger, UserError
+from sqlalchemy import Connection, Select, and_, false, func, insert, select, update
 
 from plait.engine import Execution, Lease
 from plait.engine._runner import Runner
 from plait.flows import Flow, TriggerSpec
-from plait.storage import SqlRepository, execution_row
-from plait.storage._tables import executions as executions_table
+from plait.storage import SqlRepository
+from plait.storage._tables import flows as flows_table
 from plait.storage._tables import trigger_states
 from plait.triggers import RecoverMissed, Schedule
 
 log = logging.getLogger("plait.server.triggers")
 
 Clock = Callable[[], datetime]
+Key = tuple[str, str, str]
 Spawn = Callable[[Coroutine[Any, Any, Execution], str], object]
 #: At most this many missed ticks are started per trigger per pass (ALL after a long outage
 #: catches up over several passes instead of creating thousands of executions at once).
 CATCH_UP_BATCH = 100
+#: The most due schedules whose executions are created (and committed) together.
+BATCH = 500
 #: At a start, a due tick older than this was missed while the server was down.
 MISSED_AFTER = timedelta(seconds=60)
 
@@ -56,6 +59,9 @@ class TriggerState:
     last_execution_id: str | None = None
     last_error: str | None = None
     disabled: bool = False
+    state: str | None = None  # a plugin trigger's durable state (JSON)
+    watching: str | None = None  # the executions it waits to hear the end of (JSON)
+    backfill: str | None = None  # a schedule's backfill (JSON)
 
 
 class Moved(Exception):
@@ -83,15 +89,25 @@ class Scheduler:
         # were missed while the server was down (recoverMissedSchedules decides).
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = asyncio.Lock()
+        # The deployed flows' triggers, read again when the flows table changes.
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._schedules: dict[Key, tuple[Flow, int, TriggerSpec, Schedule]] = {}
+        self._others: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
+        self._known: set[Key] = set()  # the triggers that have a state row
+        from plait.server._backfill import Backfills
         from plait.server._polling import Poller
+        from plait.server._realtime import Listeners
 
         self.poller = Poller(runner, repo, spawn)
+        self.listeners = Listeners(runner, repo, spawn)
+        self.backfills = Backfills(runner, repo, spawn)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
             await self._run(stop)
         finally:
             await self.poller.close()
+            await self.listeners.close()
 
     async def _run(self, stop: asyncio.Event | None) -> None:
         while stop is None or not stop.is_set():
@@ -106,55 +122,152 @@ class Scheduler:
                     await asyncio.wait_for(stop.wait(), self.interval)
 
     async def evaluate(self, now: datetime) -> list[Execution]:
-        """One pass at ``now``: start every due tick; the executions created (for tests)."""
+        """One pass at ``now``: start every due tick; the executions created (for tests).
+
+        A pass costs little whatever the number of schedules: the deployed flows are read
+        again only when they changed (a cheap fingerprint query), and only the schedules whose
+        next date has come (or that need one) are read from ``trigger_states``."""
         async with self._lock:  # never two passes (so never two evaluations of a trigger) at once
-            states = {(s.namespace, s.flow_id, s.trigger_id): s for s in await self.states()}
+            await self._refresh_flows()
+            disabled = await self._disabled()
             created: list[Execution] = []
-            for stored in await self.repo.list_flows():
-                try:
-                    flow = await self.runner.flow_of(
-                        stored.namespace, stored.flow_id, stored.revision
-                    )
-                except UserError:
+            realtime: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
+            for key, (flow, revision, spec) in self._others.items():
+                if key in disabled:
                     continue
-                if flow.disabled:
-                    continue
-                for spec in flow.triggers:
-                    info = spec.type_info
-                    if spec.disabled or info is None:
-                        continue
-                    key = (flow.namespace, flow.id, spec.id)
-                    if info.cls is not Schedule and issubclass(info.cls, PollingTrigger):
-                        state = states.get(key)
-                        if state is None or not state.disabled:
-                            self.poller.consider(flow, stored.revision, spec, now)
-                        continue
-                    if info.cls is not Schedule:
-                        continue
-                    created += await self._evaluate_one(
-                        flow, stored.revision, spec, states.get(key), now
+                if issubclass(spec.type_info.cls, RealtimeTrigger):
+                    realtime[key] = (flow, revision, spec)
+                else:
+                    self.poller.consider(flow, revision, spec, now)
+            self.listeners.sync(realtime)
+            new = [k for k in self._schedules if k not in self._known]
+            if new:
+                await self._create_states(new, now)
+            due = [
+                (self._schedules[key], state)
+                for state in await self._due(now)
+                if (key := (state.namespace, state.flow_id, state.trigger_id)) in self._schedules
+            ]  # (a row without a schedule: its flow was deleted, disabled or changed)
+            for start in range(0, len(due), BATCH):
+                batch = _Batch(self.repo)
+                tasks = [
+                    asyncio.create_task(
+                        self._evaluate_one(flow, revision, spec, schedule, state, now, batch)
                     )
+                    for (flow, revision, spec, schedule), state in due[start : start + BATCH]
+                ]
+                await batch.drain(tasks)
+                for task in tasks:
+                    created += task.result()
+            created += await self.backfills.run(self._schedules, disabled, now)
+            # Only the first pass after a start finds ticks missed while the server was down.
+            self._seen.update(self._schedules)
             return created
+
+    async def _refresh_flows(self) -> None:
+        """Re-read the deployed flows' triggers when the flows table changed (every deploy,
+        edit or delete adds a row)."""
+
+        def fingerprint(conn: Connection) -> tuple[Any, ...]:
+            row = conn.execute(select(func.count(), func.max(flows_table.c.created))).one()
+            conn.commit()
+            return tuple(row)
+
+        mark = await self.repo.call(fingerprint)
+        if mark == self._fingerprint:
+            return
+        schedules: dict[Key, tuple[Flow, int, TriggerSpec, Schedule]] = {}
+        others: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
+        for stored in await self.repo.list_flows():
+            try:
+                flow = await self.runner.flow_of(stored.namespace, stored.flow_id, stored.revision)
+            except UserError:
+                continue
+            if flow.disabled:
+                continue
+            for spec in flow.triggers:
+                info = spec.type_info
+                if spec.disabled or info is None:
+                    continue
+                key = (flow.namespace, flow.id, spec.id)
+                if info.cls is Schedule:
+                    schedule = Schedule.model_validate(spec.properties)
+                    schedules[key] = (flow, stored.revision, spec, schedule)
+                elif issubclass(info.cls, PollingTrigger | RealtimeTrigger):
+                    others[key] = (flow, stored.revision, spec)
+
+        def keys(conn: Connection) -> set[Key]:
+            c = trigger_states.c
+            rows = conn.execute(select(c.namespace, c.flow_id, c.trigger_id)).all()
+            conn.commit()
+            return {(r[0], r[1], r[2]) for r in rows}
+
+        self._known = await self.repo.call(keys)
+        self._schedules, self._others, self._fingerprint = schedules, others, mark
+
+    async def _disabled(self) -> set[Key]:
+        def run(conn: Connection) -> set[Key]:
+            c = trigger_states.c
+            rows = conn.execute(select(c.namespace, c.flow_id, c.trigger_id).where(c.disabled))
+            found = {(r[0], r[1], r[2]) for r in rows}
+            conn.commit()
+            return found
+
+        return await self.repo.call(run)
+
+    async def _due(self, now: datetime) -> list[TriggerState]:
+        """The schedules' rows whose next date has come, or that need one (enabled again)."""
+        c = trigger_states.c
+        query = select(trigger_states).where(
+            c.type == Schedule.type_name,
+            c.disabled == false(),
+            (c.next_date <= now) | c.next_date.is_(None),
+        )
+        return await self.states(query)
+
+    async def _create_states(self, keys: list[Key], now: datetime) -> None:
+        """A new schedule starts with its next tick: it does not fire for the past."""
+        rows = [
+            {
+                "namespace": key[0],
+                "flow_id": key[1],
+                "trigger_id": key[2],
+                "type": Schedule.type_name,
+                "next_date": self._schedules[key][3].next_after(now),
+                "disabled": False,
+            }
+            for key in keys
+        ]
+
+        def run(conn: Connection) -> None:
+            c = trigger_states.c
+            have = {
+                (r[0], r[1], r[2])
+                for r in conn.execute(select(c.namespace, c.flow_id, c.trigger_id))
+            }
+            fresh = [r for r in rows if (r["namespace"], r["flow_id"], r["trigger_id"]) not in have]
+            if fresh:  # a row made meanwhile (disabled through the API) is kept as it is
+                conn.execute(insert(trigger_states), fresh)
+            conn.commit()
+
+        await self.repo.call(run)
+        self._known.update(keys)
+        for key in keys:
+            self._seen.add(key)
 
     async def _evaluate_one(
         self,
         flow: Flow,
         revision: int,
         spec: TriggerSpec,
-        state: TriggerState | None,
+        schedule: Schedule,
+        state: TriggerState,
         now: datetime,
+        batch: _Batch | None = None,
     ) -> list[Execution]:
-        schedule = Schedule.model_validate(spec.properties)
         key = (flow.namespace, flow.id, spec.id)
         first_pass = key not in self._seen
         self._seen.add(key)
-        if state is None:
-            # A new trigger starts with the next tick: it does not fire for the past.
-            state = TriggerState(
-                flow.namespace, flow.id, spec.id, Schedule.type_name, schedule.next_after(now)
-            )
-            await self.repo.call(lambda conn: _insert_state(conn, state))
-            return []
         if state.disabled:
             return []
         if state.next_date is None:
@@ -180,7 +293,7 @@ class Scheduler:
         due = due[:CATCH_UP_BATCH]
         created = []
         for tick in due:
-            execution = await self._fire(flow, revision, spec, schedule, state, tick, now)
+            execution = await self._fire(flow, revision, spec, schedule, state, tick, now, batch)
             if execution is None:
                 break
             created.append(execution)
@@ -195,6 +308,7 @@ class Scheduler:
         state: TriggerState,
         tick: datetime,
         now: datetime,
+        batch: _Batch | None = None,
     ) -> Execution | None:
         zone = ZoneInfo(schedule.timezone)
         following = schedule.next_after(tick)
@@ -212,7 +326,7 @@ class Scheduler:
                 revision,
                 spec.inputs,
                 trigger=variables,
-                persist=self._persist(state, expected, following, tick, now),
+                persist=self._persist(state, expected, following, tick, now, batch),
             )
         except Moved:
             return None
@@ -232,9 +346,10 @@ class Scheduler:
         following: datetime,
         tick: datetime,
         now: datetime,
+        batch: _Batch | None = None,
     ) -> Callable[[Execution, Lease], Awaitable[None]]:
         async def persist(execution: Execution, lease: Lease) -> None:
-            def run(conn: Connection) -> None:
+            def run(conn: Connection) -> bool:
                 moved = conn.execute(
                     update(trigger_states)
                     .where(_key(state), _next_is(expected))
@@ -246,13 +361,14 @@ class Scheduler:
                         last_error=None,
                     )
                 )
-                if moved.rowcount != 1:
-                    conn.rollback()
-                    raise Moved
-                conn.execute(insert(executions_table).values(**execution_row(execution, lease)))
-                conn.commit()
+                return moved.rowcount == 1
 
-            await self.repo.call(run)
+            if batch is not None:
+                stored = await batch.add(execution, lease, run)
+            else:
+                stored = (await self.repo.insert_executions([(execution, lease, run)]))[0]
+            if not stored:
+                raise Moved
 
         return persist
 
@@ -272,9 +388,12 @@ class Scheduler:
         await self.repo.call(run)
         state.next_date, state.last_error = following, error
 
-    async def states(self) -> list[TriggerState]:
+    async def states(self, query: Select[Any] | None = None) -> list[TriggerState]:
+        """The trigger state rows (``query``: a select of some of them)."""
+        statement: Select[Any] = select(trigger_states) if query is None else query
+
         def run(conn: Connection) -> list[TriggerState]:
-            rows = conn.execute(select(trigger_states)).mappings().all()
+            rows = conn.execute(statement).mappings().all()
             conn.commit()
             out = []
             for row in rows:
@@ -285,6 +404,53 @@ class Scheduler:
             return out
 
         return await self.repo.call(run)
+
+
+class _Batch:
+    """The executions of one pass's due ticks, persisted together (``insert_executions``):
+    each tick's creation waits in :meth:`add` until every tick of the batch has reached its
+    persist (or ended), then one transaction stores them all."""
+
+    def __init__(self, repo: SqlRepository) -> None:
+        self.repo = repo
+        self.items: list[tuple[Execution, Lease, Callable[[Connection], bool]]] = []
+        self.waiting: list[asyncio.Future[bool]] = []
+
+    async def add(
+        self, execution: Execution, lease: Lease, rows: Callable[[Connection], bool]
+    ) -> bool:
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.items.append((execution, lease, rows))
+        self.waiting.append(future)
+        return await future
+
+    async def drain(self, tasks: list[asyncio.Task[list[Execution]]]) -> None:
+        """Flush whenever every unfinished task waits in :meth:`add`, until all are done."""
+        spins = 0
+        while not all(task.done() for task in tasks):
+            if self.waiting and len(self.waiting) == sum(not t.done() for t in tasks):
+                await self._flush()
+                spins = 0
+                continue
+            spins += 1
+            # A task may be waiting for something else (the database thread): let it run.
+            await asyncio.sleep(0 if spins < 50 else 0.001)
+        if self.waiting:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        items, waiting = self.items, self.waiting
+        self.items, self.waiting = [], []
+        try:
+            stored = await self.repo.insert_executions(items)
+        except BaseException as error:
+            for future in waiting:
+                future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for future, ok in zip(waiting, stored, strict=True):
+            future.set_result(ok)
 
 
 def _aware(value: datetime) -> datetime:

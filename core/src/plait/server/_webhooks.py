@@ -32,8 +32,6 @@ from plait.server._errors import ApiError, error_response
 from plait.server._hub import Hub
 from plait.server._models import execution_out
 from plait.server._signatures import check
-from plait.storage import execution_row
-from plait.storage._tables import executions as executions_table
 from plait.storage._tables import trigger_states, webhook_deliveries
 from plait.triggers import Provider, Webhook
 
@@ -317,10 +315,8 @@ def _persist(hub: Hub, trigger_id: str, keys: list[str]) -> Any:
                 )
                 conn.commit()
                 raise Duplicate(first or "") from None
-            conn.execute(insert(executions_table).values(**execution_row(execution, lease)))
-            conn.commit()
 
-        await hub.repo.call(run)
+        await hub.repo.insert_execution(execution, lease, run)
 
     return persist
 

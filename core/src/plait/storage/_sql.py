@@ -785,6 +785,46 @@ class SqlRepository(Repository):
 
         return await self._run(run)
 
+    async def insert_execution(
+        self,
+        execution: Execution,
+        lease: Lease,
+        rows: Callable[[Connection], None] | None = None,
+    ) -> None:
+        """Insert a new execution held under ``lease`` and, in the SAME transaction, the
+        caller's own rows: ``rows(connection)`` runs first (a trigger's delivery id, its next
+        date, its durable state) and may raise to write nothing at all. The one way a trigger
+        starts an execution (``Runner.create(persist=...)``), so "state moved" and "execution
+        exists" are committed together or not at all."""
+        row = execution_row(execution, lease)
+
+        def run(conn: Connection) -> None:
+            if rows is not None:
+                rows(conn)
+            conn.execute(insert(executions).values(**row))
+            conn.commit()
+
+        await self._run(run)
+
+    async def insert_executions(
+        self, items: Sequence[tuple[Execution, Lease, Callable[[Connection], bool]]]
+    ) -> list[bool]:
+        """Many :meth:`insert_execution` in ONE transaction (a schedule tick firing thousands
+        of triggers at once pays one commit, not one each). Each item's ``rows(connection)``
+        runs first and returns False to skip its execution (it must then have written
+        nothing: a compare-and-swap that matched no row); which ones were inserted."""
+        prepared = [(execution_row(e, lease), rows) for e, lease, rows in items]
+
+        def run(conn: Connection) -> list[bool]:
+            done = [rows(conn) for _, rows in prepared]
+            kept = [row for (row, _), keep in zip(prepared, done, strict=True) if keep]
+            if kept:  # one executemany
+                conn.execute(insert(executions), kept)
+            conn.commit()
+            return done
+
+        return await self._run(run)
+
     async def call(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn(connection)`` in the database thread (for stores sharing this database)."""
         return await self._run(fn)

@@ -213,4 +213,10 @@ trigger_states = Table(
     Column("last_execution_id", String(32), nullable=True),
     Column("last_error", Text, nullable=True),
     Column("disabled", Boolean, nullable=False, server_default=false()),
+    # A plugin trigger's durable state (JSON), written in the transaction of the execution its
+    # evaluation creates; the executions it started whose end it waits to hear (JSON list);
+    # a schedule's backfill (JSON: range, progress, paused). (0040)
+    Column("state", Text, nullable=True),
+    Column("watching", Text, nullable=True),
+    Column("backfill", Text, nullable=True),
 )

@@ -11,6 +11,8 @@ from croniter import CroniterBadCronError, croniter
 from plait_sdk import Example, Trigger
 from pydantic import Field, field_validator
 
+from plait.triggers._backfill import Backfill
+
 NICKNAMES = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -64,6 +66,9 @@ class Schedule(Trigger):
     """An IANA time zone (`Europe/Paris`); DST gaps and repeats are handled as cron does."""
     recover_missed_schedules: RecoverMissed = RecoverMissed.ALL
     """After downtime: start every missed tick (`ALL`), only the latest (`LAST`), or none."""
+    backfill: Backfill | None = None
+    """Run the ticks from `start` to `end` (default: now) once, at most `concurrency` at a
+    time (Kestra's `backfill`); also started, paused and cancelled through the API."""
 
     @field_validator("timezone")
     @classmethod

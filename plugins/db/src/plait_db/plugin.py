@@ -7,6 +7,7 @@ import sys
 from plait_sdk import RegisterTask, RegisterTrigger, hookimpl
 
 from plait_db._batch import Batch
+from plait_db._listen import Listen
 from plait_db._tasks import Queries, Query
 from plait_db._trigger import Trigger
 
@@ -24,8 +25,9 @@ def register_tasks(register: RegisterTask) -> None:
 
 @hookimpl
 def register_triggers(register: RegisterTrigger) -> None:
-    """``plait.db.Trigger`` (and its Kestra JDBC aliases)."""
+    """``plait.db.Trigger`` (and its Kestra JDBC aliases), ``plait.db.postgresql.Listen``."""
     register(Trigger)
+    register(Listen)
 
 
 @hookimpl

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from plait_sdk import Example, ExecutionRequest, PollingTrigger, RunContext, UserError
-from pydantic import PrivateAttr, field_validator
+from plait_sdk import Example, ExecutionRequest, Model, PollingTrigger, RunContext, UserError
+from pydantic import BaseModel, field_validator
 
 from plait_http._tasks import HttpProperties, Request
 
@@ -23,6 +23,13 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in _FALSY
     return bool(value)
+
+
+class TriggerState(Model):
+    """What the trigger keeps across evaluations and restarts (the server stores it)."""
+
+    stopped: bool = False
+    """``stopAfter`` matched the end of an execution this trigger started."""
 
 
 class Trigger(HttpProperties, PollingTrigger):
@@ -72,7 +79,7 @@ class Trigger(HttpProperties, PollingTrigger):
     """Stop polling once an execution this trigger started ends in one of these states
     (``SUCCESS``, ``WARNING``, ``FAILED``, ``KILLED``, ``CANCELLED``)."""
 
-    _stopped: bool = PrivateAttr(default=False)
+    state_model: ClassVar[type[BaseModel] | None] = TriggerState
 
     @field_validator("stop_after")
     @classmethod
@@ -90,12 +97,15 @@ class Trigger(HttpProperties, PollingTrigger):
     @property
     def stopped(self) -> bool:
         """True once ``stopAfter`` matched the end of an execution this trigger started."""
-        return self._stopped
+        state: TriggerState = self.state
+        return state.stopped
 
-    def execution_ended(self, state: str) -> None:
-        """Tell the trigger that an execution it started ended in ``state`` (for ``stopAfter``)."""
+    def execution_ended(self, execution_id: str, state: str) -> None:
+        """An execution this trigger started ended in ``state``: ``stopAfter`` may stop it
+        (kept in the durable state, so it stays stopped after a restart)."""
         if self.stop_after and state.strip().upper() in self.stop_after:
-            self._stopped = True
+            own: TriggerState = self.state
+            own.stopped = True
 
     async def request(self, ctx: RunContext) -> Request:
         """The request this trigger sends, with its templates rendered."""
@@ -115,7 +125,7 @@ class Trigger(HttpProperties, PollingTrigger):
             raise UserError(f"{self.type_name}: {error}") from None
 
     async def evaluate(self, ctx: RunContext) -> ExecutionRequest | None:
-        if self._stopped:
+        if self.stopped:
             return None
         request = await self.request(ctx)
         output = await request.run(ctx)

@@ -56,14 +56,20 @@ async def test_stop_after_stops_polling(server: Server, ctx: FakeContext) -> Non
         {"uri": server.url("/json"), "stopAfter": ["success"], "interval": "PT1S"}
     )
     assert await trigger.evaluate(ctx) is not None
-    trigger.execution_ended("FAILED")
+    trigger.execution_ended("e1", "FAILED")
     assert not trigger.stopped
     assert await trigger.evaluate(ctx) is not None
-    trigger.execution_ended("SUCCESS")
+    trigger.execution_ended("e2", "SUCCESS")
     assert trigger.stopped
     hits = server.state.hits.copy()
     assert await trigger.evaluate(ctx) is None
     assert server.state.hits == hits  # no request once stopped
+    # The stop is in the durable state: a new object loaded from it (a restart) stays stopped.
+    assert trigger.dump_state() == {"stopped": True}
+    again = Trigger.model_validate({"uri": server.url("/json"), "stopAfter": ["success"]})
+    again.load_state(trigger.dump_state())
+    assert await again.evaluate(ctx) is None
+    assert server.state.hits == hits
 
 
 async def test_templates_and_secrets_are_rendered_by_the_trigger(
