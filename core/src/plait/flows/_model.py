@@ -327,6 +327,9 @@ class TriggerSpec(Model):
     disabled: bool = False
     inputs: dict[str, Any] = Field(default_factory=dict)
     """Inputs passed to the executions this trigger starts."""
+    conditions: list[Any] = Field(default_factory=list)
+    """Kestra's ``conditions:``: the trigger starts an execution only when all hold
+    (``plait.triggers.Condition`` models, parsed here so a bad one is a load error)."""
     properties: dict[str, Any] = Field(default_factory=dict)
 
     _type_info: Any = PrivateAttr(default=None)
@@ -334,12 +337,19 @@ class TriggerSpec(Model):
     @model_validator(mode="before")
     @classmethod
     def _split_properties(cls, data: Any) -> Any:
-        common_keys = {"id", "type", "description", "disabled", "inputs"}
+        common_keys = {"id", "type", "description", "disabled", "inputs", "conditions"}
         if not isinstance(data, dict):
             return data
         common = {k: v for k, v in data.items() if k in common_keys}
         common["properties"] = {k: v for k, v in data.items() if k not in common_keys}
         return common
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _parse_conditions(cls, value: Any) -> Any:
+        from plait.triggers import parse_conditions
+
+        return parse_conditions(value)
 
     @property
     def type_info(self) -> Any:

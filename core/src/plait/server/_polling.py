@@ -28,6 +28,13 @@ from plait.engine._model import utcnow
 from plait.engine._runner import Runner
 from plait.flows import Flow, TriggerSpec
 from plait.secrets import Masker
+from plait.server._trigger_gate import (
+    acquire,
+    clear_condition,
+    conditions_met,
+    record_condition,
+    release,
+)
 from plait.storage import ExecutionStorage, SqlRepository, execution_row
 from plait.storage._tables import executions as executions_table
 from plait.storage._tables import trigger_states, webhook_deliveries
@@ -151,7 +158,7 @@ class Poller:
         trigger, ctx = self._triggers[cache_key]
         assert isinstance(trigger, PollingTrigger)
         self._due[key] = now + trigger.interval
-        task = asyncio.create_task(self._evaluate(flow, revision, spec, trigger, ctx, now))
+        task = asyncio.create_task(self._locked(flow, revision, spec, trigger, ctx, now))
         self._running[key] = task
 
     async def close(self) -> None:
@@ -163,6 +170,24 @@ class Poller:
     async def settle(self) -> None:
         """Wait for the evaluations under way (tests, shutdown)."""
         await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _locked(
+        self,
+        flow: Flow,
+        revision: int,
+        spec: TriggerSpec,
+        trigger: PollingTrigger,
+        ctx: TriggerContext,
+        now: datetime,
+    ) -> None:
+        """Evaluate under the trigger's lock in the database (another process holding it, or a
+        dead one whose lock has not expired nor been unlocked, means: not now)."""
+        if not await acquire(self.repo, flow, spec, self.runner.owner, now):
+            return
+        try:
+            await self._evaluate(flow, revision, spec, trigger, ctx, now)
+        finally:
+            await release(self.repo, flow, spec, self.runner.owner)
 
     async def _evaluate(
         self,
@@ -201,6 +226,10 @@ class Poller:
     ) -> None:
         variables = {**request.variables, "id": spec.id, "type": spec.type}
         inputs = {**spec.inputs, **request.inputs}
+        reason = await conditions_met(self.runner, flow, spec, now, variables)
+        if reason is not None:  # the event starts nothing; the reason shows on the trigger
+            await record_condition(self.repo, flow, spec, now, reason)
+            return
 
         async def persist(execution: Execution, lease: Lease) -> None:
             def run(conn: Connection) -> None:
@@ -220,6 +249,8 @@ class Poller:
                         conn.rollback()
                         raise _Seen from None
                 _upsert_state(conn, flow, spec, now, execution.id, None)
+                if spec.conditions:
+                    clear_condition(conn, flow, spec)
                 conn.execute(insert(executions_table).values(**execution_row(execution, lease)))
                 conn.commit()
 

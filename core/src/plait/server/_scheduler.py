@@ -24,10 +24,11 @@ from sqlalchemy import Connection, and_, insert, select, update
 from plait.engine import Execution, Lease
 from plait.engine._runner import Runner
 from plait.flows import Flow, TriggerSpec
+from plait.server._trigger_gate import conditions_met, record_condition
 from plait.storage import SqlRepository, execution_row
 from plait.storage._tables import executions as executions_table
 from plait.storage._tables import trigger_states
-from plait.triggers import RecoverMissed, Schedule
+from plait.triggers import FlowTrigger, RecoverMissed, Schedule
 
 log = logging.getLogger("plait.server.triggers")
 
@@ -56,6 +57,9 @@ class TriggerState:
     last_execution_id: str | None = None
     last_error: str | None = None
     disabled: bool = False
+    locked_by: str | None = None
+    locked_until: datetime | None = None
+    last_condition: str | None = None
 
 
 class Moved(Exception):
@@ -83,9 +87,11 @@ class Scheduler:
         # were missed while the server was down (recoverMissedSchedules decides).
         self._seen: set[tuple[str, str, str]] = set()
         self._lock = asyncio.Lock()
+        from plait.server._flow_triggers import FlowTriggers
         from plait.server._polling import Poller
 
         self.poller = Poller(runner, repo, spawn)
+        self.flow_triggers = FlowTriggers(runner, repo, spawn)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
@@ -110,6 +116,7 @@ class Scheduler:
         async with self._lock:  # never two passes (so never two evaluations of a trigger) at once
             states = {(s.namespace, s.flow_id, s.trigger_id): s for s in await self.states()}
             created: list[Execution] = []
+            flow_triggers: list[tuple[Flow, int, TriggerSpec]] = []
             for stored in await self.repo.list_flows():
                 try:
                     flow = await self.runner.flow_of(
@@ -124,6 +131,9 @@ class Scheduler:
                     if spec.disabled or info is None:
                         continue
                     key = (flow.namespace, flow.id, spec.id)
+                    if info.cls is FlowTrigger:
+                        flow_triggers.append((flow, stored.revision, spec))
+                        continue
                     if info.cls is not Schedule and issubclass(info.cls, PollingTrigger):
                         state = states.get(key)
                         if state is None or not state.disabled:
@@ -134,6 +144,8 @@ class Scheduler:
                     created += await self._evaluate_one(
                         flow, stored.revision, spec, states.get(key), now
                     )
+            seen = {k: (s.last_date, s.disabled) for k, s in states.items()}
+            created += await self.flow_triggers.evaluate(flow_triggers, seen, now)
             return created
 
     async def _evaluate_one(
@@ -206,6 +218,13 @@ class Scheduler:
             "previous": schedule.previous_before(tick).astimezone(zone).isoformat(),
         }
         expected = state.next_date
+        reason = await conditions_met(self.runner, flow, spec, tick, variables)
+        if reason is not None:
+            # The tick is consumed without an execution (as Kestra): the next one is due next.
+            await self._skip(state, following, now)
+            await record_condition(self.repo, flow, spec, now, reason)
+            state.last_condition = reason
+            return None
         try:
             execution = await self.runner.create(
                 flow,
@@ -244,6 +263,7 @@ class Scheduler:
                         last_evaluation=now,
                         last_execution_id=execution.id,
                         last_error=None,
+                        last_condition=None,
                     )
                 )
                 if moved.rowcount != 1:

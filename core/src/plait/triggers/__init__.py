@@ -1,8 +1,36 @@
-"""The core's trigger types: webhooks and cron schedules (registered by the built-in plugin)."""
+"""The core's trigger types: webhooks, cron schedules and flow triggers (registered by the
+built-in plugin), and the ``conditions:`` every trigger may have."""
 
 from __future__ import annotations
 
+from plait.triggers._conditions import (
+    CONDITION_TYPES,
+    Condition,
+    ConditionContext,
+    check,
+    parse_condition,
+    parse_conditions,
+)
+from plait.triggers._flow import ENDED, FilterField, FlowTrigger, Preconditions, UpstreamFlow
 from plait.triggers._schedule import RecoverMissed, Schedule
-from plait.triggers._webhook import Provider, Verify, Webhook
+from plait.triggers._webhook import FetchType, Provider, Verify, Webhook
 
-__all__ = ["Provider", "RecoverMissed", "Schedule", "Verify", "Webhook"]
+__all__ = [
+    "CONDITION_TYPES",
+    "ENDED",
+    "Condition",
+    "ConditionContext",
+    "FetchType",
+    "FilterField",
+    "FlowTrigger",
+    "Preconditions",
+    "Provider",
+    "RecoverMissed",
+    "Schedule",
+    "UpstreamFlow",
+    "Verify",
+    "Webhook",
+    "check",
+    "parse_condition",
+    "parse_conditions",
+]
