@@ -275,3 +275,54 @@ async def test_states_where_filters_and_conditions_choose(loop: Loop) -> None:
     state = {s.trigger_id: s for s in await s.states()}["on_failure"]
     assert state.last_condition == "condition 1 (ExecutionLabels) is false"
     assert len(await loop.of("alert")) == 1
+
+
+BOTH = """id: report
+namespace: team
+tasks:
+  - id: log
+    type: plait.core.Log
+    message: "{{ trigger.outputs }}"
+triggers:
+  - id: both_done
+    type: plait.core.Flow
+    preconditions:
+      id: both
+      timeWindow:
+        window: PT1H
+      flows:
+        - namespace: team
+          flowId: extract
+          states: [SUCCESS]
+        - namespace: team
+          flowId: other
+"""
+OTHER = """id: other
+namespace: team
+tasks:
+  - id: ret
+    type: plait.core.Return
+    format: x
+outputs:
+  - id: other
+    type: STRING
+    value: "{{ outputs.ret.value }}"
+"""
+
+
+async def test_several_upstream_flows_all_end_within_the_window(loop: Loop) -> None:
+    await loop.runner.deploy(UPSTREAM, file="u.yaml")
+    await loop.runner.deploy(OTHER, file="o.yaml")
+    await loop.runner.deploy(BOTH, file="b.yaml")
+    s = loop.scheduler()
+    await s.evaluate(now())
+    await loop.run("extract")
+    assert await s.evaluate(now()) == []  # waits for `other`
+    await loop.run("other")
+    [started] = await s.evaluate(now())
+    assert (started.trigger or {})["outputs"] == {"date": "2026-05-01", "other": "x"}
+    # A start resets the count: `other` alone again does not start a second one.
+    await loop.run("other")
+    assert await s.evaluate(now()) == []
+    await loop.run("extract")
+    assert len(await s.evaluate(now())) == 1

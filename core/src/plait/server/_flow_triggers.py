@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from plait_sdk import UserError
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from plait.engine import Execution, Lease
@@ -167,6 +167,14 @@ class FlowTriggers:
         if outcome is not None:
             await self._record(flow, spec, upstream, "filtered", now)
             return None
+        pre = trigger.preconditions
+        if pre is not None and len(pre.flows) > 1:
+            partners = await self._partners(flow, spec, trigger, upstream, info)
+            if partners is None:  # the other flows have not all ended in the window yet
+                await self._record(flow, spec, upstream, "waiting", now)
+                return None
+            for partner in partners:  # Kestra merges the outputs of the executions matched
+                variables["outputs"] = {**partner.outputs, **variables["outputs"]}
         reason = await conditions_met(
             self.runner, flow, spec, now, variables, execution=_for_conditions(info)
         )
@@ -235,6 +243,69 @@ class FlowTriggers:
             if not (all(results) if where.operand.value == "AND" else any(results)):
                 return f"where {where.id or ''}".strip()
         return None
+
+    async def _partners(
+        self,
+        flow: Flow,
+        spec: TriggerSpec,
+        trigger: FlowTrigger,
+        upstream: Execution,
+        info: Mapping[str, Any],
+    ) -> list[Execution] | None:
+        """With several ``preconditions.flows``: for each entry ``upstream`` does not match, an
+        execution that matches it and ended within ``timeWindow`` before ``upstream`` ended and
+        after this trigger last started a flow (a start resets the count); ``None`` if one is
+        missing."""
+        assert trigger.preconditions is not None
+        pre = trigger.preconditions
+        end = upstream.history[-1].date if upstream.history else utcnow()
+        start = end - pre.time_window.window
+
+        def last_start(conn: Connection) -> datetime | None:
+            found = conn.execute(
+                select(func.max(flow_trigger_events.c.created)).where(
+                    flow_trigger_events.c.namespace == flow.namespace,
+                    flow_trigger_events.c.flow_id == flow.id,
+                    flow_trigger_events.c.trigger_id == spec.id,
+                    flow_trigger_events.c.outcome == "started",
+                )
+            ).scalar()
+            conn.commit()
+            return _aware(found)
+
+        fired = await self.repo.call(last_start)
+        if fired is not None and fired > start:
+            start = fired
+        partners: list[Execution] = []
+        for entry in pre.flows:
+            if entry.matches(info):
+                continue
+            query = select(executions_table.c.id).where(
+                executions_table.c.state.in_(entry.states or trigger.states),
+                executions_table.c.updated >= start,
+                executions_table.c.updated <= end,
+            )
+            if entry.namespace is not None:
+                query = query.where(executions_table.c.namespace == entry.namespace)
+            if entry.flow_id is not None:
+                query = query.where(executions_table.c.flow_id == entry.flow_id)
+            query = query.order_by(executions_table.c.updated.desc()).limit(50)
+
+            def ids(conn: Connection, query: Any = query) -> list[str]:
+                found = [r[0] for r in conn.execute(query)]
+                conn.commit()
+                return found
+
+            match = None
+            for execution_id in await self.repo.call(ids):
+                candidate = await self.repo.get_execution(execution_id)
+                if candidate is not None and entry.matches(_described(candidate)):
+                    match = candidate
+                    break
+            if match is None:
+                return None
+            partners.append(match)
+        return partners
 
     async def _depth_of(self, execution_id: str) -> int:
         def run(conn: Connection) -> int:
@@ -374,3 +445,10 @@ def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() == "true"
     return value is True
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes for timezone columns: they were stored in UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
