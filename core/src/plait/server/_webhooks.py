@@ -433,7 +433,7 @@ async def _custom_answer(
 
 
 #: Content types that are files whatever their bytes decode to.
-BINARY_TYPES = ("application/octet-stream", "application/pdf", "application/zip")
+BINARY_TYPES = ("application/pdf", "application/zip")
 BINARY_PREFIXES = ("image/", "audio/", "video/", "font/")
 
 
