@@ -318,6 +318,17 @@ class TaskSpec(Model):
         return self._flowable
 
 
+def _conditions_schema(schema: dict[str, Any]) -> None:
+    # Editors complete the condition types; each type's properties are checked at load.
+    from plait.triggers import condition_names
+
+    schema["items"] = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": condition_names()}},
+    }
+
+
 class TriggerSpec(Model):
     """One entry of ``triggers``."""
 
@@ -327,9 +338,11 @@ class TriggerSpec(Model):
     disabled: bool = False
     inputs: dict[str, Any] = Field(default_factory=dict)
     """Inputs passed to the executions this trigger starts."""
-    conditions: list[Any] = Field(default_factory=list)
-    """Kestra's ``conditions:``: the trigger starts an execution only when all hold
-    (``plait.triggers.Condition`` models, parsed here so a bad one is a load error)."""
+    conditions: list[Any] = Field(
+        default_factory=list, json_schema_extra=lambda schema: _conditions_schema(schema)
+    )
+    """Conditions (Kestra's `conditions:`): the trigger starts an execution only when every one
+    holds (docs/triggers.md, Conditions)."""
     properties: dict[str, Any] = Field(default_factory=dict)
 
     _type_info: Any = PrivateAttr(default=None)

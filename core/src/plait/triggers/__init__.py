@@ -8,6 +8,7 @@ from plait.triggers._conditions import (
     Condition,
     ConditionContext,
     check,
+    condition_names,
     parse_condition,
     parse_conditions,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "Verify",
     "Webhook",
     "check",
+    "condition_names",
     "parse_condition",
     "parse_conditions",
 ]

@@ -420,6 +420,11 @@ REGISTRY = _registry()
 NOT_BUILT = {"MultipleCondition", "HasRetryAttempt", "HasRetryAttemptCondition"}
 
 
+def condition_names() -> list[str]:
+    """Every accepted condition type name (Plait's and Kestra's aliases)."""
+    return sorted(REGISTRY)
+
+
 def parse_condition(value: Any) -> Condition:
     """A condition model from its YAML mapping; ``ValueError`` with a clear reason."""
     if isinstance(value, Condition):
