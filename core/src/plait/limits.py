@@ -53,6 +53,11 @@ class Limits:
     # Executions
     subflow_max_depth: int = 25
     """Nesting of subflow executions (a flow calling itself, directly or not)."""
+    webhook_body_inline_max_bytes: int = 256 * 1024
+    """A webhook body larger than this (or binary) is stored as a file, not in the row."""
+    flow_trigger_max_depth: int = 10
+    """Flow triggers in one chain (A's end starts B, B's end starts C...): a loop of flow
+    triggers stops here, with the reason logged and shown as the trigger's last error."""
     log_line_max_bytes: int = 64 * 1024
     """Longest log line stored; longer ones are cut with a marker saying how much was cut."""
     log_max_lines_per_task_run: int = 10_000

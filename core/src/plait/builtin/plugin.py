@@ -50,10 +50,11 @@ def register_tasks(register: RegisterTask) -> None:
 
 @hookimpl
 def register_triggers(register: RegisterTrigger) -> None:
-    from plait.triggers import Schedule, Webhook
+    from plait.triggers import FlowTrigger, Schedule, Webhook
 
     register(Webhook)
     register(Schedule)
+    register(FlowTrigger)
 
 
 @hookimpl

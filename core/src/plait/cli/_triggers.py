@@ -1,5 +1,5 @@
 """``plait triggers``: list the deployed flows' triggers with the trigger loop's state; disable,
-enable. Against the local store, or a hub server with ``--server``."""
+enable, unlock. Against the local store, or a hub server with ``--server``."""
 
 from __future__ import annotations
 
@@ -141,3 +141,43 @@ def _toggle(verb: str, off: bool) -> None:
 
 _toggle("disable", True)
 _toggle("enable", False)
+
+
+@triggers.command("unlock")
+@click.argument("namespace")
+@click.argument("flow_id")
+@click.argument("trigger_id")
+@home_option
+@server_options
+def unlock_trigger(
+    namespace: str,
+    flow_id: str,
+    trigger_id: str,
+    home: Path | None,
+    server: str | None,
+    token: str | None,
+) -> None:
+    """Unlock a trigger stuck evaluating because its process died (NAMESPACE FLOW_ID
+    TRIGGER_ID); a lock also expires by itself five minutes after it was taken."""
+    if server:
+
+        async def remote() -> None:
+            async with Remote(server, token) as client:
+                path = f"/triggers/{namespace}/{flow_id}/{trigger_id}/unlock"
+                await client.call("POST", path)
+
+        asyncio.run(remote())
+    else:
+
+        async def local(runner: Any, repo: Any) -> None:
+            from plait.server._trigger_gate import unlock
+
+            found = await _list(runner, repo, namespace, flow_id)
+            match = [t for t in found if t["triggerId"] == trigger_id]
+            if not match or match[0]["namespace"] != namespace:
+                raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} not found")
+            if not await unlock(repo, namespace, flow_id, trigger_id):
+                raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} is not locked")
+
+        asyncio.run(_local(home, local))
+    click.echo(f"{namespace}.{flow_id}/{trigger_id}: unlocked")

@@ -318,6 +318,17 @@ class TaskSpec(Model):
         return self._flowable
 
 
+def _conditions_schema(schema: dict[str, Any]) -> None:
+    # Editors complete the condition types; each type's properties are checked at load.
+    from plait.triggers import condition_names
+
+    schema["items"] = {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": condition_names()}},
+    }
+
+
 class TriggerSpec(Model):
     """One entry of ``triggers``."""
 
@@ -327,6 +338,11 @@ class TriggerSpec(Model):
     disabled: bool = False
     inputs: dict[str, Any] = Field(default_factory=dict)
     """Inputs passed to the executions this trigger starts."""
+    conditions: list[Any] = Field(
+        default_factory=list, json_schema_extra=lambda schema: _conditions_schema(schema)
+    )
+    """Conditions (Kestra's `conditions:`): the trigger starts an execution only when every one
+    holds (docs/triggers.md, Conditions)."""
     properties: dict[str, Any] = Field(default_factory=dict)
 
     _type_info: Any = PrivateAttr(default=None)
@@ -334,12 +350,19 @@ class TriggerSpec(Model):
     @model_validator(mode="before")
     @classmethod
     def _split_properties(cls, data: Any) -> Any:
-        common_keys = {"id", "type", "description", "disabled", "inputs"}
+        common_keys = {"id", "type", "description", "disabled", "inputs", "conditions"}
         if not isinstance(data, dict):
             return data
         common = {k: v for k, v in data.items() if k in common_keys}
         common["properties"] = {k: v for k, v in data.items() if k not in common_keys}
         return common
+
+    @field_validator("conditions", mode="before")
+    @classmethod
+    def _parse_conditions(cls, value: Any) -> Any:
+        from plait.triggers import parse_conditions
+
+        return parse_conditions(value)
 
     @property
     def type_info(self) -> Any:

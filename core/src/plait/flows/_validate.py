@@ -457,7 +457,7 @@ def _check_trigger(
             + (f"; did you mean '{hint}'?" if hint else ""),
         )
         return
-    common = {"id", "type", "description", "disabled", "inputs"}
+    common = {"id", "type", "description", "disabled", "inputs", "conditions"}
     props = {k: v for k, v in raw.items() if k not in common}
     try:
         info.trigger_class.model_validate(props)

@@ -196,6 +196,14 @@ class TaskRunOut(Model):
     error: str | None = None
 
 
+class ExecutionTrigger(Model):
+    """What started the execution, as Kestra shows it (the flow sees it as ``trigger.*``)."""
+
+    id: str | None = None
+    type: str | None = None
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
 class ExecutionOut(Model):
     """An execution as Kestra shows it: ``state.current``, ``taskRunList``, labels as pairs."""
 
@@ -210,6 +218,7 @@ class ExecutionOut(Model):
     error: str | None = None
     parent_id: str | None = None
     original_id: str | None = None
+    trigger: ExecutionTrigger | None = None
     task_run_list: list[TaskRunOut] = Field(default_factory=list)
 
 
@@ -345,7 +354,17 @@ def execution_out(execution: Execution) -> ExecutionOut:
         error=execution.error,
         parent_id=execution.parent_execution_id,
         original_id=execution.original_id,
+        trigger=_trigger_out(execution.trigger),
         task_run_list=[task_run_out(r) for r in execution.task_runs],
+    )
+
+
+def _trigger_out(trigger: dict[str, Any] | None) -> ExecutionTrigger | None:
+    if not trigger:
+        return None
+    variables = {k: v for k, v in trigger.items() if k not in ("id", "type")}
+    return ExecutionTrigger(
+        id=trigger.get("id"), type=trigger.get("type"), variables=masked_view(variables)
     )
 
 

@@ -22,6 +22,7 @@ from plait_sdk import PollingTrigger
 from plait.engine._runner import Runner
 from plait.flows import Flow, TriggerSpec
 from plait.server import _trigger_runs as runs
+from plait.server._trigger_gate import acquire, release
 from plait.storage import SqlRepository
 
 log = logging.getLogger("plait.server.triggers")
@@ -60,7 +61,7 @@ class Poller:
             self._triggers[cache_key] = (trigger, ctx)
         trigger, ctx = self._triggers[cache_key]
         self._due[key] = now + trigger.interval
-        task = asyncio.create_task(self._evaluate(flow, revision, spec, trigger, ctx, now))
+        task = asyncio.create_task(self._locked(flow, revision, spec, trigger, ctx, now))
         self._running[key] = task
 
     async def close(self) -> None:
@@ -72,6 +73,24 @@ class Poller:
     async def settle(self) -> None:
         """Wait for the evaluations under way (tests, shutdown)."""
         await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _locked(
+        self,
+        flow: Flow,
+        revision: int,
+        spec: TriggerSpec,
+        trigger: PollingTrigger,
+        ctx: runs.TriggerContext,
+        now: datetime,
+    ) -> None:
+        """Evaluate under the trigger's lock in the database (another process holding it, or a
+        dead one whose lock has not expired nor been unlocked, means: not now)."""
+        if not await acquire(self.repo, flow, spec, self.runner.owner, now):
+            return
+        try:
+            await self._evaluate(flow, revision, spec, trigger, ctx, now)
+        finally:
+            await release(self.repo, flow, spec, self.runner.owner)
 
     async def _evaluate(
         self,

@@ -1,4 +1,5 @@
-"""``/api/v1/triggers``: the deployed flows' triggers with the loop's state; disable, enable."""
+"""``/api/v1/triggers``: the deployed flows' triggers with the loop's state; disable, enable,
+unlock."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from plait.server._backfill import change
 from plait.server._errors import ApiError, not_found
 from plait.server._hub import Hub
 from plait.server._scheduler import Scheduler, TriggerState, set_disabled
+from plait.server._trigger_gate import unlock
 from plait.storage import SqlRepository
 from plait.triggers import Backfill, BackfillProgress, Schedule, begin_backfill
 
@@ -47,6 +49,20 @@ class TriggerOut(Model):
     last_error: str | None = None
     backfill: BackfillOut | None = pydantic.Field(
         None, description="A schedule's backfill and its progress (the last one, even ended)."
+    )
+    last_condition: str | None = pydantic.Field(
+        None,
+        description="Why the trigger's `conditions` did not hold at its last evaluation "
+        "(null: they held, or it has none).",
+    )
+    evaluating: bool = pydantic.Field(
+        False, description="An evaluation holds the trigger's lock (see `lockedBy`)."
+    )
+    locked_by: str | None = pydantic.Field(
+        None, description="The process evaluating the trigger (host:pid:...)."
+    )
+    locked_until: datetime | None = pydantic.Field(
+        None, description="When the lock expires by itself if its process died."
     )
 
 
@@ -201,6 +217,34 @@ def install(api: Api, hub: Hub) -> None:
             errors=(400, 401, 404, 409, 422),
         )(act)
 
+    @api.route(
+        "POST",
+        "/api/v1/triggers/{namespace}/{flowId}/{triggerId}/unlock",
+        summary="Unlock a trigger whose evaluation's process died (its lock would otherwise "
+        "expire by itself after five minutes). Kestra's unlock endpoint.",
+        role="editor",
+        tag="triggers",
+        response=TriggerOut,
+    )
+    async def unlock_trigger(call: Call) -> TriggerOut:
+        namespace = check_id(call.match("namespace"), "namespace")
+        flow_id = check_id(call.match("flowId"), "flow id")
+        trigger_id = check_id(call.match("triggerId"), "trigger id")
+        match = await one(call, namespace, flow_id, trigger_id)
+        if not match.evaluating:
+            raise ApiError(409, f"trigger {namespace}.{flow_id}/{trigger_id} is not locked")
+        await unlock(hub.repo, namespace, flow_id, trigger_id)
+        return await one(call, namespace, flow_id, trigger_id)
+
+    async def one(call: Call, namespace: str, flow_id: str, trigger_id: str) -> TriggerOut:
+        if not call.principal.sees(namespace):
+            raise not_found(f"trigger {namespace}.{flow_id}/{trigger_id}")
+        found = [t for t in await triggers(call, namespace, flow_id) if t.namespace == namespace]
+        match = next((t for t in found if t.trigger_id == trigger_id), None)
+        if match is None:
+            raise not_found(f"trigger {namespace}.{flow_id}/{trigger_id}")
+        return match
+
     for verb, off in (("disable", True), ("enable", False)):
 
         async def handler(call: Call, off: bool = off) -> TriggerOut:
@@ -237,6 +281,12 @@ def _out(
         last_evaluation=state.last_evaluation if state else None,
         last_execution_id=state.last_execution_id if state else None,
         last_error=state.last_error if state else None,
+        last_condition=state.last_condition if state else None,
+        evaluating=state is not None
+        and state.locked_by is not None
+        and (state.locked_until is None or state.locked_until > datetime.now(UTC)),
+        locked_by=state.locked_by if state else None,
+        locked_until=state.locked_until if state else None,
         backfill=_backfill_out(state.backfill) if state and state.backfill else None,
     )
 

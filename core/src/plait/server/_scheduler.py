@@ -19,15 +19,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from plait_sdk import PollingTrigger, RealtimeTrigger, UserError
-from sqlalchemy import Connection, Select, and_, false, func, insert, select, update
+from sqlalchemy import Connection, Select, and_, false, func, insert, select, tuple_, update
 
 from plait.engine import Execution, Lease
 from plait.engine._runner import Runner
 from plait.flows import Flow, TriggerSpec
+from plait.server._trigger_gate import conditions_met, record_condition
 from plait.storage import SqlRepository
 from plait.storage._tables import flows as flows_table
 from plait.storage._tables import trigger_states
-from plait.triggers import RecoverMissed, Schedule
+from plait.triggers import FlowTrigger, RecoverMissed, Schedule
 
 log = logging.getLogger("plait.server.triggers")
 
@@ -62,6 +63,9 @@ class TriggerState:
     state: str | None = None  # a plugin trigger's durable state (JSON)
     watching: str | None = None  # the executions it waits to hear the end of (JSON)
     backfill: str | None = None  # a schedule's backfill (JSON)
+    locked_by: str | None = None
+    locked_until: datetime | None = None
+    last_condition: str | None = None
 
 
 class Moved(Exception):
@@ -94,13 +98,16 @@ class Scheduler:
         self._schedules: dict[Key, tuple[Flow, int, TriggerSpec, Schedule]] = {}
         self._others: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
         self._known: set[Key] = set()  # the triggers that have a state row
+        self._flow_triggers: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
         from plait.server._backfill import Backfills
+        from plait.server._flow_triggers import FlowTriggers
         from plait.server._polling import Poller
         from plait.server._realtime import Listeners
 
         self.poller = Poller(runner, repo, spawn)
         self.listeners = Listeners(runner, repo, spawn)
         self.backfills = Backfills(runner, repo, spawn)
+        self.flow_triggers = FlowTriggers(runner, repo, spawn)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         try:
@@ -160,6 +167,20 @@ class Scheduler:
                 for task in tasks:
                     created += task.result()
             created += await self.backfills.run(self._schedules, disabled, now)
+            if self._flow_triggers:
+                c = trigger_states.c
+                keys = list(self._flow_triggers)
+                rows = await self.states(
+                    select(trigger_states).where(
+                        tuple_(c.namespace, c.flow_id, c.trigger_id).in_(keys)
+                    )
+                )
+                seen = {
+                    (s.namespace, s.flow_id, s.trigger_id): (s.last_date, s.disabled) for s in rows
+                }
+                created += await self.flow_triggers.evaluate(
+                    list(self._flow_triggers.values()), seen, now
+                )
             # Only the first pass after a start finds ticks missed while the server was down.
             self._seen.update(self._schedules)
             return created
@@ -178,6 +199,7 @@ class Scheduler:
             return
         schedules: dict[Key, tuple[Flow, int, TriggerSpec, Schedule]] = {}
         others: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
+        flow_triggers: dict[Key, tuple[Flow, int, TriggerSpec]] = {}
         for stored in await self.repo.list_flows():
             try:
                 flow = await self.runner.flow_of(stored.namespace, stored.flow_id, stored.revision)
@@ -193,6 +215,8 @@ class Scheduler:
                 if info.cls is Schedule:
                     schedule = Schedule.model_validate(spec.properties)
                     schedules[key] = (flow, stored.revision, spec, schedule)
+                elif info.cls is FlowTrigger:
+                    flow_triggers[key] = (flow, stored.revision, spec)
                 elif issubclass(info.cls, PollingTrigger | RealtimeTrigger):
                     others[key] = (flow, stored.revision, spec)
 
@@ -204,6 +228,7 @@ class Scheduler:
 
         self._known = await self.repo.call(keys)
         self._schedules, self._others, self._fingerprint = schedules, others, mark
+        self._flow_triggers = flow_triggers
 
     async def _disabled(self) -> set[Key]:
         def run(conn: Connection) -> set[Key]:
@@ -320,6 +345,13 @@ class Scheduler:
             "previous": schedule.previous_before(tick).astimezone(zone).isoformat(),
         }
         expected = state.next_date
+        reason = await conditions_met(self.runner, flow, spec, tick, variables)
+        if reason is not None:
+            # The tick is consumed without an execution (as Kestra): the next one is due next.
+            await self._skip(state, following, now)
+            await record_condition(self.repo, flow, spec, now, reason)
+            state.last_condition = reason
+            return None
         try:
             execution = await self.runner.create(
                 flow,
@@ -359,6 +391,7 @@ class Scheduler:
                         last_evaluation=now,
                         last_execution_id=execution.id,
                         last_error=None,
+                        last_condition=None,
                     )
                 )
                 return moved.rowcount == 1

@@ -24,6 +24,7 @@ from plait.engine._runner import Runner
 from plait.flows import TERMINAL_STATES, Flow, TriggerSpec
 from plait.kv import ScopedKV
 from plait.secrets import Masker
+from plait.server._trigger_gate import clear_condition, conditions_met, record_condition
 from plait.storage import ExecutionStorage, SqlRepository
 from plait.storage._tables import executions, trigger_states, webhook_deliveries
 
@@ -275,6 +276,12 @@ async def start(
     inputs = {**spec.inputs, **request.inputs}
     state = trigger.dump_state()
     watch = trigger.watches_executions()
+    reason = await conditions_met(runner, flow, spec, now, variables)
+    if reason is not None:  # the event starts nothing; the reason shows on the trigger
+        await record(repo, flow, spec, now, None, trigger=trigger, stored=stored)
+        await record_condition(repo, flow, spec, now, reason)
+        ctx.take_metrics("")
+        return None
 
     async def persist(execution: Execution, lease: Lease) -> None:
         def rows(conn: Connection) -> None:
@@ -303,6 +310,8 @@ async def start(
                 state=state,
                 watching=[*stored.watching, execution.id] if watch else stored.watching,
             )
+            if spec.conditions:
+                clear_condition(conn, flow, spec)
 
         await repo.insert_execution(execution, lease, rows)
 

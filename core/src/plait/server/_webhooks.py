@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -26,14 +27,17 @@ from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from plait.engine import Execution, Lease
-from plait.engine._model import utcnow
+from plait.engine._model import new_id, utcnow
 from plait.flows import Flow, TriggerSpec
+from plait.limits import limits
 from plait.server._errors import ApiError, error_response
 from plait.server._hub import Hub
 from plait.server._models import execution_out
 from plait.server._signatures import check
+from plait.server._trigger_gate import conditions_met, record_condition
+from plait.storage import SCHEME, execution_prefix
 from plait.storage._tables import trigger_states, webhook_deliveries
-from plait.triggers import Provider, Webhook
+from plait.triggers import FetchType, Provider, Webhook
 
 log = logging.getLogger("plait.server.webhooks")
 
@@ -105,7 +109,9 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
                 )
                 return error_response(401, "unauthorized")
             delivery_id, replay_key = checked.delivery_id, checked.replay_key
-        parsed = _parse(request.content_type, body)
+        execution_id = new_id()
+        stored = _stored_key(namespace, flow_id, execution_id, request.content_type, body, trigger)
+        parsed = None if stored is not None else _parse(request.content_type, body)
         if trigger.signature is not None and isinstance(parsed, dict):
             provider = trigger.signature.provider
             if provider is Provider.SLACK and parsed.get("type") == "url_verification":
@@ -115,6 +121,10 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
                 event_id = parsed.get("id" if provider is Provider.STRIPE else "event_id")
                 if provider in (Provider.STRIPE, Provider.SLACK) and isinstance(event_id, str):
                     delivery_id = event_id[:255]
+        if stored is not None:
+            # Binary or large: a file of the new execution, never inline in its row.
+            await hub.runner.storage.put(stored, _once(body))
+            parsed = f"{SCHEME}/{stored}"
         variables = {
             "id": spec.id,
             "type": Webhook.type_name,
@@ -125,23 +135,36 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
                 if k.lower() not in DROPPED_HEADERS
             ),
             "parameters": _multi(request.query.items()),
+            **({"uri": parsed} if stored is not None else {}),
         }
+        if spec.conditions:
+            reason = await conditions_met(hub.runner, flow, spec, utcnow(), variables)
+            await record_condition(hub.repo, flow, spec, utcnow(), reason)
+            if reason is not None:  # as Kestra: 204, nothing started
+                outcomes.labels("conditions").inc()
+                await _forget(hub, stored)
+                return web.Response(status=204)
         try:
             execution = await hub.runner.create(
                 flow,
                 revision,
                 spec.inputs,
                 trigger=variables,
+                execution_id=execution_id,
                 persist=_persist(hub, spec.id, [k for k in (delivery_id, replay_key) if k]),
             )
         except Duplicate as duplicate:
+            await _forget(hub, stored)
             outcomes.labels("duplicate").inc()
             first = await hub.runner.repo.get_execution(duplicate.execution_id)
             if first is None:  # deleted since: the delivery still starts nothing
                 return web.json_response({"id": duplicate.execution_id}, status=200)
             if trigger.wait and not first.state.terminal:
                 first = await _wait_stored(hub, first.id, trigger.timeout.total_seconds())
-            return _answer(first, trigger)
+            return await _answer(hub, first, trigger)
+        except BaseException:
+            await _forget(hub, stored)  # nothing half-written: no execution, no stray file
+            raise
         outcomes.labels("accepted").inc()
         hub.metrics.created.labels(namespace, flow_id).inc()
         task = hub.spawn(hub.runner.drive(flow, execution), f"execution {execution.id}")
@@ -152,7 +175,7 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
                 )
             if not task.done():
                 execution = await hub.runner.repo.get_execution(execution.id) or execution
-        return _answer(execution, trigger)
+        return await _answer(hub, execution, trigger)
 
     webhook.public = True  # type: ignore[attr-defined]  # read by the auth middleware
     for method in ("GET", "POST", "PUT"):
@@ -332,8 +355,8 @@ async def _wait_stored(hub: Hub, execution_id: str, seconds: float) -> Execution
         await hub.changed(min(left, 1.0))
 
 
-def _answer(execution: Execution, trigger: Webhook) -> web.Response:
-    body = execution_out(execution).model_dump(mode="json", by_alias=True)
+async def _answer(hub: Hub, execution: Execution, trigger: Webhook) -> web.Response:
+    body: Any = execution_out(execution).model_dump(mode="json", by_alias=True)
     body["trigger"] = {"id": (execution.trigger or {}).get("id"), "type": Webhook.type_name}
     status = 200
     if trigger.wait:
@@ -343,7 +366,104 @@ def _answer(execution: Execution, trigger: Webhook) -> web.Response:
             status = 500
     else:
         body.pop("outputs", None)
-    return web.json_response(body, status=status)
+    custom = (
+        trigger.response_code,
+        trigger.response_body,
+        trigger.response_headers,
+        trigger.response_content_type,
+    )
+    if not any(custom):
+        return web.json_response(body, status=status)
+    return await _custom_answer(hub, execution, trigger, body, status)
+
+
+async def _custom_answer(
+    hub: Hub, execution: Execution, trigger: Webhook, body: Any, status: int
+) -> web.Response:
+    """The answer the sender asked for (``responseCode``, ``responseBody``, ...), rendered with
+    the execution; a template that does not render answers 500 (the execution still runs)."""
+    context = {
+        "trigger": execution.trigger or {},
+        "execution": {
+            "id": execution.id,
+            "namespace": execution.namespace,
+            "flowId": execution.flow_id,
+            "state": execution.state.value,
+            "outputs": execution.outputs,
+        },
+        "flow": {"namespace": execution.namespace, "id": execution.flow_id},
+        "outputs": {run.task_id: run.outputs for run in execution.task_runs if run.outputs},
+    }
+    render = hub.runner.templates.render_value
+    try:
+        if trigger.response_code is not None:
+            status = int(str(await render(trigger.response_code, context)).strip())
+            if not 100 <= status <= 599:
+                raise ValueError(f"responseCode {status} is not an HTTP status")
+        headers = {
+            str(k): str(await render(v, context)) for k, v in trigger.response_headers.items()
+        }
+        if trigger.response_body is not None:
+            body = await render(trigger.response_body, context)
+    except Exception as error:
+        log.warning(
+            "webhook %s.%s: the response could not be rendered: %s",
+            execution.namespace,
+            execution.flow_id,
+            error,
+        )
+        return error_response(500, "the webhook's response could not be rendered")
+    kind = trigger.response_content_type
+    if isinstance(body, str) and trigger.response_body is not None:
+        text = body
+        kind = kind or "text/plain"
+    else:
+        text = json.dumps(body)
+        kind = kind or "application/json"
+    if status in (204, 304):
+        text = ""
+    for name in ("Content-Length", "Transfer-Encoding"):
+        headers.pop(name, None)
+    response = web.Response(status=status, body=text.encode("utf-8"), headers=headers)
+    response.headers["Content-Type"] = kind if ";" in kind else f"{kind}; charset=utf-8"
+    return response
+
+
+#: Content types that are files whatever their bytes decode to.
+BINARY_TYPES = ("application/pdf", "application/zip")
+BINARY_PREFIXES = ("image/", "audio/", "video/", "font/")
+
+
+def _stored_key(
+    namespace: str,
+    flow_id: str,
+    execution_id: str,
+    kind: str,
+    body: bytes,
+    trigger: Webhook,
+) -> str | None:
+    """The storage key the body is written to, or ``None`` when it is kept inline."""
+    if not body or trigger.fetch_type is FetchType.FETCH:
+        return None
+    if trigger.fetch_type is not FetchType.STORE:
+        binary = kind in BINARY_TYPES or kind.startswith(BINARY_PREFIXES)
+        if not binary and len(body) <= limits().webhook_body_inline_max_bytes:
+            try:
+                body.decode("utf-8")
+                return None
+            except UnicodeDecodeError:
+                pass
+    return f"{execution_prefix(namespace, flow_id, execution_id)}/trigger/body"
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+async def _forget(hub: Hub, key: str | None) -> None:
+    if key is not None:
+        with contextlib.suppress(Exception):
+            await hub.runner.storage.delete(key)
 
 
 def _openapi(method: str) -> dict[str, Any]:
@@ -355,6 +475,7 @@ def _openapi(method: str) -> dict[str, Any]:
         "404": "Unknown flow, disabled flow or trigger, or wrong key (all alike).",
         "413": "Body larger than the trigger's maxBodyBytes.",
         "429": "More requests than the trigger's rateLimit (with Retry-After).",
+        "204": "The trigger's conditions are not met: nothing started.",
         "500": "`wait: true` and the execution failed, or the signing secret is missing.",
         "503": "The server is shutting down.",
     }

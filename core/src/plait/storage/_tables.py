@@ -60,6 +60,8 @@ executions = Table(
     Column("lease_epoch", Integer, nullable=False, server_default="0"),
     Index("ix_executions_flow", "namespace", "flow_id", "id"),
     Index("ix_executions_state", "state"),
+    # Flow triggers look for executions that ended since their last pass (0050).
+    Index("ix_executions_updated", "updated"),
 )
 
 task_runs = Table(
@@ -219,4 +221,30 @@ trigger_states = Table(
     Column("state", Text, nullable=True),
     Column("watching", Text, nullable=True),
     Column("backfill", Text, nullable=True),
+    # The lock an evaluation holds: who and until when; an expired lock is free, and
+    # ``/unlock`` frees one whose owner died (0050).
+    Column("locked_by", String(128), nullable=True),
+    Column("locked_until", DateTime(timezone=True), nullable=True),
+    # Why the trigger's conditions did not hold at its last evaluation (None: they did).
+    Column("last_condition", Text, nullable=True),
+)
+
+#: Each ended execution a flow trigger handled, once (its primary key), with what it did:
+#: ``started`` (``execution_id``), ``conditions`` (not met), ``depth`` (refused: chain too
+#: deep) or ``error`` (the inputs did not fit). Inserted in the transaction that creates the
+#: downstream execution, so an ended execution starts at most one per trigger. ``depth``
+#: counts the flow triggers in the chain that led to ``execution_id``.
+flow_trigger_events = Table(
+    "flow_trigger_events",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    Column("flow_id", String(255), primary_key=True),
+    Column("trigger_id", String(255), primary_key=True),
+    Column("upstream_id", String(32), primary_key=True),
+    Column("upstream_attempt", Integer, primary_key=True),
+    Column("outcome", String(16), nullable=False),
+    Column("execution_id", String(32), nullable=True),
+    Column("depth", Integer, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index("ix_flow_trigger_events_execution", "execution_id"),
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from plait_sdk import Example, Model, WebhookTrigger
 from pydantic import Field, model_validator
@@ -22,6 +22,14 @@ class Provider(StrEnum):
     SLACK = "slack"
     STANDARD_WEBHOOKS = "standard-webhooks"
     HMAC = "hmac"
+
+
+class FetchType(StrEnum):
+    """How a webhook keeps the request body."""
+
+    AUTO = "AUTO"
+    FETCH = "FETCH"
+    STORE = "STORE"
 
 
 class Verify(Model):
@@ -98,3 +106,18 @@ class Webhook(WebhookTrigger):
     """Requests a second this key accepts (0: no limit); above it 429 with `Retry-After`."""
     rate_burst: int = Field(10, ge=1)
     """With `rateLimit`: requests accepted at once before the rate applies."""
+    fetch_type: FetchType = FetchType.AUTO
+    """`STORE`: always keep the body as a file in internal storage (`trigger.body` and
+    `trigger.uri` are its `plait://` URI). By default only a body that is not JSON, a form or
+    text, or is larger than `webhook_body_inline_max_bytes`, is stored."""
+    response_code: int | str | None = None
+    """The status of the answer (a template; with `wait`, it sees the execution's outputs).
+    Default: 200, and with `wait` 500 for a failed execution and 202 for a running one."""
+    response_content_type: str | None = None
+    """The Content-Type of the answer (default `application/json`, or `text/plain` for a
+    `responseBody` that renders to text)."""
+    response_headers: dict[str, str] = Field(default_factory=dict)
+    """Extra headers of the answer (templates)."""
+    response_body: Any = None
+    """The answer's body instead of the execution (a template, or a map/list rendered to JSON);
+    it sees `trigger.*`, `execution.*` and, with `wait`, `outputs.<taskId>.*`."""
