@@ -11,7 +11,9 @@ fixed time), it measures on loopback:
 4. the idle server's resident memory, measured right after start-up (every installed
    connector loaded).
 
-Prints a Markdown table for docs/performance.md.
+Prints a Markdown table for docs/performance.md. ``--profile FILE`` runs the server under
+``cProfile`` (slower: read the ratios between its entries, not the figures) and writes its
+statistics to FILE when it stops (``python -m pstats FILE``).
 """
 
 from __future__ import annotations
@@ -57,15 +59,34 @@ def ceiling_server(port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
+def profiled_server(out: str, argv: list[str]) -> None:
+    """``plait server local`` in this process under cProfile, statistics written to ``out``
+    once it stops (the console script ends with ``os._exit``, which would lose them)."""
+    import cProfile
+
+    from plait.cli import cli
+
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        cli.main(argv, standalone_mode=False)
+    finally:
+        profile.disable()
+        profile.dump_stats(out)
+
+
 def start_plait(
-    home: Path, flow: str = FLOW, env: dict[str, str] | None = None
+    home: Path, flow: str = FLOW, env: dict[str, str] | None = None, profile: str | None = None
 ) -> tuple[subprocess.Popen[str], str, str]:
     flows = home.parent / "flows"
     flows.mkdir(parents=True, exist_ok=True)
     (flows / "one.yaml").write_text(flow)
     env = {**os.environ, "PLAIT_HOME": str(home), **(env or {})}
+    command = [str(PLAIT)]
+    if profile:
+        command = [sys.executable, __file__, "--profiled-server", profile, "--"]
     process = subprocess.Popen(
-        [str(PLAIT), "server", "local", "--port", "0", "--deploy", str(flows)],
+        [*command, "server", "local", "--port", "0", "--deploy", str(flows)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         text=True, env=env, cwd=str(home.parent),
     )  # fmt: skip
@@ -100,6 +121,13 @@ def start_ceiling() -> tuple[subprocess.Popen[str], str]:
         except OSError:
             time.sleep(0.1)
     raise SystemExit("the ceiling server did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far: per request, a measure that the
+    machine's other load disturbs far less than requests a second do."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mib(pid: int) -> float:
@@ -210,7 +238,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--body", default="{}")
     parser.add_argument("--github-secret", default="")
-    args = parser.parse_args()
+    parser.add_argument("--profile", help="run the server under cProfile, stats to this file")
+    parser.add_argument("--profiled-server", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.profiled_server:
+        profiled_server(args.profiled_server, [a for a in rest if a != "--"])
+        return
     if args.ceiling_server:
         ceiling_server(args.ceiling_server)
         return
@@ -224,7 +257,7 @@ def main() -> None:
     seconds = 3.0 if args.quick else 10.0
     rows: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        server, url, token = start_plait(Path(tmp) / "home")
+        server, url, token = start_plait(Path(tmp) / "home", profile=args.profile)
         ceiling, ceiling_url = start_ceiling()
         try:
             time.sleep(2)
@@ -232,8 +265,10 @@ def main() -> None:
             create = f"{url}/api/v1/executions/bench/one"
             for clients in (4, 16):
                 top = run_load(ceiling_url + "/noop", "", clients, seconds)
+                cpu = cpu_seconds(server.pid)
                 got = run_load(create, token, clients, seconds)
                 settle(url, token)
+                cpu = cpu_seconds(server.pid) - cpu
                 share = 100 * got["rps"] / top["rps"]
                 rows.append((
                     f"do-nothing aiohttp handler, {clients} clients",
@@ -243,7 +278,8 @@ def main() -> None:
                 rows.append((
                     f"executions created via the API, {clients} clients",
                     f"{got['rps']:,.0f} /s ({share:.0f}% of the ceiling), "
-                    f"p50 {got['p50_ms']:.2f} ms, p99 {got['p99_ms']:.2f} ms"
+                    f"p50 {got['p50_ms']:.2f} ms, p99 {got['p99_ms']:.2f} ms; server CPU "
+                    f"{1000 * cpu / max(1, got['requests']):.2f} ms per execution (created and run)"
                     + (f", {got['errors']} errors" if got["errors"] else ""),
                 ))  # fmt: skip
             done = run_load(create + "?wait=true", token, 4, seconds)

@@ -183,6 +183,10 @@ class Repository(abc.ABC):
         released when ``lease.release``. ``also`` executions are new ones, inserted holding
         the lease with epoch 1. Without a lease (tools, tests) the lease columns are left as
         they are.
+
+        An implementation may write the saves of several executions in one transaction (the
+        SQL one does: group commits), but returns from each only once the transaction holding
+        it has committed, and fails each on its own (a lost lease, a failing statement).
         """
 
     # -- leases ------------------------------------------------------------------------------

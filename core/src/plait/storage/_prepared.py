@@ -6,13 +6,14 @@ upsert of the task runs that changed, the new log lines and metrics, and a commi
 lookup, parameter processing, result setup): 60 µs of the ~300 µs a non-pure task cost in
 all, against 20 µs for the same work on the DBAPI cursor. So the save statements are compiled
 by SQLAlchemy once, for the dialect in use (the SQL text and the type conversions stay
-SQLAlchemy's), and executed directly on the driver connection, in a transaction of their own.
+SQLAlchemy's), and executed directly on the driver connection, in a transaction of their own
+(:func:`group`), which holds the steps of several executions at once (``SqlRepository.save``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -51,20 +52,29 @@ class Prepared:
         return out
 
 
-def write(
-    conn: Connection,
-    batches: Sequence[tuple[Prepared, Sequence[Mapping[str, Any]]]],
-    *,
-    fenced: tuple[Prepared, Mapping[str, Any]] | None = None,
-) -> bool:
-    """Run the batches in one transaction on ``conn``'s driver connection.
+class Group:
+    """One transaction on ``conn``'s driver connection, for :func:`group`: its cursor runs
+    single rows (:meth:`one`, which says whether a row changed) and batches (:meth:`many`)."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    def one(self, prepared: Prepared, row: Mapping[str, Any]) -> bool:
+        self.cursor.execute(prepared.sql, prepared.parameters([row])[0])
+        return bool(self.cursor.rowcount == 1)
+
+    def many(self, prepared: Prepared, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.cursor.executemany(prepared.sql, prepared.parameters(rows))
+
+
+@contextlib.contextmanager
+def group(conn: Connection) -> Iterator[Group]:
+    """A transaction of its own on ``conn``'s driver connection, committed when the block
+    ends, or rolled back and the error re-raised.
 
     ``conn`` must have no transaction open (each repository call ends with a commit or a
-    rollback); this one is committed here, or rolled back and the error re-raised.
-
-    ``fenced`` is one row written first, whose statement changes no row when its condition
-    does not hold (an upsert ``... DO UPDATE ... WHERE``): then the transaction is rolled back
-    and ``False`` returned, nothing written.
+    rollback).
     """
     if conn.in_transaction():
         raise RuntimeError("a SQLAlchemy transaction is open on the repository connection")
@@ -76,15 +86,7 @@ def write(
             # The driver runs in autocommit mode (SQLAlchemy's listener issues BEGIN IMMEDIATE
             # for its own transactions): take the write lock up front the same way.
             cursor.execute("BEGIN IMMEDIATE")
-        if fenced is not None:
-            prepared, row = fenced
-            cursor.execute(prepared.sql, prepared.parameters([row])[0])
-            if cursor.rowcount != 1:
-                _rollback(driver, cursor, sqlite)
-                return False
-        for prepared, rows in batches:
-            if rows:
-                cursor.executemany(prepared.sql, prepared.parameters(rows))
+        yield Group(cursor)
         if sqlite:
             cursor.execute("COMMIT")
         else:
@@ -94,7 +96,6 @@ def write(
         raise
     finally:
         cursor.close()
-    return True
 
 
 def _rollback(driver: Any, cursor: Any, sqlite: bool) -> None:

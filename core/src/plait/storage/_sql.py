@@ -7,6 +7,10 @@ has one writer anyway, and running SQLAlchemy Core synchronously in that thread 
 hop per call (about 0.3 ms per engine save, of which 0.09 ms is SQL work; the aiosqlite bridge
 hops threads for every statement, 2.2 ms per save). The event loop never blocks on the database.
 
+Saves are group-committed: the saves of every execution that arrive while a transaction runs are
+written together in the next one (one thread hop, one commit), each fenced by its own lease,
+and each caller is answered only once that transaction has committed.
+
 A database locked by another process is retried with backoff for up to
 ``limits().database_busy_seconds``; a lock held longer, a disk I/O error or a full disk is a
 :class:`~plait.engine._repository.DatabaseFault` saying so in one line, never an internal error.
@@ -16,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import json
 import random
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,7 +55,7 @@ from plait.engine._repository import DatabaseFault, Lease, LeaseHolder, LeaseLos
 from plait.flows import TERMINAL_STATES, State
 from plait.limits import limits
 from plait.storage import _migrate
-from plait.storage._prepared import Prepared, write
+from plait.storage._prepared import Prepared, group
 from plait.storage._private import prepare_sqlite
 from plait.storage._tables import executions, flows, task_runs
 from plait.storage._tables import logs as logs_table
@@ -75,6 +81,30 @@ class FlowConflict(Exception):
         self.kind = kind
 
 
+@dataclass
+class _Step:
+    """One save waiting for the transaction that will hold it (its group commit)."""
+
+    execution_id: str
+    kind: str
+    header: dict[str, Any]
+    #: Written only while the stored lease is the one in ``header``.
+    fenced: bool
+    #: (statement kind, rows) written after the header, when it was written.
+    rows: list[tuple[str, list[dict[str, Any]]]]
+    #: ``True`` once committed; the lease's holder (or ``None``) when the lease was lost.
+    done: asyncio.Future[Any]
+
+
+def _settle(step: _Step, *, result: Any = None, error: BaseException | None = None) -> None:
+    if step.done.done():  # its caller was cancelled: the write went ahead (or not) regardless
+        return
+    if error is not None:
+        step.done.set_exception(error)
+    else:
+        step.done.set_result(result)
+
+
 class SqlRepository(Repository):
     """Flows, executions, task runs, logs and metrics in a SQL database.
 
@@ -91,6 +121,9 @@ class SqlRepository(Repository):
         self._engine: Engine | None = None
         self._conn: Connection | None = None
         self._thread: DatabaseThread | None = None
+        #: Saves waiting for their group commit, and the task committing them (one at a time).
+        self._waiting: list[_Step] = []
+        self._committer: asyncio.Task[None] | None = None
 
     @classmethod
     def sqlite(cls, path: Path) -> SqlRepository:
@@ -189,6 +222,8 @@ class SqlRepository(Repository):
     async def close(self) -> None:
         if self._thread is None:
             return
+        if self._committer is not None:  # saves still waiting for their commit
+            await asyncio.wait({self._committer})
 
         def _close() -> None:
             # A database that failed (locked, broken disk) must not turn the fault being
@@ -390,42 +425,102 @@ class SqlRepository(Repository):
             for row in others:
                 row.update(lease_owner=lease.owner, lease_epoch=1, lease_expires=lease.expires)
         kind = "executions" if lease is None else "leased"
-        log_rows = _log_rows(logs)
-        metric_rows = _metric_rows(metrics)
-        rows = [
-            {
-                "id": t.id,
-                "execution_id": t.execution_id,
-                "state": t.state.value,
-                "document": t.model_dump_json(),
-            }
-            for t in task_runs_
-        ]
-
-        def run(conn: Connection) -> LeaseHolder | bool | None:
-            # The engine's hot path: prepared statements on the driver's cursor (_prepared).
-            batches = []
-            if others:
-                batches.append((self._prepared(kind, others, conn), others))
-            if rows:
-                batches.append((self._prepared("task_runs", rows, conn), rows))
-            if log_rows:
-                batches.append((self._prepared("logs", log_rows, conn), log_rows))
-            if metric_rows:
-                batches.append((self._prepared("metrics", metric_rows, conn), metric_rows))
-            if lease is None:
-                write(conn, [(self._prepared(kind, [header], conn), [header]), *batches])
-                return True
-            # Fenced: the header is written first, only while the lease is still ours.
-            if write(conn, batches, fenced=(self._prepared(kind, [header], conn), header)):
-                return True
-            holder = _lease_holder(conn, execution.id)
-            conn.commit()
-            return holder
-
-        written = await self._run(run)
+        step = _Step(
+            execution_id=execution.id,
+            kind=kind,
+            header=header,
+            fenced=lease is not None,
+            rows=[
+                ("task_runs", [_task_run_row(t) for t in task_runs_]),
+                (kind, others),
+                ("logs", _log_rows(logs)),
+                ("metrics", _metric_rows(metrics)),
+            ],
+            done=asyncio.get_running_loop().create_future(),
+        )
+        self._waiting.append(step)
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_waiting(), name="plait-db-group")
+        # Acknowledged only once the transaction holding the step has committed.
+        written = await step.done
         if written is not True:
-            raise LeaseLost(execution.id, written or None)
+            raise LeaseLost(execution.id, written)
+
+    async def _commit_waiting(self) -> None:
+        """Group commits: every save waiting when the previous transaction ends goes into the
+        next one. One save alone is written at once; under load, the saves that arrive while
+        a transaction runs share the next (one commit, one thread hop, for all of them)."""
+        batch: list[_Step] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                await self._commit_group(batch)
+        except BaseException as error:  # cancelled (the loop is closing): nothing acknowledged
+            for step in [*batch, *self._waiting]:
+                if not step.done.done():
+                    step.done.set_exception(error)
+            self._waiting = []
+            raise
+        finally:
+            self._committer = None
+
+    async def _commit_group(self, batch: list[_Step]) -> None:
+        try:
+            outcome = await self._run(functools.partial(self._write_group, batch))
+        except DatabaseFault as fault:
+            # Nothing of the group was committed: each save gets the fault (an instance of its
+            # own: the engine names the execution in it).
+            for step in batch:
+                own = DatabaseFault(fault.problem, fault.where)
+                own.__cause__ = fault.__cause__
+                _settle(step, error=own)
+            return
+        except Exception as error:
+            if len(batch) == 1:
+                _settle(batch[0], error=error)
+                return
+            # One statement failed and the whole transaction rolled back: write each save on
+            # its own, so the failure reaches only the save that caused it.
+            for step in batch:
+                await self._commit_group([step])
+            return
+        for step, result in zip(batch, outcome, strict=True):
+            _settle(step, result=result)
+
+    def _write_group(self, batch: list[_Step], conn: Connection) -> list[Any]:
+        """The steps of ``batch`` in one transaction (in the database thread): each header
+        first, fenced by its lease when it has one; a fenced header that changed no row (the
+        lease is another process's now) leaves out everything else of its step."""
+        outcome: list[Any] = []
+        with group(conn) as tx:
+            pending: dict[tuple[str, tuple[str, ...]], tuple[Prepared, list[dict[str, Any]]]] = {}
+            for step in batch:
+                written = tx.one(self._prepared(step.kind, [step.header], conn), step.header)
+                if step.fenced and not written:
+                    outcome.append(None)  # lost: its holder is read below
+                    continue
+                outcome.append(True)
+                for kind, rows in step.rows:
+                    for row in rows:
+                        key = (kind, tuple(row))
+                        if key not in pending:
+                            pending[key] = (self._prepared(kind, [row], conn), [])
+                        pending[key][1].append(row)
+            # Grouped by statement, in the steps' order (a task run's rows stay in order); the
+            # execution rows above come first (task runs, logs and metrics reference them).
+            for prepared, rows in pending.values():
+                tx.many(prepared, rows)
+        # Committed: from here on nothing may fail the group (it would be written again).
+        # Who holds a lost lease only makes the error message clearer.
+        for index, step in enumerate(batch):
+            if outcome[index] is None:
+                try:
+                    outcome[index] = _lease_holder(conn, step.execution_id)
+                    conn.commit()
+                except Exception:
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+        return outcome
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -932,6 +1027,15 @@ def _lease_holder(conn: Connection, execution_id: str) -> LeaseHolder | None:
     if expires is not None and expires.tzinfo is None:
         expires = expires.replace(tzinfo=UTC)  # SQLite keeps the UTC time without its zone
     return LeaseHolder(owner=row[0], expires=expires, epoch=int(row[2]))
+
+
+def _task_run_row(run: TaskRun) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "execution_id": run.execution_id,
+        "state": run.state.value,
+        "document": run.model_dump_json(),
+    }
 
 
 def _log_rows(records: Sequence[LogRecord]) -> list[dict[str, Any]]:
