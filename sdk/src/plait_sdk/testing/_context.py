@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from plait_sdk._context import KeyValueStore, MetricType, RunContext, TaskLogger
 from plait_sdk._masking import Masker
@@ -20,13 +20,13 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class LogLine:
-    """One captured log line, masked as a real run stores it.
+class LogLine(NamedTuple):
+    """One captured log line, masked as a real run stores it; a ``(level, message)`` pair.
 
     Example::
 
-        >>> LogLine("INFO", "calling https://example.com").level
+        >>> level, message = LogLine("INFO", "calling https://example.com")
+        >>> level
         'INFO'
     """
 

@@ -42,7 +42,7 @@ class TaskResult:
     """The failure as the execution would show it (masked), or ``None`` on success."""
     exception: BaseException | None = None
     """The exception the task raised, unmasked, for ``isinstance`` checks."""
-    file_contents: dict[str, bytes] = field(default_factory=dict)
+    file_uris: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -79,8 +79,8 @@ class TaskResult:
 
     @property
     def files(self) -> dict[str, bytes]:
-        """The files the task stored: URI to content."""
-        return self.file_contents
+        """The files the task stored: URI to content (read on each access)."""
+        return {uri: self.context.storage.file(uri) for uri in self.file_uris}
 
     def _check(self) -> None:
         if self.error is not None:
@@ -146,15 +146,15 @@ class TaskHarness:
         """The execution's masker: every secret read (and value derived from one) is in it."""
         self.kv = MemoryKeyValueStore(namespace, self.clock)
         self.kv.seed(dict(kv or {}))
-        self.store = FileStore()
         self._root = root
+        self.store = FileStore(self._root_dir() / "storage")
         self._ids = itertools.count(1)
         self._renderer = load_renderer()
         self.prefix = execution_prefix(namespace, flow_id, self.execution_id)
         for name, data in (files or {}).items():
             content = data.read_bytes() if isinstance(data, Path) else bytes(data)
             key = f"{self.prefix}/inputs/{check_key(name)}"
-            self.store.files[key] = content
+            self.store.write(key, content)
             self.inputs.setdefault(name, self.store.uri(key))
 
     # -- files -----------------------------------------------------------------------------------
@@ -166,9 +166,9 @@ class TaskHarness:
     def read(self, uri: str) -> bytes:
         """The content of any file of this execution (given, or stored by a task)."""
         key = uri.removeprefix("plait://").lstrip("/")
-        if key not in self.store.files:
+        if not self.store.exists(key):
             raise KeyError(uri)
-        return self.store.files[key]
+        return self.store.read(key)
 
     # -- contexts --------------------------------------------------------------------------------
 
@@ -313,5 +313,5 @@ class TaskHarness:
             ctx.logs.append(LogLine("ERROR", result.error))
         else:
             self.outputs[task_id] = result.outputs
-        result.file_contents = {uri: self.read(uri) for uri in ctx.files}
+        result.file_uris = ctx.files
         return result

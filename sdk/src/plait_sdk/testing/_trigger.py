@@ -89,7 +89,8 @@ class TriggerHarness:
         self.masker = Masker()
         self.kv = MemoryKeyValueStore(namespace, self.clock)
         self.kv.seed(dict(kv or {}))
-        self.store = FileStore()
+        root = root or Path(tempfile.mkdtemp(prefix="plait-trigger-"))
+        self.store = FileStore(root / "storage")
         self.evaluations: list[Evaluation] = []
         """Every evaluation so far, in order."""
         self.executions: list[ExecutionRequest] = []
@@ -108,7 +109,7 @@ class TriggerHarness:
             attempt=1,
             masker=self.masker,
             storage=HarnessStorage(self.store, prefix, [prefix]),
-            working_dir=(root or Path(tempfile.mkdtemp(prefix="plait-trigger-"))) / "work",
+            working_dir=root / "work",
             kv=self.kv,
             clock=self.clock,
             renderer=load_renderer(),
