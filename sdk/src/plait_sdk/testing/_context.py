@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from plait_sdk._context import KeyValueStore, MetricType, RunContext, TaskLogger
@@ -35,20 +35,20 @@ class LogLine(NamedTuple):
     message: str
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One recorded metric.
+class Metric(NamedTuple):
+    """One recorded metric: a ``(name, value, type, tags)`` tuple.
 
     Example::
 
-        >>> Metric("requests", 1.0).type
+        >>> name, value, kind, tags = Metric("requests", 1.0, "counter", {"host": "a"})
+        >>> kind
         'counter'
     """
 
     name: str
     value: float
     type: MetricType = "counter"
-    tags: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = MappingProxyType({})
 
 
 class CapturedLog(TaskLogger):
@@ -71,7 +71,12 @@ class CapturedLog(TaskLogger):
             text = msg % args if args else msg
         except (TypeError, ValueError):
             text = " ".join([msg, *map(str, args)])
-        self.lines.append(LogLine(level, self._masker.mask(text)))
+        self.record(LogLine(level, self._masker.mask(text)))
+
+    def record(self, line: LogLine) -> None:
+        """Keep one formatted, masked line. Override it to capture differently (count the lines
+        of a huge output without keeping them, stamp arrival times...)."""
+        self.lines.append(line)
 
     def debug(self, msg: str, *args: object) -> None:
         self._emit("DEBUG", msg, args)
@@ -116,6 +121,7 @@ class HarnessContext(RunContext):
         renderer: TemplateRenderer,
         template_context: Callable[[], dict[str, Any]],
         secret: Callable[[str], Awaitable[str]],
+        log: CapturedLog | None = None,
     ) -> None:
         self.namespace = namespace
         self.flow_id = flow_id
@@ -124,7 +130,7 @@ class HarnessContext(RunContext):
         self.taskrun_id = taskrun_id
         self.attempt = attempt
         self.masker = masker
-        self._log = CapturedLog(masker)
+        self._log = log or CapturedLog(masker)
         self._storage = storage
         self._working_dir = working_dir
         self._kv = kv

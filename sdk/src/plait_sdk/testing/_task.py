@@ -16,7 +16,7 @@ from plait_sdk._errors import TaskFailure, UserError
 from plait_sdk._masking import Masker
 from plait_sdk._task import Output, Task
 from plait_sdk.testing._clock import FakeClock
-from plait_sdk.testing._context import HarnessContext, LogLine, Metric
+from plait_sdk.testing._context import CapturedLog, HarnessContext, LogLine, Metric
 from plait_sdk.testing._kv import MemoryKeyValueStore
 from plait_sdk.testing._render import load_renderer, render_value, text_properties
 from plait_sdk.testing._storage import FileStore, HarnessStorage, check_key, execution_prefix
@@ -225,8 +225,19 @@ class TaskHarness:
             )
         return found
 
-    def context(self, task_id: str = "task", *, task_type: str | None = None) -> HarnessContext:
-        """A fresh RunContext for one attempt of task ``task_id`` in this execution."""
+    def context(
+        self,
+        task_id: str = "task",
+        *,
+        task_type: str | None = None,
+        working_dir: Path | None = None,
+        log: CapturedLog | None = None,
+    ) -> HarnessContext:
+        """A fresh RunContext for one attempt of task ``task_id`` in this execution.
+
+        ``working_dir`` shares a directory between task runs (as a ``WorkingDirectory`` does);
+        ``log`` captures lines with a :class:`CapturedLog` subclass (built on ``self.masker``).
+        """
         taskrun_id = f"run{next(self._ids)}"
         storage = HarnessStorage(self.store, f"{self.prefix}/{task_id}/{taskrun_id}", [self.prefix])
         return HarnessContext(
@@ -238,12 +249,13 @@ class TaskHarness:
             attempt=1,
             masker=self.masker,
             storage=storage,
-            working_dir=self._root_dir() / "work" / taskrun_id,
+            working_dir=working_dir or self._root_dir() / "work" / taskrun_id,
             kv=self.kv,
             clock=self.clock,
             renderer=self._renderer,
             template_context=lambda: self.template_context(task_id, task_type),
             secret=self._secret,
+            log=log,
         )
 
     # -- running ---------------------------------------------------------------------------------
