@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 import plait_sdk
+import plait_sdk.testing
 import pluggy
 import pytest
 from plait_sdk import (
@@ -96,8 +97,16 @@ def test_the_docstring_check_catches_an_undocumented_hookspec() -> None:
 
 
 def public_names(module: types.ModuleType) -> set[str]:
-    """Names bound in ``module`` that are public: no leading underscore, plus ``__version__``."""
-    names = {n for n in vars(module) if not n.startswith("_")}
+    """Names bound in ``module`` that are public: no leading underscore, plus ``__version__``.
+
+    Public subpackages (``plait_sdk.testing``) have their own ``__all__``; ``@py_*`` names are
+    pytest's assertion rewriting (plait-sdk ships a pytest plugin, so pytest rewrites it).
+    """
+    names = {
+        n
+        for n, value in vars(module).items()
+        if not n.startswith(("_", "@")) and not isinstance(value, types.ModuleType)
+    }
     return names | ({"__version__"} & set(vars(module)))
 
 
@@ -107,6 +116,35 @@ def test_all_matches_the_public_names_exactly() -> None:
     defined = public_names(plait_sdk)
     assert sorted(defined - set(exported)) == [], "public but missing from __all__"
     assert sorted(set(exported) - defined) == [], "in __all__ but not defined"
+
+
+def test_the_testing_package_exports_exactly_its_all() -> None:
+    exported = plait_sdk.testing.__all__
+    defined = public_names(plait_sdk.testing) - {"annotations"}
+    assert sorted(exported) == sorted(defined)
+    assert sorted(exported) == [
+        "CapturedLog",
+        "Evaluation",
+        "FakeClock",
+        "HarnessContext",
+        "HarnessStorage",
+        "LogLine",
+        "MemoryKeyValueStore",
+        "Metric",
+        "RENDERER_ENTRY_POINT",
+        "TaskHarness",
+        "TaskResult",
+        "TemplateRenderer",
+        "TriggerHarness",
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in plait_sdk.testing.__all__ if n != "RENDERER_ENTRY_POINT"]
+)
+def test_every_testing_name_is_documented_with_an_example(name: str) -> None:
+    doc = inspect.getdoc(getattr(plait_sdk.testing, name)) or ""
+    assert "Example::" in doc or ">>>" in doc, f"plait_sdk.testing.{name} shows no example"
 
 
 def test_everything_in_all_is_importable() -> None:

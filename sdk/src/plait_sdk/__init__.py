@@ -21,6 +21,7 @@ from plait_sdk._hookspecs import (
     hookimpl,
     hookspec,
 )
+from plait_sdk._masking import MASK, Masker
 from plait_sdk._models import Model
 from plait_sdk._runners import (
     TaskRunner,
@@ -42,12 +43,14 @@ from plait_sdk._trigger import (
 from plait_sdk._version import PLUGIN_API_VERSION, __version__
 
 __all__ = [
+    "MASK",
     "PLUGIN_API_VERSION",
     "Blueprint",
     "DocumentedSchema",
     "Example",
     "ExecutionRequest",
     "KeyValueStore",
+    "Masker",
     "MetricType",
     "Model",
     "Output",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 
@@ -171,6 +171,20 @@ class RunContext(abc.ABC):
     def kv(self) -> KeyValueStore:
         """The key-value store (flow namespace by default). Added in plugin API 1.0."""
         raise NotImplementedError("this Plait runtime has no key-value store")
+
+    def now(self) -> datetime:
+        """The current time (UTC, timezone-aware). Added in plugin API 1.0.
+
+        Read the time through this rather than ``datetime.now()``: the test harness
+        (:mod:`plait_sdk.testing`) gives it a fake clock, so a trigger that compares
+        timestamps is testable without sleeping.
+
+        Example::
+
+            if ctx.now() - last_seen > timedelta(hours=1):
+                ctx.log.warning("no new rows for an hour")
+        """
+        return datetime.now(UTC)
 
     @property
     @abc.abstractmethod

@@ -13,6 +13,7 @@ from plait.cli import (  # noqa: F401
     _plugins,
     _remote,
     _run,
+    _sdk,
     _secrets,
     _server,
     _triggers,

@@ -1,4 +1,5 @@
-"""Fixtures: real PostgreSQL, MariaDB and SQLite databases, a RunContext, and the real engine.
+"""Fixtures: real PostgreSQL, MariaDB and SQLite databases, a RunContext (plait_sdk.testing), and
+the real engine.
 
 Services: PostgreSQL on 127.0.0.1:5432 (user postgres, database ``test``) and MariaDB on
 127.0.0.1:3306 (user root, empty password, database ``test``); override with the environment
@@ -16,7 +17,7 @@ import os
 import socket
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,8 @@ from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.plugins import PluginHost
 from plait.storage import LocalStorageBackend, SqlRepository
-from plait.storage._files import ExecutionStorage, execution_prefix
 from plait_db import ENGINES
-from plait_sdk import MetricType, RunContext, Storage, TaskLogger
+from plait_sdk.testing import HarnessContext, TaskHarness
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -69,94 +69,18 @@ DIALECTS = [
 SERVERS = DIALECTS[:2]
 
 
-# -- a RunContext over real internal storage ------------------------------------------------------
+# -- a RunContext: plait_sdk.testing -------------------------------------------------------------
 
 
-class RecordingLogger(TaskLogger):
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str]] = []
-
-    def _add(self, level: str, msg: str, args: tuple[object, ...]) -> None:
-        self.records.append((level, msg % args if args else msg))
-
-    def debug(self, msg: str, *args: object) -> None:
-        self._add("DEBUG", msg, args)
-
-    def info(self, msg: str, *args: object) -> None:
-        self._add("INFO", msg, args)
-
-    def warning(self, msg: str, *args: object) -> None:
-        self._add("WARNING", msg, args)
-
-    def error(self, msg: str, *args: object) -> None:
-        self._add("ERROR", msg, args)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(message for _, message in self.records)
-
-
-class FakeContext(RunContext):
-    """A RunContext with real plait internal storage; records logs, masks and metrics."""
-
-    def __init__(self, root: Path, task_id: str = "query") -> None:
-        self.namespace = "tests"
-        self.flow_id = "db"
-        self.execution_id = uuid.uuid4().hex
-        self.task_id = task_id
-        self.taskrun_id = uuid.uuid4().hex
-        self.attempt = 1
-        prefix = execution_prefix(self.namespace, self.flow_id, self.execution_id)
-        backend = LocalStorageBackend(root / "storage")
-        self._storage = ExecutionStorage(backend, f"{prefix}/{self.taskrun_id}", [prefix])
-        self._working_dir = root / "work" / self.taskrun_id
-        self.logger = RecordingLogger()
-        self.masked: list[str] = []
-        self.metrics: list[tuple[str, float, dict[str, str]]] = []
-
-    @property
-    def log(self) -> TaskLogger:
-        return self.logger
-
-    @property
-    def storage(self) -> Storage:
-        return self._storage
-
-    @property
-    def working_dir(self) -> Path:
-        self._working_dir.mkdir(parents=True, exist_ok=True)
-        return self._working_dir
-
-    async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        return value
-
-    async def secret(self, name: str) -> str:
-        raise KeyError(name)
-
-    def mask(self, value: str) -> None:
-        self.masked.append(value)
-
-    def metric(
-        self,
-        name: str,
-        value: float,
-        *,
-        type: MetricType = "counter",
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
-        self.metrics.append((name, value, dict(tags or {})))
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-    async def run_blocking(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        return fn(*args, **kwargs)
+def make_context(root: Path, task_id: str = "query", **options: Any) -> HarnessContext:
+    """A task run's context in the harness (namespace ``tests``, flow ``db``) under ``root``."""
+    harness = TaskHarness(namespace="tests", flow_id="db", root=root / "harness", **options)
+    return harness.context(task_id)
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> FakeContext:
-    return FakeContext(tmp_path)
+def ctx(tmp_path: Path) -> HarnessContext:
+    return make_context(tmp_path)
 
 
 @pytest.fixture(autouse=True)

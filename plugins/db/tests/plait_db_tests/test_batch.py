@@ -14,8 +14,9 @@ import pytest
 from plait.flows import State
 from plait_db import Batch, Query
 from plait_sdk import TaskFailure, UserError
+from plait_sdk.testing import HarnessContext
 
-from .conftest import Db, FakeContext, Harness
+from .conftest import Db, Harness
 
 TABLE = {
     "postgresql": "id INTEGER PRIMARY KEY, name VARCHAR(40) NOT NULL, score INTEGER, "
@@ -31,7 +32,7 @@ def jsonl(rows: list[Any]) -> bytes:
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
 
 
-async def put(ctx: FakeContext, name: str, data: bytes) -> str:
+async def put(ctx: HarnessContext, name: str, data: bytes) -> str:
     return await ctx.storage.put(name, data)
 
 
@@ -52,7 +53,7 @@ ROWS = [
 ]
 
 
-async def test_positional_placeholders_from_json_lines(db: Db, ctx: FakeContext) -> None:
+async def test_positional_placeholders_from_json_lines(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     uri = await put(ctx, "rows.jsonl", jsonl(ROWS))
     task = batch(db, uri, sql=f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", chunk=2)
@@ -63,12 +64,12 @@ async def test_positional_placeholders_from_json_lines(db: Db, ctx: FakeContext)
     assert rows == [(1, "Ada", 90, '["a", "b"]'), (2, "Bob", None, None), (3, "Cy", 75, '{"k": 1}')]
     [(joined,)] = await db.rows(f"SELECT joined FROM {table} WHERE id = 1")
     assert str(joined) == "2024-05-01"
-    assert ("records", 3, {}) in ctx.metrics
-    assert ("updated", 3, {}) in ctx.metrics
-    assert "loaded 3 row(s) in 2 chunk(s)" in ctx.logger.text
+    assert ("records", 3, "counter", {}) in ctx.metrics
+    assert ("updated", 3, "counter", {}) in ctx.metrics
+    assert "loaded 3 row(s) in 2 chunk(s)" in ctx.log_text
 
 
-async def test_named_placeholders_take_values_by_key(db: Db, ctx: FakeContext) -> None:
+async def test_named_placeholders_take_values_by_key(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     lines = [{"name": "Ada", "id": 1, "extra": "ignored"}, {"id": 2, "name": "Bob"}]
     uri = await put(ctx, "rows.jsonl", jsonl(lines))
@@ -85,7 +86,7 @@ async def test_named_placeholders_take_values_by_key(db: Db, ctx: FakeContext) -
     ]
 
 
-async def test_columns_pick_and_order_object_values(db: Db, ctx: FakeContext) -> None:
+async def test_columns_pick_and_order_object_values(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     lines = [{"zzz": 0, "name": "Ada", "id": 1}, {"id": 2, "name": "Bob", "zzz": 0}]
     uri = await put(ctx, "rows.jsonl", jsonl(lines))
@@ -96,7 +97,7 @@ async def test_columns_pick_and_order_object_values(db: Db, ctx: FakeContext) ->
     assert await db.rows(f"SELECT id, name FROM {table} ORDER BY id") == [(1, "Ada"), (2, "Bob")]
 
 
-async def test_table_with_and_without_columns(db: Db, ctx: FakeContext) -> None:
+async def test_table_with_and_without_columns(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     uri = await put(ctx, "rows.jsonl", jsonl(ROWS[:2]))
     out = await batch(db, uri, table=table).run(ctx)
@@ -111,7 +112,7 @@ async def test_table_with_and_without_columns(db: Db, ctx: FakeContext) -> None:
     ]
 
 
-async def test_csv_with_header_quotes_and_empty_fields(db: Db, ctx: FakeContext) -> None:
+async def test_csv_with_header_quotes_and_empty_fields(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     data = (
         b"id,name,score,joined,tags\r\n"
@@ -130,7 +131,7 @@ async def test_csv_with_header_quotes_and_empty_fields(db: Db, ctx: FakeContext)
     ]
 
 
-async def test_csv_without_header_and_another_separator(sqlite: Db, ctx: FakeContext) -> None:
+async def test_csv_without_header_and_another_separator(sqlite: Db, ctx: HarnessContext) -> None:
     table = await people(sqlite)
     uri = await put(ctx, "people.txt", b"1;Ada;90\n2;Bob;\n")
     task = batch(
@@ -148,7 +149,7 @@ async def test_csv_without_header_and_another_separator(sqlite: Db, ctx: FakeCon
     ]
 
 
-async def test_upsert_counts_only_rows_touched(pg: Db, ctx: FakeContext) -> None:
+async def test_upsert_counts_only_rows_touched(pg: Db, ctx: HarnessContext) -> None:
     table = await people(pg)
     await pg.execute(f"INSERT INTO {table} (id, name) VALUES (1, 'old')")
     uri = await put(ctx, "rows.jsonl", jsonl([{"id": 1, "name": "Ada"}, {"id": 2, "name": "Bob"}]))
@@ -162,7 +163,7 @@ async def test_upsert_counts_only_rows_touched(pg: Db, ctx: FakeContext) -> None
     assert await pg.rows(f"SELECT id, name FROM {table} ORDER BY id") == [(1, "old"), (2, "Bob")]
 
 
-async def test_update_statements_count_matched_rows(db: Db, ctx: FakeContext) -> None:
+async def test_update_statements_count_matched_rows(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     await db.execute(f"INSERT INTO {table} (id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')")
     uri = await put(ctx, "rows.jsonl", jsonl([[10, 1], [30, 3], [99, 9]]))
@@ -185,7 +186,7 @@ def bad_file(bad_line: int, total: int, bad: str) -> bytes:
 
 
 async def test_invalid_json_names_its_line_and_earlier_chunks_stay(
-    db: Db, ctx: FakeContext
+    db: Db, ctx: HarnessContext
 ) -> None:
     table = await people(db)
     uri = await put(ctx, "rows.jsonl", bad_file(7, 10, '{"id": 7, "name": '))
@@ -198,7 +199,7 @@ async def test_invalid_json_names_its_line_and_earlier_chunks_stay(
     assert await db.rows(f"SELECT count(*) FROM {table}") == [(6,)]
 
 
-async def test_atomic_load_commits_nothing_on_a_bad_row(db: Db, ctx: FakeContext) -> None:
+async def test_atomic_load_commits_nothing_on_a_bad_row(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     uri = await put(ctx, "rows.jsonl", bad_file(8, 10, "[8]"))
     task = batch(
@@ -210,7 +211,7 @@ async def test_atomic_load_commits_nothing_on_a_bad_row(db: Db, ctx: FakeContext
     assert await db.rows(f"SELECT count(*) FROM {table}") == [(0,)]
 
 
-async def test_database_error_names_the_failing_line(db: Db, ctx: FakeContext) -> None:
+async def test_database_error_names_the_failing_line(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     # Line 6 repeats id 2 (a duplicate key), in the middle of the second chunk of 4.
     uri = await put(ctx, "rows.jsonl", bad_file(6, 9, json.dumps({"id": 2, "name": "dup"})))
@@ -231,7 +232,7 @@ async def test_database_error_names_the_failing_line(db: Db, ctx: FakeContext) -
     assert await db.rows(f"SELECT count(*) FROM {table}") == [(4,)]
 
 
-async def test_atomic_database_error_rolls_everything_back(db: Db, ctx: FakeContext) -> None:
+async def test_atomic_database_error_rolls_everything_back(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     uri = await put(ctx, "rows.jsonl", bad_file(9, 9, json.dumps({"id": 9, "name": None})))
     task = batch(
@@ -249,7 +250,7 @@ async def test_atomic_database_error_rolls_everything_back(db: Db, ctx: FakeCont
     assert out.row_count == 1
 
 
-async def test_value_of_the_wrong_type_names_its_line(pg: Db, ctx: FakeContext) -> None:
+async def test_value_of_the_wrong_type_names_its_line(pg: Db, ctx: HarnessContext) -> None:
     table = await people(pg)
     uri = await put(ctx, "rows.csv", b"id,name,score\n1,Ada,90\n2,Bob,ninety\n")
     with pytest.raises(TaskFailure) as failure:
@@ -259,14 +260,14 @@ async def test_value_of_the_wrong_type_names_its_line(pg: Db, ctx: FakeContext) 
     assert "ninety" in message
 
 
-async def test_csv_errors_name_their_line(sqlite: Db, ctx: FakeContext) -> None:
+async def test_csv_errors_name_their_line(sqlite: Db, ctx: HarnessContext) -> None:
     table = await people(sqlite)
     uri = await put(ctx, "rows.csv", b"id,name\n1,Ada\n2,Bob,extra\n")
     with pytest.raises(TaskFailure, match=r"^line 3: 3 field\(s\) but the header has 2 column"):
         await batch(sqlite, uri, table=table, columns=["id", "name"]).run(ctx)
 
 
-async def test_configuration_errors(sqlite: Db, ctx: FakeContext) -> None:
+async def test_configuration_errors(sqlite: Db, ctx: HarnessContext) -> None:
     uri = await put(ctx, "rows.jsonl", jsonl([[1]]))
     cases: list[tuple[dict[str, Any], str]] = [
         ({}, "set sql"),
@@ -283,7 +284,7 @@ async def test_configuration_errors(sqlite: Db, ctx: FakeContext) -> None:
         batch(sqlite, uri, table="t", fieldSeparator=";;")
 
 
-async def test_missing_table_fails_before_reading(pg: Db, ctx: FakeContext) -> None:
+async def test_missing_table_fails_before_reading(pg: Db, ctx: HarnessContext) -> None:
     uri = await put(ctx, "rows.jsonl", jsonl([[1]]))
     with pytest.raises(TaskFailure, match=r"cannot prepare the statement: .*does not exist"):
         await batch(pg, uri, sql="INSERT INTO plait_no_such_table VALUES (?)").run(ctx)
@@ -291,7 +292,7 @@ async def test_missing_table_fails_before_reading(pg: Db, ctx: FakeContext) -> N
         await batch(pg, uri, table="plait_no_such_table").run(ctx)
 
 
-async def test_postgres_types_and_time_zone(pg: Db, ctx: FakeContext) -> None:
+async def test_postgres_types_and_time_zone(pg: Db, ctx: HarnessContext) -> None:
     table = pg.table("types")
     await pg.execute(
         f"CREATE TABLE {table} (id BIGINT, amount NUMERIC(10, 2), at TIMESTAMPTZ, ok BOOLEAN, "
@@ -374,7 +375,7 @@ async def _big_file(rows: int) -> AsyncIterator[bytes]:
 
 
 @pytest.mark.slow
-async def test_100k_rows_with_flat_memory(db: Db, ctx: FakeContext) -> None:
+async def test_100k_rows_with_flat_memory(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     uri = await ctx.storage.put("big.jsonl", _big_file(BIG))
     size = await ctx.storage.size(uri)
@@ -405,7 +406,7 @@ async def test_100k_rows_with_flat_memory(db: Db, ctx: FakeContext) -> None:
 
 
 async def test_postgres_jsonb_question_mark_with_named_placeholders(
-    pg: Db, ctx: FakeContext
+    pg: Db, ctx: HarnessContext
 ) -> None:
     table = pg.table("docs")
     await pg.execute(f"CREATE TABLE {table} (id INTEGER, doc JSONB, tagged BOOLEAN)")
@@ -416,7 +417,7 @@ async def test_postgres_jsonb_question_mark_with_named_placeholders(
 
 
 @pytest.mark.services
-async def test_a_killed_load_leaves_no_open_transaction(pg: Db, ctx: FakeContext) -> None:
+async def test_a_killed_load_leaves_no_open_transaction(pg: Db, ctx: HarnessContext) -> None:
     table = await people(pg)
     uri = await ctx.storage.put("big.jsonl", _big_file(BIG))
     task = batch(pg, uri, sql=f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?)", chunk=500)

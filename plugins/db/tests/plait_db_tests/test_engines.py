@@ -10,15 +10,16 @@ import plait_db.plugin
 import pytest
 from plait_db import ENGINES, Query
 from plait_db._urls import resolve
+from plait_sdk.testing import HarnessContext
 
-from .conftest import Db, FakeContext
+from .conftest import Db
 
 
-async def query(ctx: FakeContext, **properties: Any) -> Any:
+async def query(ctx: HarnessContext, **properties: Any) -> Any:
     return await Query.model_validate(properties).run(ctx)
 
 
-async def test_one_engine_per_url_and_credentials(db: Db, ctx: FakeContext) -> None:
+async def test_one_engine_per_url_and_credentials(db: Db, ctx: HarnessContext) -> None:
     for _ in range(3):
         await query(ctx, url=db.url, sql="SELECT 1")
     await query(ctx, url=db.jdbc, sql="SELECT 1")  # the same database, written differently
@@ -32,7 +33,7 @@ async def test_one_engine_per_url_and_credentials(db: Db, ctx: FakeContext) -> N
     assert len(ENGINES) == 0
 
 
-async def test_concurrent_tasks_share_a_bounded_pool(db: Db, ctx: FakeContext) -> None:
+async def test_concurrent_tasks_share_a_bounded_pool(db: Db, ctx: HarnessContext) -> None:
     sql = {"postgresql": "SELECT pg_sleep(0.05)", "mysql": "SELECT SLEEP(0.05)"}.get(
         db.dialect, "SELECT 1"
     )
@@ -42,14 +43,14 @@ async def test_concurrent_tasks_share_a_bounded_pool(db: Db, ctx: FakeContext) -
     assert len(ENGINES) == 1
 
 
-async def test_shutdown_hook_disposes_every_engine(db: Db, ctx: FakeContext) -> None:
+async def test_shutdown_hook_disposes_every_engine(db: Db, ctx: HarnessContext) -> None:
     await query(ctx, url=db.url, sql="SELECT 1")
     assert len(ENGINES) == 1
     await plait_db.plugin.plait_shutdown()
     assert len(ENGINES) == 0
 
 
-async def test_private_sqlite_engines_are_not_cached(ctx: FakeContext) -> None:
+async def test_private_sqlite_engines_are_not_cached(ctx: HarnessContext) -> None:
     await query(ctx, url="jdbc:sqlite::memory:", sql="SELECT 1")
     await query(ctx, url="jdbc:sqlite:x.db", sql="SELECT 1", outputDbFile=True)
     assert len(ENGINES) == 0
@@ -70,7 +71,7 @@ SLEEP = {
 
 @pytest.mark.parametrize("fetch_type", ["NONE", "STORE"])
 async def test_a_killed_query_stops_on_the_server(
-    server: Db, ctx: FakeContext, fetch_type: str
+    server: Db, ctx: HarnessContext, fetch_type: str
 ) -> None:
     db = server
     sleep, probe = SLEEP[db.dialect]

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 from plait_db import Queries, Query, QueryOutput
 from plait_sdk import UserError
+from plait_sdk.testing import HarnessContext
 
-from .conftest import Db, FakeContext
+from .conftest import Db
 
 INJECTIONS = [
     "x'); DROP TABLE {table}; --",
@@ -19,7 +20,7 @@ INJECTIONS = [
 ]
 
 
-async def query(ctx: FakeContext, **properties: Any) -> QueryOutput:
+async def query(ctx: HarnessContext, **properties: Any) -> QueryOutput:
     return await Query.model_validate(properties).run(ctx)
 
 
@@ -31,7 +32,7 @@ async def notes(db: Db) -> str:
 
 @pytest.mark.parametrize("attack", INJECTIONS)
 async def test_injection_attempts_stay_literal_values(
-    db: Db, ctx: FakeContext, attack: str
+    db: Db, ctx: HarnessContext, attack: str
 ) -> None:
     table = await notes(db)
     value = attack.format(table=table)
@@ -63,7 +64,7 @@ async def test_injection_attempts_stay_literal_values(
 
 
 async def test_placeholders_in_literals_comments_and_casts_are_left_alone(
-    db: Db, ctx: FakeContext
+    db: Db, ctx: HarnessContext
 ) -> None:
     table = await notes(db)
     await db.execute(f"INSERT INTO {table} VALUES (1, 'a:b'), (2, '100% :x'), (3, 'z')")
@@ -84,7 +85,7 @@ async def test_placeholders_in_literals_comments_and_casts_are_left_alone(
     ]
 
 
-async def test_a_name_used_twice_and_typed_values(db: Db, ctx: FakeContext) -> None:
+async def test_a_name_used_twice_and_typed_values(db: Db, ctx: HarnessContext) -> None:
     out = await query(
         ctx,
         url=db.url,
@@ -99,7 +100,7 @@ async def test_a_name_used_twice_and_typed_values(db: Db, ctx: FakeContext) -> N
     assert float(out.row["f"]) == 2.5
 
 
-async def test_in_lists_expand(db: Db, ctx: FakeContext) -> None:
+async def test_in_lists_expand(db: Db, ctx: HarnessContext) -> None:
     table = await notes(db)
     await db.execute(f"INSERT INTO {table} VALUES (1, 'a'), (2, 'b'), (3, 'c')")
     for sql in (
@@ -120,7 +121,7 @@ async def test_in_lists_expand(db: Db, ctx: FakeContext) -> None:
     assert one.rows == [{"id": 2}]
 
 
-async def test_maps_and_lists_elsewhere_are_json_or_arrays(db: Db, ctx: FakeContext) -> None:
+async def test_maps_and_lists_elsewhere_are_json_or_arrays(db: Db, ctx: HarnessContext) -> None:
     out = await query(
         ctx,
         url=db.url,
@@ -131,7 +132,7 @@ async def test_maps_and_lists_elsewhere_are_json_or_arrays(db: Db, ctx: FakeCont
     assert out.row == {"doc": '{"a": [1, 2]}'}
 
 
-async def test_postgres_arrays_and_any(pg: Db, ctx: FakeContext) -> None:
+async def test_postgres_arrays_and_any(pg: Db, ctx: HarnessContext) -> None:
     out = await query(
         ctx,
         url=pg.url,
@@ -143,7 +144,7 @@ async def test_postgres_arrays_and_any(pg: Db, ctx: FakeContext) -> None:
 
 
 async def test_postgres_text_values_are_converted_to_parameter_types(
-    pg: Db, ctx: FakeContext
+    pg: Db, ctx: HarnessContext
 ) -> None:
     table = pg.table("typed")
     await pg.execute(
@@ -191,13 +192,13 @@ async def test_postgres_text_values_are_converted_to_parameter_types(
     }
 
 
-async def test_postgres_bad_value_reports_the_parameter(pg: Db, ctx: FakeContext) -> None:
+async def test_postgres_bad_value_reports_the_parameter(pg: Db, ctx: HarnessContext) -> None:
     with pytest.raises(Exception, match=r"query failed: .*query argument \$1") as caught:
         await query(ctx, url=pg.url, sql="SELECT CAST(:n AS int) + 1", parameters={"n": "many"})
     assert type(caught.value).__name__ == "TaskFailure"
 
 
-async def test_missing_parameters_are_a_user_error(ctx: FakeContext) -> None:
+async def test_missing_parameters_are_a_user_error(ctx: HarnessContext) -> None:
     with pytest.raises(UserError) as caught:
         await query(ctx, url="jdbc:sqlite::memory:", sql="SELECT :a, :b, :a", parameters={"a": 1})
     assert str(caught.value) == "parameters: the SQL uses :b but no value is given for it"
@@ -207,7 +208,7 @@ async def test_missing_parameters_are_a_user_error(ctx: FakeContext) -> None:
         ).run(ctx)
 
 
-async def test_parameters_are_shared_by_queries_statements(db: Db, ctx: FakeContext) -> None:
+async def test_parameters_are_shared_by_queries_statements(db: Db, ctx: HarnessContext) -> None:
     table = await notes(db)
     out = await Queries.model_validate(
         {

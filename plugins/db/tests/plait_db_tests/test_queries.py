@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from plait_db import Queries, QueriesOutput
 from plait_sdk import TaskFailure
+from plait_sdk.testing import HarnessContext
 
-from .conftest import Db, FakeContext
+from .conftest import Db
 
 
-async def queries(ctx: FakeContext, **properties: Any) -> QueriesOutput:
+async def queries(ctx: HarnessContext, **properties: Any) -> QueriesOutput:
     return await Queries.model_validate(properties).run(ctx)
 
 
@@ -25,7 +26,9 @@ async def accounts(db: Db) -> str:
     return table
 
 
-async def test_a_script_runs_in_order_with_outputs_per_statement(db: Db, ctx: FakeContext) -> None:
+async def test_a_script_runs_in_order_with_outputs_per_statement(
+    db: Db, ctx: HarnessContext
+) -> None:
     table = await accounts(db)
     out = await queries(
         ctx,
@@ -61,11 +64,11 @@ async def test_a_script_runs_in_order_with_outputs_per_statement(db: Db, ctx: Fa
         ],
         "affectedRows": 3,
     }
-    assert ("INFO", "statement 4 of 5: fetched 3 row(s)") in ctx.logger.records
-    assert ctx.metrics == [("fetch.size", 4, {"fetch": "true", "store": "false"})]
+    assert ("INFO", "statement 4 of 5: fetched 3 row(s)") in ctx.logs
+    assert ctx.metrics == [("fetch.size", 4, "counter", {"fetch": "true", "store": "false"})]
 
 
-async def test_a_list_of_statements(db: Db, ctx: FakeContext) -> None:
+async def test_a_list_of_statements(db: Db, ctx: HarnessContext) -> None:
     table = await accounts(db)
     out = await queries(
         ctx,
@@ -79,7 +82,7 @@ async def test_a_list_of_statements(db: Db, ctx: FakeContext) -> None:
     assert out.dump()["outputs"] == [{"row": {"owner": "a;b"}, "size": 1}]
 
 
-async def test_store_per_statement(db: Db, ctx: FakeContext) -> None:
+async def test_store_per_statement(db: Db, ctx: HarnessContext) -> None:
     table = await accounts(db)
     out = await queries(
         ctx,
@@ -93,7 +96,7 @@ async def test_store_per_statement(db: Db, ctx: FakeContext) -> None:
     assert contents == [b'{"id":1}\n{"id":2}\n', b'{"owner":"bob"}\n']
 
 
-async def test_failure_rolls_back_every_statement(db: Db, ctx: FakeContext) -> None:
+async def test_failure_rolls_back_every_statement(db: Db, ctx: HarnessContext) -> None:
     table = await accounts(db)
     with pytest.raises(TaskFailure) as caught:
         await queries(
@@ -108,7 +111,7 @@ async def test_failure_rolls_back_every_statement(db: Db, ctx: FakeContext) -> N
             """,
         )
     assert str(caught.value).startswith("statement 4 of 5 failed: ")
-    assert ("WARNING", "rolled back the transaction of 5 statement(s)") in ctx.logger.records
+    assert ("WARNING", "rolled back the transaction of 5 statement(s)") in ctx.logs
     # Nothing of statements 1-3 remains.
     assert await db.rows(f"SELECT id, owner, balance FROM {table} ORDER BY id") == [
         (1, "ann", 100),
@@ -116,7 +119,9 @@ async def test_failure_rolls_back_every_statement(db: Db, ctx: FakeContext) -> N
     ]
 
 
-async def test_failure_after_a_streamed_result_still_rolls_back(db: Db, ctx: FakeContext) -> None:
+async def test_failure_after_a_streamed_result_still_rolls_back(
+    db: Db, ctx: HarnessContext
+) -> None:
     table = await accounts(db)
     with pytest.raises(TaskFailure, match="statement 3 of 3 failed"):
         await queries(
@@ -132,7 +137,7 @@ async def test_failure_after_a_streamed_result_still_rolls_back(db: Db, ctx: Fak
     assert await db.rows(f"SELECT balance FROM {table} ORDER BY id") == [(100,), (50,)]
 
 
-async def test_without_transaction_earlier_statements_stay(db: Db, ctx: FakeContext) -> None:
+async def test_without_transaction_earlier_statements_stay(db: Db, ctx: HarnessContext) -> None:
     table = await accounts(db)
     with pytest.raises(TaskFailure, match="statement 2 of 3 failed"):
         await queries(
@@ -148,7 +153,7 @@ async def test_without_transaction_earlier_statements_stay(db: Db, ctx: FakeCont
     assert await db.rows(f"SELECT balance FROM {table} ORDER BY id") == [(0,), (50,)]
 
 
-async def test_postgres_ddl_is_transactional_too(pg: Db, ctx: FakeContext) -> None:
+async def test_postgres_ddl_is_transactional_too(pg: Db, ctx: HarnessContext) -> None:
     table = pg.table("ddl")
     with pytest.raises(TaskFailure):
         await queries(
@@ -160,7 +165,7 @@ async def test_postgres_ddl_is_transactional_too(pg: Db, ctx: FakeContext) -> No
 
 
 async def test_postgres_streamed_table_can_be_dropped_later_in_the_transaction(
-    pg: Db, ctx: FakeContext
+    pg: Db, ctx: HarnessContext
 ) -> None:
     table = pg.table("dropped")
     out = await queries(
@@ -181,7 +186,7 @@ async def test_postgres_streamed_table_can_be_dropped_later_in_the_transaction(
     assert not await pg.exists(table)
 
 
-async def test_dollar_quoted_function_body(pg: Db, ctx: FakeContext) -> None:
+async def test_dollar_quoted_function_body(pg: Db, ctx: HarnessContext) -> None:
     function = pg.table("fn")
     try:
         out = await queries(
@@ -202,7 +207,7 @@ async def test_dollar_quoted_function_body(pg: Db, ctx: FakeContext) -> None:
         await pg.execute(f"DROP FUNCTION IF EXISTS {function}(int)")
 
 
-async def test_sqlite_trigger_body(sqlite: Db, ctx: FakeContext) -> None:
+async def test_sqlite_trigger_body(sqlite: Db, ctx: HarnessContext) -> None:
     table, log = sqlite.table("items"), sqlite.table("log")
     out = await queries(
         ctx,
@@ -221,7 +226,7 @@ async def test_sqlite_trigger_body(sqlite: Db, ctx: FakeContext) -> None:
     assert out.outputs[0].rows == [{"msg": "added; 1"}, {"msg": "added; 2"}]
 
 
-async def test_kestra_style_rendered_script(db: Db, ctx: FakeContext) -> None:
+async def test_kestra_style_rendered_script(db: Db, ctx: HarnessContext) -> None:
     """A script templated with a loop (as in Kestra's docs) splits on its semicolons."""
     table = await accounts(db)
     script = " ".join(
@@ -233,7 +238,7 @@ async def test_kestra_style_rendered_script(db: Db, ctx: FakeContext) -> None:
     assert len(out.statements) == 5
 
 
-async def test_mariadb_procedure_in_list_form(mysql: Db, ctx: FakeContext) -> None:
+async def test_mariadb_procedure_in_list_form(mysql: Db, ctx: HarnessContext) -> None:
     procedure = mysql.table("proc")
     try:
         out = await queries(

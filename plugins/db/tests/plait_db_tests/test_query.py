@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from plait_db import Query, QueryOutput
 from plait_sdk import UserError
+from plait_sdk.testing import HarnessContext
 
-from .conftest import Db, FakeContext
+from .conftest import Db, make_context
 
 
-async def query(ctx: FakeContext, **properties: Any) -> QueryOutput:
+async def query(ctx: HarnessContext, **properties: Any) -> QueryOutput:
     return await Query.model_validate(properties).run(ctx)
 
 
@@ -26,14 +27,14 @@ async def people(db: Db) -> str:
     return table
 
 
-async def test_fetch_type_none_runs_and_outputs_no_rows(db: Db, ctx: FakeContext) -> None:
+async def test_fetch_type_none_runs_and_outputs_no_rows(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     out = await query(ctx, url=db.url, sql=f"SELECT * FROM {table}")
     assert out.dump() == {}
-    assert ctx.metrics == [("fetch.size", 0, {"fetch": "false", "store": "false"})]
+    assert ctx.metrics == [("fetch.size", 0, "counter", {"fetch": "false", "store": "false"})]
 
 
-async def test_fetch_one(db: Db, ctx: FakeContext) -> None:
+async def test_fetch_one(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     out = await query(
         ctx, url=db.url, sql=f"SELECT id, name FROM {table} ORDER BY id", fetchType="FETCH_ONE"
@@ -45,7 +46,7 @@ async def test_fetch_one(db: Db, ctx: FakeContext) -> None:
     assert empty.dump() == {"row": None, "size": 0}  # `row` is present (null), as in Kestra
 
 
-async def test_fetch(db: Db, ctx: FakeContext) -> None:
+async def test_fetch(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     out = await query(ctx, url=db.url, sql=f"SELECT * FROM {table} ORDER BY id", fetchType="FETCH")
     assert out.dump() == {
@@ -56,11 +57,11 @@ async def test_fetch(db: Db, ctx: FakeContext) -> None:
         ],
         "size": 3,
     }
-    assert ("INFO", "query: fetched 3 row(s)") in ctx.logger.records
-    assert ctx.metrics == [("fetch.size", 3, {"fetch": "true", "store": "false"})]
+    assert ("INFO", "query: fetched 3 row(s)") in ctx.logs
+    assert ctx.metrics == [("fetch.size", 3, "counter", {"fetch": "true", "store": "false"})]
 
 
-async def test_store_writes_json_lines_to_internal_storage(db: Db, ctx: FakeContext) -> None:
+async def test_store_writes_json_lines_to_internal_storage(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     out = await query(ctx, url=db.url, sql=f"SELECT * FROM {table} ORDER BY id", fetchType="STORE")
     assert out.size == 3
@@ -73,10 +74,10 @@ async def test_store_writes_json_lines_to_internal_storage(db: Db, ctx: FakeCont
         {"id": 2, "name": "Bob", "score": 75},
         {"id": 3, "name": "Cy", "score": None},
     ]
-    assert ctx.metrics == [("fetch.size", 3, {"fetch": "false", "store": "true"})]
+    assert ctx.metrics == [("fetch.size", 3, "counter", {"fetch": "false", "store": "true"})]
 
 
-async def test_store_of_an_empty_result_is_an_empty_file(db: Db, ctx: FakeContext) -> None:
+async def test_store_of_an_empty_result_is_an_empty_file(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     out = await query(ctx, url=db.url, sql=f"SELECT * FROM {table} WHERE id < 0", fetchType="STORE")
     assert out.size == 0
@@ -84,7 +85,7 @@ async def test_store_of_an_empty_result_is_an_empty_file(db: Db, ctx: FakeContex
     assert await ctx.storage.read_bytes(out.uri) == b""
 
 
-async def test_insert_returning_rows_is_fetched(pg: Db, ctx: FakeContext) -> None:
+async def test_insert_returning_rows_is_fetched(pg: Db, ctx: HarnessContext) -> None:
     table = await people(pg)
     out = await query(
         ctx,
@@ -97,7 +98,7 @@ async def test_insert_returning_rows_is_fetched(pg: Db, ctx: FakeContext) -> Non
     assert await ctx.storage.read_bytes(out.uri) == b'{"id":7}\n{"id":8}\n'
 
 
-async def test_affected_rows(db: Db, ctx: FakeContext) -> None:
+async def test_affected_rows(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     inserted = await query(
         ctx, url=db.url, sql=f"INSERT INTO {table} (id, name) VALUES (4, 'Di'), (5, 'Ed')"
@@ -109,17 +110,17 @@ async def test_affected_rows(db: Db, ctx: FakeContext) -> None:
     assert updated.dump() == {"affectedRows": 4}
     deleted = await query(ctx, url=db.url, sql=f"DELETE FROM {table} WHERE id = 1")
     assert deleted.affected_rows == 1
-    assert ("INFO", "query: 1 row(s) affected") in ctx.logger.records
+    assert ("INFO", "query: 1 row(s) affected") in ctx.logs
     assert await db.rows(f"SELECT count(*) FROM {table}") == [(4,)]
 
 
-async def test_query_autocommits(db: Db, ctx: FakeContext) -> None:
+async def test_query_autocommits(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     await query(ctx, url=db.url, sql=f"UPDATE {table} SET name = 'Ann' WHERE id = 1")
     assert await db.rows(f"SELECT name FROM {table} WHERE id = 1") == [("Ann",)]
 
 
-async def test_jdbc_url(db: Db, ctx: FakeContext) -> None:
+async def test_jdbc_url(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     out = await query(
         ctx, url=db.jdbc, sql=f"SELECT count(*) AS n FROM {table}", fetchType="FETCH_ONE"
@@ -127,7 +128,7 @@ async def test_jdbc_url(db: Db, ctx: FakeContext) -> None:
     assert out.row == {"n": 3}
 
 
-async def test_after_sql_runs_in_the_same_transaction(db: Db, ctx: FakeContext) -> None:
+async def test_after_sql_runs_in_the_same_transaction(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     out = await query(
         ctx,
@@ -140,7 +141,7 @@ async def test_after_sql_runs_in_the_same_transaction(db: Db, ctx: FakeContext) 
     assert await db.rows(f"SELECT count(*) FROM {table} WHERE score IS NOT NULL") == [(0,)]
 
 
-async def test_a_failing_after_sql_rolls_back_both(db: Db, ctx: FakeContext) -> None:
+async def test_a_failing_after_sql_rolls_back_both(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     with pytest.raises(Exception, match="afterSQL failed"):
         await query(
@@ -152,7 +153,7 @@ async def test_a_failing_after_sql_rolls_back_both(db: Db, ctx: FakeContext) -> 
     assert await db.rows(f"SELECT score FROM {table} ORDER BY id") == [(90,), (75,), (None,)]
 
 
-async def test_deprecated_kestra_booleans(db: Db, ctx: FakeContext) -> None:
+async def test_deprecated_kestra_booleans(db: Db, ctx: HarnessContext) -> None:
     table = await people(db)
     sql = f"SELECT id FROM {table} ORDER BY id"
     assert (await query(ctx, url=db.url, sql=sql, fetch=True)).size == 3
@@ -160,7 +161,7 @@ async def test_deprecated_kestra_booleans(db: Db, ctx: FakeContext) -> None:
     assert (await query(ctx, url=db.url, sql=sql, store=True)).uri is not None
 
 
-async def test_one_statement_only(ctx: FakeContext) -> None:
+async def test_one_statement_only(ctx: HarnessContext) -> None:
     with pytest.raises(UserError, match=r"sql: has 2 statements; plait.db.Query runs one"):
         await query(ctx, url="jdbc:sqlite::memory:", sql="SELECT 1; SELECT 2")
     out = await query(ctx, url="jdbc:sqlite::memory:", sql="SELECT 1 AS one;", fetchType="FETCH")
@@ -180,7 +181,7 @@ async def test_fetch_type_is_validated() -> None:
         Query.model_validate({"url": "x", "sql": "y", "timeZoneId": "Mars/Olympus"})
 
 
-async def test_memory_sqlite_is_private_to_one_task_run(ctx: FakeContext) -> None:
+async def test_memory_sqlite_is_private_to_one_task_run(ctx: HarnessContext) -> None:
     out = await query(
         ctx, url="jdbc:sqlite::memory:", sql="SELECT sqlite_version() AS v", fetchType="FETCH_ONE"
     )
@@ -189,7 +190,7 @@ async def test_memory_sqlite_is_private_to_one_task_run(ctx: FakeContext) -> Non
 
 
 async def test_sqlite_file_round_trip_through_internal_storage(
-    ctx: FakeContext, tmp_path: Any
+    ctx: HarnessContext, tmp_path: Any
 ) -> None:
     from plait_db import Queries
 
@@ -202,7 +203,7 @@ async def test_sqlite_file_round_trip_through_internal_storage(
     ).run(ctx)
     assert built.database_uri is not None
     assert built.database_uri.endswith("/report.db")
-    later = FakeContext(tmp_path, task_id="later")
+    later = make_context(tmp_path, "later")
     later._storage = ctx._storage  # the same execution's storage
     out = await query(
         later,
@@ -219,7 +220,7 @@ async def test_sqlite_file_round_trip_through_internal_storage(
         )
 
 
-async def test_time_zone_id(pg: Db, ctx: FakeContext) -> None:
+async def test_time_zone_id(pg: Db, ctx: HarnessContext) -> None:
     out = await query(
         ctx,
         url=pg.url,

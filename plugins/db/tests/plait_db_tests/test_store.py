@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 from plait_db import Query
+from plait_sdk.testing import HarnessContext
 
-from .conftest import POSTGRES_URL, Db, FakeContext, require_service
+from .conftest import POSTGRES_URL, Db, require_service
 
 ROWS = 200_000
 #: Python memory allowed at the peak while storing ~45 MB of JSON lines: a few batches of
@@ -35,7 +36,7 @@ FILL = {
 
 
 @pytest.mark.slow
-async def test_store_200k_rows_with_flat_memory(db: Db, ctx: FakeContext) -> None:
+async def test_store_200k_rows_with_flat_memory(db: Db, ctx: HarnessContext) -> None:
     table = db.table("big")
     await db.execute(
         f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, payload VARCHAR(200), "
@@ -79,7 +80,7 @@ MILLION_PEAK_LIMIT = 12 * 1024 * 1024
 
 @pytest.mark.slow
 @pytest.mark.services
-async def test_store_a_million_rows_from_postgres_with_flat_memory(ctx: FakeContext) -> None:
+async def test_store_a_million_rows_from_postgres_with_flat_memory(ctx: HarnessContext) -> None:
     require_service("postgresql")
     sql = (
         "SELECT g AS id, md5(g::text) AS name, g % 1000 AS score "
@@ -106,7 +107,7 @@ async def test_store_a_million_rows_from_postgres_with_flat_memory(ctx: FakeCont
     assert json.loads(last)["id"] == MILLION
 
 
-async def _lines(ctx: FakeContext, uri: str):  # type: ignore[no-untyped-def]
+async def _lines(ctx: HarnessContext, uri: str):  # type: ignore[no-untyped-def]
     pending = b""
     async for chunk in ctx.storage.open(uri):
         pending += chunk

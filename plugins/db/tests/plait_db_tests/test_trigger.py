@@ -13,32 +13,17 @@ from plait.flows import load_flow
 from plait.plugins import PluginHost
 from plait_db import Trigger
 from plait_sdk import ExecutionRequest, PollingTrigger, TaskFailure, UserError
+from plait_sdk.testing import HarnessContext
 
-from .conftest import Db, FakeContext
+from .conftest import Db, make_context
 
 SECRETS = {"DB_PASSWORD": "trig-S3cret:pw/%"}
 
 
-class RenderingContext(FakeContext):
-    """Renders ``{{ secret('NAME') }}`` as the core would (the rest of the text as is)."""
-
-    async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        if isinstance(value, dict):
-            return {k: await self.render(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [await self.render(v) for v in value]
-        if isinstance(value, str):
-            for name, secret in SECRETS.items():
-                template = "{{ secret('" + name + "') }}"
-                if template in value:
-                    self.mask(secret)
-                    value = value.replace(template, secret)
-        return value
-
-
 @pytest.fixture
-def rctx(tmp_path: Path) -> RenderingContext:
-    return RenderingContext(tmp_path, task_id="poll")
+def rctx(tmp_path: Path) -> HarnessContext:
+    """Renders ``{{ secret('NAME') }}`` with the core's engine, as the server does."""
+    return make_context(tmp_path, "poll", secrets=SECRETS)
 
 
 async def orders(db: Db) -> str:
@@ -62,7 +47,7 @@ def trigger(db: Db, table: str, **props: Any) -> Trigger:
 
 
 @pytest.mark.services
-async def test_rows_start_an_execution_once_on_postgres(pg: Db, rctx: RenderingContext) -> None:
+async def test_rows_start_an_execution_once_on_postgres(pg: Db, rctx: HarnessContext) -> None:
     table = await orders(pg)
     poll = trigger(pg, table, username="postgres", password="{{ secret('DB_PASSWORD') }}")
     assert isinstance(poll, PollingTrigger)
@@ -91,12 +76,12 @@ async def test_rows_start_an_execution_once_on_postgres(pg: Db, rctx: RenderingC
     assert again is not None
     assert again.variables["size"] == 1
     # The password came from the rendered template, and is masked.
-    assert SECRETS["DB_PASSWORD"] in rctx.masked
-    assert SECRETS["DB_PASSWORD"] not in rctx.logger.text
+    assert SECRETS["DB_PASSWORD"] in rctx.masker.values
+    assert SECRETS["DB_PASSWORD"] not in rctx.log_text
 
 
 @pytest.mark.services
-async def test_fetch_one_and_store_on_postgres(pg: Db, rctx: RenderingContext) -> None:
+async def test_fetch_one_and_store_on_postgres(pg: Db, rctx: HarnessContext) -> None:
     table = await orders(pg)
     await pg.execute(
         f"INSERT INTO {table} (id, customer, total) VALUES (1, 'Ada', 12.5), (2, 'Bob', 7)"
@@ -113,7 +98,7 @@ async def test_fetch_one_and_store_on_postgres(pg: Db, rctx: RenderingContext) -
     assert await trigger(pg, table, fetchType="STORE").evaluate(rctx) is None
 
 
-async def test_other_databases(db: Db, rctx: RenderingContext) -> None:
+async def test_other_databases(db: Db, rctx: HarnessContext) -> None:
     table = await orders(db)
     poll = trigger(db, table)
     assert await poll.evaluate(rctx) is None
@@ -126,7 +111,7 @@ async def test_other_databases(db: Db, rctx: RenderingContext) -> None:
 
 
 @pytest.mark.services
-async def test_a_failing_query_fails_the_poll_cleanly(pg: Db, rctx: RenderingContext) -> None:
+async def test_a_failing_query_fails_the_poll_cleanly(pg: Db, rctx: HarnessContext) -> None:
     poll = Trigger.model_validate(
         {
             "url": pg.url,
@@ -152,14 +137,18 @@ def test_validation() -> None:
     assert poll.fetch_type.value == "FETCH"
 
 
-async def test_a_bad_rendered_value_is_a_user_error(tmp_path: Path) -> None:
-    class Bad(FakeContext):
-        async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-            return {**value, "fetchSize": "many"}
+async def test_a_bad_rendered_value_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx = make_context(tmp_path, "poll")
 
+    async def bad(value: Any, extra: Mapping[str, Any] | None = None) -> Any:
+        return {**value, "fetchSize": "many"}
+
+    monkeypatch.setattr(ctx, "render", bad)  # a template that rendered to a non-number
     poll = Trigger.model_validate({"url": "jdbc:sqlite::memory:", "sql": "SELECT 1"})
     with pytest.raises(UserError, match=r"plait.db.Trigger: fetchSize: "):
-        await poll.evaluate(Bad(tmp_path))
+        await poll.evaluate(ctx)
 
 
 def test_kestra_flows_with_the_trigger_validate() -> None:

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 from plait_db import Query
+from plait_sdk.testing import HarnessContext
 
-from .conftest import Db, FakeContext
+from .conftest import Db
 
 
-async def fetch_one(ctx: FakeContext, db: Db, sql: str) -> dict[str, Any]:
+async def fetch_one(ctx: HarnessContext, db: Db, sql: str) -> dict[str, Any]:
     out = await Query.model_validate({"url": db.url, "sql": sql, "fetchType": "FETCH_ONE"}).run(ctx)
     assert out.row is not None
     stored = await Query.model_validate({"url": db.url, "sql": sql, "fetchType": "STORE"}).run(ctx)
@@ -22,7 +23,7 @@ async def fetch_one(ctx: FakeContext, db: Db, sql: str) -> dict[str, Any]:
     return out.row
 
 
-async def test_postgres_types(pg: Db, ctx: FakeContext) -> None:
+async def test_postgres_types(pg: Db, ctx: HarnessContext) -> None:
     table = pg.table("types")
     await pg.execute(
         f"CREATE TABLE {table} ("
@@ -67,7 +68,7 @@ async def test_postgres_types(pg: Db, ctx: FakeContext) -> None:
     }
 
 
-async def test_postgres_aggregates(pg: Db, ctx: FakeContext) -> None:
+async def test_postgres_aggregates(pg: Db, ctx: HarnessContext) -> None:
     row = await fetch_one(
         ctx,
         pg,
@@ -77,7 +78,7 @@ async def test_postgres_aggregates(pg: Db, ctx: FakeContext) -> None:
     assert row == {"n": 3, "total": 7, "mean": "2.3333333333333333"}
 
 
-async def test_mariadb_types(mysql: Db, ctx: FakeContext) -> None:
+async def test_mariadb_types(mysql: Db, ctx: HarnessContext) -> None:
     table = mysql.table("types")
     await mysql.execute(
         f"CREATE TABLE {table} ("
@@ -118,7 +119,7 @@ async def test_mariadb_types(mysql: Db, ctx: FakeContext) -> None:
     }
 
 
-async def test_mariadb_aggregates(mysql: Db, ctx: FakeContext) -> None:
+async def test_mariadb_aggregates(mysql: Db, ctx: HarnessContext) -> None:
     row = await fetch_one(
         ctx,
         mysql,
@@ -128,7 +129,7 @@ async def test_mariadb_aggregates(mysql: Db, ctx: FakeContext) -> None:
     assert row == {"n": 3, "total": 7, "mean": "2.3333"}
 
 
-async def test_sqlite_types(sqlite: Db, ctx: FakeContext) -> None:
+async def test_sqlite_types(sqlite: Db, ctx: HarnessContext) -> None:
     table = sqlite.table("types")
     await sqlite.execute(
         f"CREATE TABLE {table} (i INTEGER, r REAL, n NUMERIC, t TEXT, b BLOB, d DATE, z)"

@@ -20,8 +20,8 @@ from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.plugins import PluginHost
 from plait.storage import LocalStorageBackend, SqlRepository
+from plait_sdk.testing import HarnessContext, TaskHarness
 
-from .fakes import FakeContext
 from .server import TOKEN, State, make_app
 
 SECRETS = {"API_TOKEN": TOKEN, "API_PASSWORD": "s3cret-pa55word"}
@@ -65,8 +65,8 @@ async def server() -> AsyncIterator[Server]:
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> FakeContext:
-    return FakeContext(tmp_path, SECRETS)
+def ctx(tmp_path: Path) -> HarnessContext:
+    return TaskHarness(secrets=SECRETS, root=tmp_path).context()
 
 
 @dataclass(frozen=True)

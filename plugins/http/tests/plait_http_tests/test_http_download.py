@@ -11,17 +11,19 @@ from typing import Any
 import pytest
 from plait_http import Download, DownloadOutput
 from plait_sdk import TaskFailure
+from plait_sdk.testing import HarnessContext
 
 from .conftest import Server
-from .fakes import FakeContext
 from .server import CHUNK
 
 
-async def download(ctx: FakeContext, **properties: Any) -> DownloadOutput:
+async def download(ctx: HarnessContext, **properties: Any) -> DownloadOutput:
     return await Download.model_validate(properties).run(ctx)
 
 
-async def test_a_50_mb_download_streams_with_flat_memory(server: Server, ctx: FakeContext) -> None:
+async def test_a_50_mb_download_streams_with_flat_memory(
+    server: Server, ctx: HarnessContext
+) -> None:
     size = 50 * 1024 * 1024
     await download(ctx, uri=server.url("/big?size=1024"))  # warm up: imports, connection setup
     gc.collect()
@@ -48,7 +50,7 @@ async def test_a_50_mb_download_streams_with_flat_memory(server: Server, ctx: Fa
 
 
 async def test_the_file_is_named_after_content_disposition(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     out = await download(ctx, uri=server.url("/named"))
     assert out.uri.endswith("/report_2024.csv")
@@ -58,7 +60,7 @@ async def test_the_file_is_named_after_content_disposition(
     assert out.content_type.startswith("text/csv")
 
 
-async def test_an_empty_response_fails_unless_allowed(server: Server, ctx: FakeContext) -> None:
+async def test_an_empty_response_fails_unless_allowed(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"empty response from .*/empty"):
         await download(ctx, uri=server.url("/empty"))
     out = await download(ctx, uri=server.url("/empty"), failOnEmptyResponse=False)
@@ -66,13 +68,13 @@ async def test_an_empty_response_fails_unless_allowed(server: Server, ctx: FakeC
     assert any("is empty" in message for _, message in ctx.logs)
 
 
-async def test_an_error_status_fails_with_an_excerpt(server: Server, ctx: FakeContext) -> None:
+async def test_an_error_status_fails_with_an_excerpt(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"HTTP 404 Not Found from GET .*: error body for 404"):
         await download(ctx, uri=server.url("/status/404"))
 
 
 async def test_download_follows_redirects_and_honours_max_content_length(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     out = await download(ctx, uri=server.url("/chain/2"))
     assert out.code == 200
@@ -83,14 +85,14 @@ async def test_download_follows_redirects_and_honours_max_content_length(
         )
 
 
-async def test_cancellation_stops_a_download(server: Server, ctx: FakeContext) -> None:
+async def test_cancellation_stops_a_download(server: Server, ctx: HarnessContext) -> None:
     ctx.is_cancelled = True
     with pytest.raises(TaskFailure, match="cancelled while downloading"):
         await download(ctx, uri=server.url("/big?size=1000000"))
 
 
 async def test_a_download_that_stalls_times_out_and_stores_nothing(
-    server: Server, ctx: FakeContext, tmp_path: Path
+    server: Server, ctx: HarnessContext, tmp_path: Path
 ) -> None:
     with pytest.raises(TaskFailure, match=r"timed out waiting for data from .*/stall"):
         await download(ctx, uri=server.url("/stall"), options={"readTimeout": "PT0.3S"})

@@ -7,9 +7,9 @@ import pytest
 from plait_http import Download, HostNotAllowed, Request
 from plait_http._guard import Guard
 from plait_sdk import TaskFailure
+from plait_sdk.testing import HarnessContext
 
 from .conftest import Server
-from .fakes import FakeContext
 
 
 @pytest.mark.parametrize(
@@ -29,17 +29,19 @@ from .fakes import FakeContext
         "http://METADATA.google.internal./",
     ],
 )
-async def test_metadata_and_link_local_addresses_are_refused(ctx: FakeContext, uri: str) -> None:
+async def test_metadata_and_link_local_addresses_are_refused(ctx: HarnessContext, uri: str) -> None:
     with pytest.raises(HostNotAllowed, match="refused to connect to"):
         await Request(uri=uri).run(ctx)
 
 
-async def test_download_is_guarded_too(ctx: FakeContext) -> None:
+async def test_download_is_guarded_too(ctx: HarnessContext) -> None:
     with pytest.raises(HostNotAllowed, match="link-local"):
         await Download(uri="http://169.254.169.254/latest/user-data").run(ctx)
 
 
-async def test_a_redirect_to_a_denied_address_is_refused(server: Server, ctx: FakeContext) -> None:
+async def test_a_redirect_to_a_denied_address_is_refused(
+    server: Server, ctx: HarnessContext
+) -> None:
     target = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
     with pytest.raises(HostNotAllowed) as caught:
         await Request(uri=server.url(f"/redirect?to={target}")).run(ctx)
@@ -48,13 +50,13 @@ async def test_a_redirect_to_a_denied_address_is_refused(server: Server, ctx: Fa
     assert server.state.hits["redirect"] == 1
 
 
-async def test_a_redirect_to_another_scheme_is_refused(server: Server, ctx: FakeContext) -> None:
+async def test_a_redirect_to_another_scheme_is_refused(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(HostNotAllowed, match="only http and https"):
         await Request(uri=server.url("/redirect?to=file:///etc/passwd")).run(ctx)
 
 
 async def test_a_host_name_resolving_to_metadata_is_refused(
-    ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+    ctx: HarnessContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def rebinding(host: str, port: int) -> list[str]:
         return ["93.184.216.34", "169.254.169.254"]
@@ -67,7 +69,7 @@ async def test_a_host_name_resolving_to_metadata_is_refused(
 
 
 async def test_the_connection_goes_to_the_vetted_address(
-    server: Server, ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+    server: Server, ctx: HarnessContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """DNS is asked once, by the guard; the first address refuses, the second is used."""
     asked: list[str] = []
@@ -91,7 +93,7 @@ async def test_loopback_and_private_networks_are_allowed_by_default() -> None:
     assert await guard.vet("https", "192.168.0.10", 443) == ["192.168.0.10"]
 
 
-async def test_allowed_hosts_is_an_allowlist(server: Server, ctx: FakeContext) -> None:
+async def test_allowed_hosts_is_an_allowlist(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(HostNotAllowed, match=r"not in options.allowedHosts \(api.example.com\)"):
         await Request(uri=server.url("/echo"), options={"allowedHosts": ["api.example.com"]}).run(
             ctx
@@ -105,7 +107,7 @@ async def test_allowed_hosts_is_an_allowlist(server: Server, ctx: FakeContext) -
 
 
 async def test_allowed_hosts_applies_to_every_redirect_hop(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     by_name = f"http://localhost:{server.port}"
     other = server.url("/echo")  # the same server, by IP: not a listed name
@@ -181,7 +183,7 @@ async def test_the_real_resolver_runs_off_the_loop() -> None:
         "http://[2002:6464:64c8::]/",  # 6to4 of 100.100.100.200
     ],
 )
-async def test_an_ipv4_address_carried_by_6to4_is_checked(ctx: FakeContext, uri: str) -> None:
+async def test_an_ipv4_address_carried_by_6to4_is_checked(ctx: HarnessContext, uri: str) -> None:
     with pytest.raises(HostNotAllowed, match=r"blocked address \((link-local|Alibaba)"):
         await Request(uri=uri).run(ctx)
 
@@ -210,7 +212,7 @@ def _proxy(address: str, port: int | None = None) -> dict[str, object]:
     ],
 )
 async def test_a_proxy_is_guarded_like_a_target(
-    server: Server, ctx: FakeContext, address: str, reason: str
+    server: Server, ctx: HarnessContext, address: str, reason: str
 ) -> None:
     with pytest.raises(HostNotAllowed, match=rf"^options\.proxy: refused .*{reason}"):
         await Request(uri=server.url("/echo"), options={"proxy": _proxy(address)}).run(ctx)
@@ -218,7 +220,7 @@ async def test_a_proxy_is_guarded_like_a_target(
 
 
 async def test_a_denied_proxy_is_reached_only_when_allowed_hosts_names_it(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     """0.0.0.0 is denied (unspecified address) and, on Linux, reaches the loopback server."""
     proxy = _proxy("0.0.0.0", server.port)
@@ -238,7 +240,7 @@ async def test_a_denied_proxy_is_reached_only_when_allowed_hosts_names_it(
     assert server.state.hits["echo"] == 1
 
 
-async def test_an_allow_list_applies_to_the_proxy(server: Server, ctx: FakeContext) -> None:
+async def test_an_allow_list_applies_to_the_proxy(server: Server, ctx: HarnessContext) -> None:
     options = {"proxy": _proxy("127.0.0.1", server.port), "allowedHosts": ["localhost"]}
     uri = server.url("/echo").replace("127.0.0.1", "localhost")
     with pytest.raises(
@@ -249,7 +251,7 @@ async def test_an_allow_list_applies_to_the_proxy(server: Server, ctx: FakeConte
 
 
 async def test_a_proxy_host_name_is_vetted_and_pinned(
-    server: Server, ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+    server: Server, ctx: HarnessContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     answers = {"proxy.test": ["127.0.0.1"], "api.test": ["203.0.113.10"]}
 
@@ -266,7 +268,7 @@ async def test_a_proxy_host_name_is_vetted_and_pinned(
 
 
 async def test_proxy_environment_variables_are_ignored(
-    server: Server, ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+    server: Server, ctx: HarnessContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.setenv(name, "http://169.254.169.254:3128")

@@ -9,19 +9,19 @@ from typing import Any
 import pytest
 from plait_http import HostNotAllowed, Request, RequestOutput
 from plait_sdk import TaskFailure, UserError
+from plait_sdk.testing import HarnessContext
 
 from .conftest import Server
-from .fakes import FakeContext
 from .server import PASSWORD, TOKEN, USER
 
 
-async def call(ctx: FakeContext, **properties: Any) -> RequestOutput:
+async def call(ctx: HarnessContext, **properties: Any) -> RequestOutput:
     return await Request.model_validate(properties).run(ctx)
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 async def test_every_method_reaches_the_server(
-    server: Server, ctx: FakeContext, method: str
+    server: Server, ctx: HarnessContext, method: str
 ) -> None:
     out = await call(ctx, uri=server.url("/echo"), method=method.lower())
     assert out.code == 200
@@ -30,14 +30,14 @@ async def test_every_method_reaches_the_server(
     assert out.content_type.startswith("application/json")
 
 
-async def test_head_has_no_body(server: Server, ctx: FakeContext) -> None:
+async def test_head_has_no_body(server: Server, ctx: HarnessContext) -> None:
     out = await call(ctx, uri=server.url("/echo"), method="HEAD")
     assert out.code == 200
     assert out.body == ""
     assert out.length == 0
 
 
-async def test_json_property_sends_a_json_document(server: Server, ctx: FakeContext) -> None:
+async def test_json_property_sends_a_json_document(server: Server, ctx: HarnessContext) -> None:
     payload = {"name": "Ada", "tags": ["a", "b"], "n": 3, "ok": True, "none": None}
     out = await call(ctx, uri=server.url("/echo"), method="POST", json=payload)
     assert out.body["contentType"] == "application/json"
@@ -45,7 +45,7 @@ async def test_json_property_sends_a_json_document(server: Server, ctx: FakeCont
 
 
 async def test_text_body_defaults_to_json_content_type_as_kestra(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     out = await call(ctx, uri=server.url("/echo"), method="POST", body='{"title": "Pen"}')
     assert out.body["contentType"] == "application/json; charset=UTF-8"
@@ -57,7 +57,7 @@ async def test_text_body_defaults_to_json_content_type_as_kestra(
     assert out.body["body"] == "plain words"
 
 
-async def test_form_data_is_url_encoded(server: Server, ctx: FakeContext) -> None:
+async def test_form_data_is_url_encoded(server: Server, ctx: HarnessContext) -> None:
     out = await call(
         ctx,
         uri=server.url("/echo"),
@@ -75,7 +75,7 @@ async def test_form_data_is_url_encoded(server: Server, ctx: FakeContext) -> Non
 
 
 async def test_multipart_uploads_files_from_internal_storage(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     data = bytes(range(256)) * 4000  # ~1 MB of binary
     uri = await ctx.storage.put("orders.csv", data)
@@ -109,7 +109,7 @@ async def test_multipart_uploads_files_from_internal_storage(
 
 
 async def test_multipart_with_a_missing_file_fails_clearly(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     with pytest.raises(UserError, match="does not exist"):
         await call(
@@ -117,11 +117,11 @@ async def test_multipart_with_a_missing_file_fails_clearly(
             uri=server.url("/echo"),
             method="POST",
             contentType="multipart/form-data",
-            formData={"file": "plait:///test/flow/executions/exec1/nope.csv"},
+            formData={"file": f"plait:///tests/flow/executions/{ctx.execution_id}/nope.csv"},
         )
 
 
-async def test_query_params_are_added_to_the_url(server: Server, ctx: FakeContext) -> None:
+async def test_query_params_are_added_to_the_url(server: Server, ctx: HarnessContext) -> None:
     out = await call(
         ctx,
         uri=server.url("/echo?fixed=1"),
@@ -137,7 +137,7 @@ async def test_query_params_are_added_to_the_url(server: Server, ctx: FakeContex
     ]
 
 
-async def test_headers_are_sent_and_win(server: Server, ctx: FakeContext) -> None:
+async def test_headers_are_sent_and_win(server: Server, ctx: HarnessContext) -> None:
     out = await call(
         ctx,
         uri=server.url("/echo"),
@@ -153,7 +153,7 @@ async def test_headers_are_sent_and_win(server: Server, ctx: FakeContext) -> Non
     assert sent["Host"] == f"127.0.0.1:{server.port}"
 
 
-async def test_basic_auth_is_sent_and_masked(server: Server, ctx: FakeContext) -> None:
+async def test_basic_auth_is_sent_and_masked(server: Server, ctx: HarnessContext) -> None:
     out = await call(
         ctx,
         uri=server.url("/auth/basic"),
@@ -165,7 +165,7 @@ async def test_basic_auth_is_sent_and_masked(server: Server, ctx: FakeContext) -
 
 
 async def test_kestra_basic_auth_options_and_url_credentials(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     out = await call(
         ctx,
@@ -180,7 +180,7 @@ async def test_kestra_basic_auth_options_and_url_credentials(
     assert USER not in out.uri
 
 
-async def test_wrong_password_fails_with_the_status(server: Server, ctx: FakeContext) -> None:
+async def test_wrong_password_fails_with_the_status(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"HTTP 401 Unauthorized from GET .*: bad credentials"):
         await call(
             ctx,
@@ -189,7 +189,7 @@ async def test_wrong_password_fails_with_the_status(server: Server, ctx: FakeCon
         )
 
 
-async def test_bearer_token_is_sent_and_never_logged(server: Server, ctx: FakeContext) -> None:
+async def test_bearer_token_is_sent_and_never_logged(server: Server, ctx: HarnessContext) -> None:
     out = await call(
         ctx,
         uri=server.url("/auth/bearer"),
@@ -201,14 +201,14 @@ async def test_bearer_token_is_sent_and_never_logged(server: Server, ctx: FakeCo
     assert out.code == 200
     assert out.body["ok"] is True
     assert TOKEN in ctx.masker.values
-    text = ctx.log_text()
+    text = ctx.log_text
     assert "request headers:" in text
     assert "authorization: <redacted>" in text
     assert "response body:" in text
     assert TOKEN not in text  # the response body echoes it, the masker hides it
 
 
-async def test_json_text_and_binary_responses(server: Server, ctx: FakeContext) -> None:
+async def test_json_text_and_binary_responses(server: Server, ctx: HarnessContext) -> None:
     out = await call(ctx, uri=server.url("/json"))
     assert out.body == {"hello": "world", "items": [1, 2, 3]}
     assert out.headers["content-type"] == ["application/json; charset=utf-8"]
@@ -221,7 +221,7 @@ async def test_json_text_and_binary_responses(server: Server, ctx: FakeContext) 
     assert await ctx.storage.read_bytes(out.body) == bytes(range(256)) * 4
 
 
-async def test_large_bodies_go_to_internal_storage(server: Server, ctx: FakeContext) -> None:
+async def test_large_bodies_go_to_internal_storage(server: Server, ctx: HarnessContext) -> None:
     out = await call(ctx, uri=server.url("/big-json?items=50000"), maxInlineBodySize=10_000)
     assert out.body_uri is not None
     assert out.body == out.body_uri
@@ -235,13 +235,13 @@ async def test_large_bodies_go_to_internal_storage(server: Server, ctx: FakeCont
 
 
 async def test_max_content_length_fails_a_too_large_response(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     with pytest.raises(TaskFailure, match=r"larger than options.maxContentLength"):
         await call(ctx, uri=server.url("/big?size=200000"), options={"maxContentLength": 100_000})
 
 
-async def test_redirects_are_followed(server: Server, ctx: FakeContext) -> None:
+async def test_redirects_are_followed(server: Server, ctx: HarnessContext) -> None:
     out = await call(ctx, uri=server.url("/chain/3"))
     assert out.code == 200
     assert out.uri == server.url("/echo")
@@ -249,20 +249,22 @@ async def test_redirects_are_followed(server: Server, ctx: FakeContext) -> None:
     assert sum("redirected to" in m for _, m in ctx.logs) == 3
 
 
-async def test_redirects_not_followed_return_the_redirect(server: Server, ctx: FakeContext) -> None:
+async def test_redirects_not_followed_return_the_redirect(
+    server: Server, ctx: HarnessContext
+) -> None:
     out = await call(ctx, uri=server.url("/chain/1"), options={"followRedirects": False})
     assert out.code == 302
     assert out.headers["location"] == ["/echo"]
     assert server.state.hits["echo"] == 0
 
 
-async def test_too_many_redirects_fail(server: Server, ctx: FakeContext) -> None:
+async def test_too_many_redirects_fail(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"too many redirects .*maxRedirects = 2"):
         await call(ctx, uri=server.url("/chain/5"), options={"maxRedirects": 2})
 
 
 async def test_303_turns_a_post_into_a_get_and_307_keeps_it(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     to = server.url("/echo")
     out = await call(
@@ -277,7 +279,7 @@ async def test_303_turns_a_post_into_a_get_and_307_keeps_it(
     assert out.body["body"] == '{"a":1}'
 
 
-async def test_307_re_sends_a_streamed_multipart_body(server: Server, ctx: FakeContext) -> None:
+async def test_307_re_sends_a_streamed_multipart_body(server: Server, ctx: HarnessContext) -> None:
     uri = await ctx.storage.put("data.bin", b"z" * 300_000)
     to = server.url("/echo")
     out = await call(
@@ -291,7 +293,7 @@ async def test_307_re_sends_a_streamed_multipart_body(server: Server, ctx: FakeC
 
 
 async def test_credentials_are_dropped_when_a_redirect_leaves_the_origin(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     same = server.url("/echo")
     other = f"http://localhost:{server.port}/echo"  # same server, another origin
@@ -308,7 +310,9 @@ async def test_credentials_are_dropped_when_a_redirect_leaves_the_origin(
     assert "Cookie" not in out.body["headers"]
 
 
-async def test_a_slow_endpoint_fails_with_a_clear_timeout(server: Server, ctx: FakeContext) -> None:
+async def test_a_slow_endpoint_fails_with_a_clear_timeout(
+    server: Server, ctx: HarnessContext
+) -> None:
     started = time.monotonic()
     with pytest.raises(TaskFailure) as caught:
         await call(ctx, uri=server.url("/slow"), options={"timeout": {"readIdleTimeout": "PT0.3S"}})
@@ -318,13 +322,13 @@ async def test_a_slow_endpoint_fails_with_a_clear_timeout(server: Server, ctx: F
     assert "after 0.3s (options.timeout.readIdleTimeout)" in message
 
 
-async def test_connection_refused_fails_clearly(ctx: FakeContext) -> None:
+async def test_connection_refused_fails_clearly(ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"cannot connect to http://127\.0\.0\.1:9/"):
         await call(ctx, uri="http://127.0.0.1:9/")
 
 
 async def test_error_status_fails_with_status_and_bounded_excerpt(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     with pytest.raises(TaskFailure) as caught:
         await call(ctx, uri=server.url("/status/500?size=20000"))
@@ -337,7 +341,7 @@ async def test_error_status_fails_with_status_and_bounded_excerpt(
     assert len(message) < 1300
 
 
-async def test_allowed_status_codes(server: Server, ctx: FakeContext) -> None:
+async def test_allowed_status_codes(server: Server, ctx: HarnessContext) -> None:
     out = await call(ctx, uri=server.url("/status/404"), options={"allowedStatusCodes": [404]})
     assert out.code == 404
     assert out.body == "error body for 404"
@@ -394,21 +398,21 @@ def test_invalid_properties_are_refused(properties: dict[str, Any], message: str
         Request.model_validate({"uri": "https://example.com", **properties})
 
 
-async def test_an_invalid_uri_is_a_user_error(ctx: FakeContext) -> None:
+async def test_an_invalid_uri_is_a_user_error(ctx: HarnessContext) -> None:
     with pytest.raises(UserError, match="is not an absolute http"):
         await call(ctx, uri="ftp://example.com/file")
     with pytest.raises(UserError, match="is not an absolute http"):
         await call(ctx, uri="/relative/path")
 
 
-async def test_metrics_are_recorded(server: Server, ctx: FakeContext) -> None:
+async def test_metrics_are_recorded(server: Server, ctx: HarnessContext) -> None:
     await call(ctx, uri=server.url("/json"))
-    names = {name for name, _, _ in ctx.metrics}
+    names = {metric.name for metric in ctx.metrics}
     assert {"response.length", "request.duration"} <= names
 
 
 async def test_an_http_proxy_is_used_with_its_credentials(
-    server: Server, ctx: FakeContext, monkeypatch: pytest.MonkeyPatch
+    server: Server, ctx: HarnessContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The test server doubles as a forward proxy: it gets the absolute URL of the target."""
     import plait_http._guard as guard_module
@@ -441,11 +445,11 @@ async def test_an_http_proxy_is_used_with_its_credentials(
         )
 
 
-async def test_a_failing_redirect_hop_is_named(server: Server, ctx: FakeContext) -> None:
+async def test_a_failing_redirect_hop_is_named(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"cannot connect to http://127\.0\.0\.1:9/next"):
         await call(ctx, uri=server.url("/redirect?to=http://127.0.0.1:9/next"))
 
 
-async def test_a_body_that_stalls_times_out(server: Server, ctx: FakeContext) -> None:
+async def test_a_body_that_stalls_times_out(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"timed out waiting for data from .*/stall after 0\.3s"):
         await call(ctx, uri=server.url("/stall"), options={"readIdleTimeout": "PT0.3S"})

@@ -6,18 +6,18 @@ import plait_http._guard as guard_module
 import pytest
 from plait_http import Request
 from plait_sdk import TaskFailure, UserError
+from plait_sdk.testing import HarnessContext
 
 from .conftest import Certificate, Server
-from .fakes import FakeContext
 
 
-async def test_an_untrusted_certificate_fails(tls_server: Server, ctx: FakeContext) -> None:
+async def test_an_untrusted_certificate_fails(tls_server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(TaskFailure, match=r"cannot connect to https://127\.0\.0\.1.*CERTIFICATE"):
         await Request(uri=tls_server.url("/json")).run(ctx)
 
 
 async def test_a_ca_file_makes_it_trusted_and_the_name_is_verified(
-    tls_server: Server, ctx: FakeContext, certificate: Certificate
+    tls_server: Server, ctx: HarnessContext, certificate: Certificate
 ) -> None:
     # by name: the connection goes to the vetted IP while TLS still checks "localhost"
     uri = f"https://localhost:{tls_server.port}/json"
@@ -32,7 +32,7 @@ async def test_a_ca_file_makes_it_trusted_and_the_name_is_verified(
 
 async def test_the_certificate_name_is_checked_against_the_url_host(
     tls_server: Server,
-    ctx: FakeContext,
+    ctx: HarnessContext,
     certificate: Certificate,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -48,14 +48,14 @@ async def test_the_certificate_name_is_checked_against_the_url_host(
 
 
 async def test_a_ca_file_from_internal_storage(
-    tls_server: Server, ctx: FakeContext, certificate: Certificate
+    tls_server: Server, ctx: HarnessContext, certificate: Certificate
 ) -> None:
     uri = await ctx.storage.put("ca.pem", certificate.pem.encode())
     out = await Request(uri=tls_server.url("/json"), options={"ssl": {"caFile": uri}}).run(ctx)
     assert out.code == 200
 
 
-async def test_insecure_trust_all_certificates(tls_server: Server, ctx: FakeContext) -> None:
+async def test_insecure_trust_all_certificates(tls_server: Server, ctx: HarnessContext) -> None:
     out = await Request(
         uri=tls_server.url("/json"), options={"ssl": {"insecureTrustAllCertificates": True}}
     ).run(ctx)
@@ -63,7 +63,7 @@ async def test_insecure_trust_all_certificates(tls_server: Server, ctx: FakeCont
     assert any("verification is disabled" in m for level, m in ctx.logs if level == "WARNING")
 
 
-async def test_a_bad_ca_file_is_a_user_error(ctx: FakeContext, tmp_path: object) -> None:
+async def test_a_bad_ca_file_is_a_user_error(ctx: HarnessContext, tmp_path: object) -> None:
     with pytest.raises(UserError, match=r"options.ssl.caFile: cannot load CA certificates"):
         await Request(
             uri="https://127.0.0.1:1/", options={"ssl": {"caFile": "/nonexistent/ca.pem"}}

@@ -8,13 +8,13 @@ import pytest
 from plait_http import HostNotAllowed, Trigger
 from plait_http._trigger import truthy
 from plait_sdk import ExecutionRequest
+from plait_sdk.testing import HarnessContext
 
 from .conftest import Server
-from .fakes import FakeContext
 from .server import TOKEN
 
 
-async def test_it_fires_when_the_condition_is_met(server: Server, ctx: FakeContext) -> None:
+async def test_it_fires_when_the_condition_is_met(server: Server, ctx: HarnessContext) -> None:
     trigger = Trigger.model_validate(
         {
             "uri": server.url("/counter"),
@@ -34,13 +34,13 @@ async def test_it_fires_when_the_condition_is_met(server: Server, ctx: FakeConte
 
 
 async def test_the_default_condition_judges_the_status_without_failing(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     assert await Trigger(uri=server.url("/down")).evaluate(ctx) is None  # 503: no execution
     assert await Trigger(uri=server.url("/json")).evaluate(ctx) is not None
 
 
-async def test_kestra_style_json_condition(server: Server, ctx: FakeContext) -> None:
+async def test_kestra_style_json_condition(server: Server, ctx: HarnessContext) -> None:
     trigger = Trigger.model_validate(
         {
             "uri": server.url("/counter"),
@@ -51,7 +51,7 @@ async def test_kestra_style_json_condition(server: Server, ctx: FakeContext) -> 
     assert await trigger.evaluate(ctx) is not None  # price 100
 
 
-async def test_stop_after_stops_polling(server: Server, ctx: FakeContext) -> None:
+async def test_stop_after_stops_polling(server: Server, ctx: HarnessContext) -> None:
     trigger = Trigger.model_validate(
         {"uri": server.url("/json"), "stopAfter": ["success"], "interval": "PT1S"}
     )
@@ -73,7 +73,7 @@ async def test_stop_after_stops_polling(server: Server, ctx: FakeContext) -> Non
 
 
 async def test_templates_and_secrets_are_rendered_by_the_trigger(
-    server: Server, ctx: FakeContext
+    server: Server, ctx: HarnessContext
 ) -> None:
     trigger = Trigger.model_validate(
         {
@@ -85,10 +85,10 @@ async def test_templates_and_secrets_are_rendered_by_the_trigger(
     request = await trigger.evaluate(ctx)
     assert request is not None
     assert TOKEN in ctx.masker.values
-    assert TOKEN not in ctx.log_text()
+    assert TOKEN not in ctx.log_text
 
 
-async def test_the_trigger_is_guarded(server: Server, ctx: FakeContext) -> None:
+async def test_the_trigger_is_guarded(server: Server, ctx: HarnessContext) -> None:
     with pytest.raises(HostNotAllowed):
         await Trigger(uri="http://169.254.169.254/").evaluate(ctx)
     with pytest.raises(HostNotAllowed):

@@ -11,7 +11,7 @@ import sys
 import textwrap
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -21,9 +21,9 @@ from aiobotocore.session import get_session  # type: ignore[import-untyped]
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.plugins import PluginHost
-from plait.storage import ExecutionStorage, LocalStorageBackend, SqlRepository, execution_prefix
+from plait.storage import LocalStorageBackend, SqlRepository
 from plait_s3 import plugin
-from plait_sdk import MetricType, RunContext, Storage, TaskLogger
+from plait_sdk.testing import HarnessContext, TaskHarness
 
 from . import s3testplugin
 
@@ -200,100 +200,25 @@ async def read(s3: Any, bucket: str, key: str) -> bytes:
     return data
 
 
-# -- a RunContext over the core's real internal storage ----------------------------------------
+# -- a RunContext: plait_sdk.testing ------------------------------------------------------------
 
 
-class Logs(TaskLogger):
-    def __init__(self) -> None:
-        self.records: list[tuple[str, str]] = []
-
-    def _add(self, level: str, msg: str, args: tuple[object, ...]) -> None:
-        self.records.append((level, msg % args if args else msg))
-
-    def debug(self, msg: str, *args: object) -> None:
-        self._add("DEBUG", msg, args)
-
-    def info(self, msg: str, *args: object) -> None:
-        self._add("INFO", msg, args)
-
-    def warning(self, msg: str, *args: object) -> None:
-        self._add("WARNING", msg, args)
-
-    def error(self, msg: str, *args: object) -> None:
-        self._add("ERROR", msg, args)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(message for _, message in self.records)
-
-
-class FakeContext(RunContext):
-    """What a task (or the trigger) sees: storage is the core's ``ExecutionStorage``.
-
-    Logs are kept raw (unmasked), so a test can check nothing sensitive was ever logged.
-    """
-
-    def __init__(self, root: Path, *, flow_id: str = "s3", task_id: str = "task") -> None:
-        self.namespace = "tests.s3"
-        self.flow_id = flow_id
-        self.execution_id = "exec1"
-        self.task_id = task_id
-        self.taskrun_id = "run1"
-        self.attempt = 1
-        prefix = execution_prefix(self.namespace, flow_id, self.execution_id)
-        self.backend = LocalStorageBackend(root / "storage")
-        self._storage = ExecutionStorage(self.backend, f"{prefix}/{task_id}/run1", [prefix])
-        self._logs = Logs()
-        self.masked: set[str] = set()
-        self.metrics: list[tuple[str, float]] = []
-        self._root = root
-
-    @property
-    def log(self) -> Logs:
-        return self._logs
-
-    @property
-    def storage(self) -> Storage:
-        return self._storage
-
-    @property
-    def working_dir(self) -> Path:
-        path = self._root / "work"
-        path.mkdir(exist_ok=True)
-        return path
-
-    async def render(self, value: Any, extra: Mapping[str, Any] | None = None) -> Any:
-        return value
-
-    async def secret(self, name: str) -> str:
-        value = SECRETS[name]
-        self.mask(value)
-        return value
-
-    def mask(self, value: str) -> None:
-        self.masked.add(value)
-
-    def metric(
-        self,
-        name: str,
-        value: float,
-        *,
-        type: MetricType = "counter",
-        tags: Mapping[str, str] | None = None,
-    ) -> None:
-        self.metrics.append((name, value))
-
-    @property
-    def cancelled(self) -> bool:
-        return False
-
-    async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return fn(*args, **kwargs)
+def make_context(root: Path, *, flow_id: str = "s3", task_id: str = "task") -> HarnessContext:
+    """What a task (or the trigger) sees, from the SDK's harness: contexts made with the same
+    ``root`` and flow share their files, as the runs of one flow do."""
+    harness = TaskHarness(
+        namespace="tests.s3",
+        flow_id=flow_id,
+        execution_id="exec1",
+        secrets=SECRETS,
+        root=root / "harness",
+    )
+    return harness.context(task_id)
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> FakeContext:
-    return FakeContext(tmp_path)
+def ctx(tmp_path: Path) -> HarnessContext:
+    return make_context(tmp_path)
 
 
 # -- the real engine ---------------------------------------------------------------------------

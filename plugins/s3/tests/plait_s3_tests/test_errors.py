@@ -8,14 +8,13 @@ import pytest
 from plait_s3 import Download, List, Upload
 from plait_s3._client import POOL
 from plait_sdk import TaskFailure
-
-from .conftest import FakeContext
+from plait_sdk.testing import HarnessContext
 
 BAD_KEY = "AKIAPLAITBADKEY00001"
 BAD_SECRET = "plait-bad-secret-never-shown-0001"
 
 
-async def test_missing_bucket(ctx: FakeContext, conn: dict[str, Any]) -> None:
+async def test_missing_bucket(ctx: HarnessContext, conn: dict[str, Any]) -> None:
     with pytest.raises(TaskFailure) as failure:
         await Download.model_validate({**conn, "bucket": "no-such-bucket-x", "key": "a"}).run(ctx)
     assert str(failure.value) == (
@@ -31,7 +30,7 @@ async def test_missing_bucket(ctx: FakeContext, conn: dict[str, Any]) -> None:
         await listing.run(ctx)
 
 
-async def test_missing_object(ctx: FakeContext, conn: dict[str, Any], bucket: str) -> None:
+async def test_missing_object(ctx: HarnessContext, conn: dict[str, Any], bucket: str) -> None:
     task = Download.model_validate({**conn, "bucket": bucket, "key": "nope/missing.csv"})
     with pytest.raises(TaskFailure) as failure:
         await task.run(ctx)
@@ -42,7 +41,7 @@ async def test_missing_object(ctx: FakeContext, conn: dict[str, Any], bucket: st
 
 
 async def test_failed_multipart_upload_is_aborted(
-    ctx: FakeContext, conn: dict[str, Any], bucket: str, s3: Any
+    ctx: HarnessContext, conn: dict[str, Any], bucket: str, s3: Any
 ) -> None:
     uri = await ctx.storage.put("big.bin", b"z" * (11 << 20))
 
@@ -71,7 +70,7 @@ async def test_failed_multipart_upload_is_aborted(
 
 @pytest.mark.usefixtures("iam_auth")
 async def test_bad_credentials_fail_clearly_and_are_never_shown(
-    ctx: FakeContext, conn: dict[str, Any], bucket: str
+    ctx: HarnessContext, conn: dict[str, Any], bucket: str
 ) -> None:
     task = List.model_validate(
         {**conn, "bucket": bucket, "accessKeyId": BAD_KEY, "secretKeyId": BAD_SECRET}
@@ -83,23 +82,23 @@ async def test_bad_credentials_fail_clearly_and_are_never_shown(
         f"list of s3://{bucket}/: the access key was rejected (InvalidAccessKeyId); "
         "check accessKeyId"
     )
-    assert {BAD_KEY, BAD_SECRET} <= ctx.masked
-    for shown in (message, ctx.log.text, repr(task)):
+    assert {BAD_KEY, BAD_SECRET} <= ctx.masker.values
+    for shown in (message, ctx.log_text, repr(task)):
         assert BAD_KEY not in shown
         assert BAD_SECRET not in shown
     assert failure.value.__cause__ is None
     assert failure.value.__suppress_context__
 
 
-async def test_partial_credentials_are_refused(ctx: FakeContext, conn: dict[str, Any]) -> None:
+async def test_partial_credentials_are_refused(ctx: HarnessContext, conn: dict[str, Any]) -> None:
     task = List.model_validate({**conn, "bucket": "b-b-b", "secretKeyId": BAD_SECRET})
     with pytest.raises(TaskFailure, match="accessKeyId and secretKeyId must be set together"):
         await task.run(ctx)
-    assert BAD_SECRET in ctx.masked
+    assert BAD_SECRET in ctx.masker.values
     assert len(POOL) == 0
 
 
-async def test_bad_endpoint_is_a_clean_failure(ctx: FakeContext) -> None:
+async def test_bad_endpoint_is_a_clean_failure(ctx: HarnessContext) -> None:
     task = List.model_validate({"bucket": "b-b-b", "endpointOverride": "not a url"})
     with pytest.raises(TaskFailure, match="invalid S3 connection settings"):
         await task.run(ctx)

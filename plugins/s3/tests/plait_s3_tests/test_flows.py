@@ -11,7 +11,7 @@ import pytest
 from plait.flows import State
 from plait_s3 import Trigger
 
-from .conftest import SECRETS, Engine, FakeContext, keys_of, outputs, read
+from .conftest import SECRETS, Engine, keys_of, make_context, outputs, read
 
 MiB = 1 << 20
 
@@ -183,7 +183,7 @@ tasks:
     )
     # What the scheduler does: evaluate the trigger, start an execution with its variables.
     trigger = Trigger.model_validate(deployed.triggers[0].properties)
-    ctx = FakeContext(engine.tmp, flow_id=deployed.id, task_id="watch")
+    ctx = make_context(engine.tmp, flow_id=deployed.id, task_id="watch")
     request = await trigger.evaluate(ctx)
     assert request is not None
     execution = await engine.runner.run(deployed, revision, {}, trigger=request.variables)

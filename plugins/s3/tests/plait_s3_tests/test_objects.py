@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from plait_s3 import Copy, CreateBucket, Delete, DeleteList, List, _ops
 from plait_sdk import TaskFailure
+from plait_sdk.testing import HarnessContext
 
-from .conftest import FakeContext, MotoServer, keys_of, new_bucket_name, read
+from .conftest import MotoServer, keys_of, new_bucket_name, read
 
 MiB = 1 << 20
 
@@ -25,7 +26,7 @@ async def put_many(s3: Any, bucket: str, keys: list[str]) -> None:
 
 
 async def test_list_and_delete_list_page_past_1000_keys(
-    ctx: FakeContext, conn: dict[str, Any], bucket: str, s3: Any, moto: MotoServer
+    ctx: HarnessContext, conn: dict[str, Any], bucket: str, s3: Any, moto: MotoServer
 ) -> None:
     keys = [f"data/{i:05d}.txt" for i in range(1050)] + ["data/sub/", "other/x.txt"]
     moto.seed(bucket, keys)
@@ -41,7 +42,7 @@ async def test_list_and_delete_list_page_past_1000_keys(
 
     capped = await listing(prefix="data/", maxKeys=1020, filter="FILES").run(ctx)
     assert len(capped.objects) == 1020
-    assert "stopped at maxKeys=1020" in ctx.log.text
+    assert "stopped at maxKeys=1020" in ctx.log_text
 
     matching = await listing(prefix="data/", regexp=r"data/00\d\d7\.txt", maxKeys=5000).run(ctx)
     assert [o.key for o in matching.objects] == [f"data/{i:05d}.txt" for i in range(7, 1000, 10)]
@@ -52,18 +53,18 @@ async def test_list_and_delete_list_page_past_1000_keys(
     assert [o.key for o in dirs.objects] == ["data/", "other/"]
     default = await listing(prefix="data/").run(ctx)  # Kestra's default maxKeys: 1,000
     assert len(default.objects) == 1000
-    assert ("s3.objects.count", 1000) in ctx.metrics
+    assert ("s3.objects.count", 1000) in [(m.name, m.value) for m in ctx.metrics]
 
     deleted = await DeleteList.model_validate(
         {**conn, "bucket": bucket, "prefix": "data/", "concurrent": 2}
     ).run(ctx)
     assert (deleted.count, deleted.size) == (1051, sum(len(k) for k in keys[:-1]))
     assert await keys_of(s3, bucket) == ["other/x.txt"]
-    assert ("s3.objects.deleted.count", 1051) in ctx.metrics
+    assert ("s3.objects.deleted.count", 1051) in [(m.name, m.value) for m in ctx.metrics]
 
 
 async def test_delete_list_with_regexp_limit_and_error_on_empty(
-    ctx: FakeContext, conn: dict[str, Any], bucket: str, s3: Any
+    ctx: HarnessContext, conn: dict[str, Any], bucket: str, s3: Any
 ) -> None:
     await put_many(s3, bucket, ["tmp/a.tmp", "tmp/b.tmp", "tmp/c.tmp", "tmp/keep.csv"])
     task = DeleteList.model_validate(
@@ -79,7 +80,7 @@ async def test_delete_list_with_regexp_limit_and_error_on_empty(
         DeleteList.model_validate({**conn, "bucket": bucket, "regexp": "(unclosed"})
 
 
-async def test_delete(ctx: FakeContext, conn: dict[str, Any], bucket: str, s3: Any) -> None:
+async def test_delete(ctx: HarnessContext, conn: dict[str, Any], bucket: str, s3: Any) -> None:
     await s3.put_object(Bucket=bucket, Key="a/b.txt", Body=b"x")
     task = Delete.model_validate({**conn, "bucket": bucket, "key": "a/b.txt"})
     await task.run(ctx)
@@ -88,7 +89,7 @@ async def test_delete(ctx: FakeContext, conn: dict[str, Any], bucket: str, s3: A
 
 
 async def test_copy_between_buckets_and_move(
-    ctx: FakeContext, conn: dict[str, Any], bucket: str, s3: Any
+    ctx: HarnessContext, conn: dict[str, Any], bucket: str, s3: Any
 ) -> None:
     other = new_bucket_name()
     await s3.create_bucket(Bucket=other)
@@ -120,7 +121,7 @@ async def test_copy_between_buckets_and_move(
 
 
 async def test_copy_of_a_large_object_goes_part_by_part(
-    ctx: FakeContext,
+    ctx: HarnessContext,
     conn: dict[str, Any],
     bucket: str,
     s3: Any,
@@ -141,7 +142,7 @@ async def test_copy_of_a_large_object_goes_part_by_part(
     assert head["ContentType"] == "application/x-test"
 
 
-async def test_create_bucket(ctx: FakeContext, conn: dict[str, Any], s3: Any) -> None:
+async def test_create_bucket(ctx: HarnessContext, conn: dict[str, Any], s3: Any) -> None:
     name = new_bucket_name()
     made = await CreateBucket.model_validate({**conn, "bucket": name}).run(ctx)
     assert (made.bucket, made.region) == (name, "us-east-1")

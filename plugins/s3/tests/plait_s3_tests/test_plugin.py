@@ -16,7 +16,7 @@ from plait_s3.tasks import TASKS
 from plait_s3.trigger import Trigger
 from plait_sdk import Model, attribute_docstrings, type_schema
 
-from .conftest import FakeContext
+from .conftest import make_context
 
 TYPES = [*TASKS, Trigger]
 
@@ -84,7 +84,7 @@ def test_examples_are_valid_flows(cls: Any, host: PluginHost) -> None:
 async def test_clients_are_shared_by_settings_and_closed_on_shutdown(
     conn: dict[str, Any], bucket: str, tmp_path: Path
 ) -> None:
-    ctx = FakeContext(tmp_path)
+    ctx = make_context(tmp_path)
     one = List.model_validate({**conn, "bucket": bucket})
     same = List.model_validate({**conn, "bucket": bucket, "prefix": "x/"})
     other = List.model_validate({**conn, "bucket": bucket, "accessKeyId": "a", "secretKeyId": "b"})

@@ -18,8 +18,9 @@ from plait_s3 import Trigger
 from plait_s3 import trigger as trigger_module
 from plait_s3._client import POOL
 from plait_sdk import ExecutionRequest
+from plait_sdk.testing import HarnessContext
 
-from .conftest import FakeContext, keys_of, new_bucket_name, read
+from .conftest import keys_of, make_context, new_bucket_name, read
 
 STATE = ".plait/s3-trigger/tests.s3/watcher/watch.json"
 
@@ -52,8 +53,8 @@ async def restart() -> None:
 
 
 @pytest.fixture
-def tctx(tmp_path: Path) -> FakeContext:
-    return FakeContext(tmp_path, flow_id="watcher", task_id="watch")
+def tctx(tmp_path: Path) -> HarnessContext:
+    return make_context(tmp_path, flow_id="watcher", task_id="watch")
 
 
 @pytest.fixture
@@ -78,7 +79,7 @@ def keys_in(request: ExecutionRequest | None) -> list[str]:
 
 
 async def test_move_hands_each_object_over_once_then_moves_it(
-    conn: dict[str, Any], bucket: str, archive: str, s3: Any, tctx: FakeContext
+    conn: dict[str, Any], bucket: str, archive: str, s3: Any, tctx: HarnessContext
 ) -> None:
     scheduler = Scheduler()
     trigger = watcher(
@@ -113,7 +114,7 @@ async def test_move_hands_each_object_over_once_then_moves_it(
     assert await trigger.evaluate(tctx) is None
     assert set(scheduler.handed_over().values()) == {1}
     assert len(scheduler.handed_over()) == 5
-    assert "moved 1 object(s)" in tctx.log.text
+    assert "moved 1 object(s)" in tctx.log_text
 
 
 @pytest.mark.parametrize("accepted", [False, True], ids=["request-lost", "request-accepted"])
@@ -129,7 +130,7 @@ async def test_restart_between_poll_and_action_loses_and_duplicates_nothing(
     props = {"prefix": "in/", "action": "MOVE", "moveTo": {"bucket": archive, "key": "out/"}}
     await put(s3, bucket, "in/1", "in/2", "in/3")
     before = await watcher(conn, bucket, **props).evaluate(
-        FakeContext(tmp_path, flow_id="watcher", task_id="watch")
+        make_context(tmp_path, flow_id="watcher", task_id="watch")
     )
     if accepted:
         assert scheduler.accept(before)
@@ -137,7 +138,7 @@ async def test_restart_between_poll_and_action_loses_and_duplicates_nothing(
     await restart()
     await put(s3, bucket, "in/4", "in/5")
 
-    ctx = FakeContext(tmp_path, flow_id="watcher", task_id="watch")
+    ctx = make_context(tmp_path, flow_id="watcher", task_id="watch")
     trigger = watcher(conn, bucket, **props)
     again = await trigger.evaluate(ctx)
     assert again is not None
@@ -145,7 +146,7 @@ async def test_restart_between_poll_and_action_loses_and_duplicates_nothing(
     assert again.dedup_key == before.dedup_key
     assert again.variables == before.variables
     assert scheduler.accept(again) is not accepted  # a duplicate delivery starts nothing
-    assert "left pending by a previous run" in ctx.log.text
+    assert "left pending by a previous run" in ctx.log_text
 
     assert scheduler.accept(after := await trigger.evaluate(ctx))
     assert keys_in(after) == ["in/4", "in/5"]
@@ -168,7 +169,7 @@ async def test_crash_while_copying_resumes_the_same_batch(
     bucket: str,
     archive: str,
     s3: Any,
-    tctx: FakeContext,
+    tctx: HarnessContext,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scheduler = Scheduler()
@@ -203,7 +204,7 @@ async def test_crash_while_copying_resumes_the_same_batch(
 
 
 async def test_crash_while_deleting_sources_completes_on_restart(
-    conn: dict[str, Any], bucket: str, s3: Any, tctx: FakeContext
+    conn: dict[str, Any], bucket: str, s3: Any, tctx: HarnessContext
 ) -> None:
     scheduler = Scheduler()
     await put(s3, bucket, "d1", "d2", "d3")
@@ -220,7 +221,7 @@ async def test_crash_while_deleting_sources_completes_on_restart(
 
 
 async def test_delete_leaves_an_object_overwritten_meanwhile_for_the_next_batch(
-    conn: dict[str, Any], bucket: str, s3: Any, tctx: FakeContext
+    conn: dict[str, Any], bucket: str, s3: Any, tctx: HarnessContext
 ) -> None:
     scheduler = Scheduler()
     trigger = watcher(conn, bucket, action="DELETE")
@@ -230,7 +231,7 @@ async def test_delete_leaves_an_object_overwritten_meanwhile_for_the_next_batch(
 
     assert scheduler.accept(second := await trigger.evaluate(tctx))
     assert keys_in(second) == ["b"]  # the new version, handed over on its own
-    assert "overwritten since it was listed" in tctx.log.text
+    assert "overwritten since it was listed" in tctx.log_text
     assert await keys_of(s3, bucket) == [STATE, "b"]  # the second batch is in flight
     assert await trigger.evaluate(tctx) is None
     assert await keys_of(s3, bucket) == []
@@ -238,7 +239,7 @@ async def test_delete_leaves_an_object_overwritten_meanwhile_for_the_next_batch(
 
 
 async def test_none_leaves_objects_and_repeats_an_unchanged_set_under_one_key(
-    conn: dict[str, Any], bucket: str, s3: Any, tctx: FakeContext
+    conn: dict[str, Any], bucket: str, s3: Any, tctx: HarnessContext
 ) -> None:
     trigger = watcher(conn, bucket, action="NONE", regexp=r".*\.csv")
     await put(s3, bucket, "a.csv", "skip.txt")
@@ -256,7 +257,7 @@ async def test_none_leaves_objects_and_repeats_an_unchanged_set_under_one_key(
 
 
 async def test_state_and_moved_objects_in_the_watched_bucket_are_never_offered(
-    conn: dict[str, Any], bucket: str, s3: Any, tctx: FakeContext
+    conn: dict[str, Any], bucket: str, s3: Any, tctx: HarnessContext
 ) -> None:
     scheduler = Scheduler()
     trigger = watcher(conn, bucket, action="MOVE", moveTo={"key": "done"}, maxKeys=2)
@@ -290,7 +291,7 @@ async def test_random_restarts_never_lose_or_repeat_an_object(
             await put(s3, bucket, pending.pop(0))
         if rng.random() < 0.3:
             await restart()
-        ctx = FakeContext(tmp_path, flow_id="watcher", task_id="watch")
+        ctx = make_context(tmp_path, flow_id="watcher", task_id="watch")
         request = await watcher(conn, bucket, **props).evaluate(ctx)
         if request is None:
             idle += 1

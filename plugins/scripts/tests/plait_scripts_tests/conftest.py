@@ -13,8 +13,9 @@ from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.plugins import PluginHost
 from plait.storage import LocalStorageBackend, SqlRepository
+from plait_sdk.testing import HarnessContext
 
-from ._support import FakeContext
+from ._support import context
 
 SECRETS = {"API_TOKEN": "s3cr3t-token-value"}
 
@@ -27,8 +28,8 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def ctx(workdir: Path) -> FakeContext:
-    return FakeContext(workdir)
+def ctx(workdir: Path) -> HarnessContext:
+    return context(workdir)
 
 
 @pytest.fixture(autouse=True)

@@ -9,20 +9,21 @@ import pytest
 from plait_scripts import NodeScript, PythonCommands, PythonScript
 from plait_scripts._envs import environment_key, normalise
 from plait_sdk import TaskFailure
+from plait_sdk.testing import HarnessContext
 
-from ._support import FakeContext, build_npm_tarball, build_wheel
+from ._support import build_npm_tarball, build_wheel, context
 
 
 def _environments(cache: Path) -> list[Path]:
     return [p for p in cache.iterdir() if p.is_dir()] if cache.exists() else []
 
 
-def _installs(*contexts: FakeContext) -> int:
-    return sum(m.startswith("installing ") for c in contexts for m in c.log.messages("INFO"))
+def _installs(*contexts: HarnessContext) -> int:
+    return sum(m.startswith("installing ") for c in contexts for m in c.messages("INFO"))
 
 
-def _reuses(*contexts: FakeContext) -> int:
-    return sum(m.startswith("reusing the cached") for c in contexts for m in c.log.messages("INFO"))
+def _reuses(*contexts: HarnessContext) -> int:
+    return sum(m.startswith("reusing the cached") for c in contexts for m in c.messages("INFO"))
 
 
 async def test_python_dependencies_are_installed_once_and_reused(
@@ -49,7 +50,7 @@ async def test_python_dependencies_are_installed_once_and_reused(
     for _ in range(2):
         work = tmp_path / f"work{len(contexts)}"
         work.mkdir()
-        contexts.append(FakeContext(work))
+        contexts.append(context(work))
     # Two runs at once on an empty cache: the lock lets one build while the other waits.
     outs = await asyncio.gather(*(script.run(c) for c in contexts))
     assert [o.vars for o in outs] == [{"value": 42}] * 2  # the helper works in the venv too
@@ -58,12 +59,12 @@ async def test_python_dependencies_are_installed_once_and_reused(
     (venv,) = _environments(cache_dir)
     assert venv.name.startswith("python-")
     for c in contexts:
-        assert c.log.messages("INFO")[-1] == f"42 {venv}"
+        assert c.messages("INFO")[-1] == f"42 {venv}"
     ready = venv / ".plait-ready"
     stamp = ready.stat().st_mtime_ns
 
     # A later run with the same set (other order, other task type) reuses it: no pip at all.
-    again = FakeContext(tmp_path)
+    again = context(tmp_path)
     commands = PythonCommands.model_validate(
         {
             "dependencies": ["  plait-tiny-dep==1.0 ", "plait-tiny-dep==1.0"],
@@ -73,12 +74,12 @@ async def test_python_dependencies_are_installed_once_and_reused(
     )
     await commands.run(again)
     assert (_installs(again), _reuses(again)) == (0, 1)
-    assert again.log.messages("INFO")[-1] == "42"
+    assert again.messages("INFO")[-1] == "42"
     assert ready.stat().st_mtime_ns == stamp
 
 
 async def test_a_failed_install_fails_the_task_and_leaves_no_ready_environment(
-    ctx: FakeContext, tmp_path: Path, cache_dir: Path
+    ctx: HarnessContext, tmp_path: Path, cache_dir: Path
 ) -> None:
     task = PythonScript.model_validate(
         {
@@ -89,7 +90,7 @@ async def test_a_failed_install_fails_the_task_and_leaves_no_ready_environment(
     )
     with pytest.raises(TaskFailure, match="pip install failed with exit code 1"):
         await task.run(ctx)
-    assert "never" not in ctx.log.messages()
+    assert "never" not in ctx.messages()
     assert not [e for e in _environments(cache_dir) if (e / ".plait-ready").exists()]
 
 
@@ -111,23 +112,23 @@ async def test_node_dependencies_are_installed_once_and_reused(
         dependencies=[str(tarball)],
         script="console.log(require('plait-tiny-node'));",
     )
-    first = FakeContext(tmp_path)
+    first = context(tmp_path)
     await cjs.run(first)
-    assert first.log.messages("INFO")[-1] == "42"
+    assert first.messages("INFO")[-1] == "42"
     assert _installs(first) == 1
     # an ES module finds the package too (ES modules ignore NODE_PATH)
     esm = NodeScript(
         dependencies=[str(tarball)],
         script="import value from 'plait-tiny-node';\nconsole.log(value + 1);",
     )
-    second = FakeContext(tmp_path)
+    second = context(tmp_path)
     await esm.run(second)
-    assert second.log.messages("INFO")[-1] == "43"
+    assert second.messages("INFO")[-1] == "43"
     assert (_installs(second), _reuses(second)) == (0, 1)
 
 
 async def test_an_unusable_cache_directory_is_a_clean_failure(
-    ctx: FakeContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ctx: HarnessContext, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

@@ -10,8 +10,8 @@ import pytest
 from plait_scripts import PythonCommands, PythonScript
 from plait_scripts.python import HELPER_DIR
 from plait_sdk import TaskFailure
+from plait_sdk.testing import HarnessContext
 
-from ._support import FakeContext
 from .conftest import Harness
 
 SCRIPT = """\
@@ -32,7 +32,7 @@ Plait.log("a detail", level="debug")
 """
 
 
-async def test_outputs_metrics_and_logs_from_the_helper(ctx: FakeContext) -> None:
+async def test_outputs_metrics_and_logs_from_the_helper(ctx: HarnessContext) -> None:
     out = await PythonScript(script=SCRIPT).run(ctx)
     assert out.vars == {
         "rows": 3,
@@ -51,13 +51,13 @@ async def test_outputs_metrics_and_logs_from_the_helper(ctx: FakeContext) -> Non
     assert kind == "timer"
     assert 0.04 <= called < 5
     # Protocol lines are read, not logged.
-    assert ctx.log.messages("INFO") == ["working"]
-    assert ctx.log.messages("WARNING") == ["look at this"]
-    assert ctx.log.messages("DEBUG") == ["a detail"]
+    assert ctx.messages("INFO") == ["working"]
+    assert ctx.messages("WARNING") == ["look at this"]
+    assert ctx.messages("DEBUG") == ["a detail"]
 
 
 async def test_the_helper_in_commands_keeps_the_tasks_own_pythonpath(
-    ctx: FakeContext, tmp_path: Path
+    ctx: HarnessContext, tmp_path: Path
 ) -> None:
     extra = tmp_path / "lib"
     extra.mkdir()
@@ -79,7 +79,7 @@ async def test_the_helper_in_commands_keeps_the_tasks_own_pythonpath(
     assert out.vars == {"lib": "mine", "arg": "first"}
 
 
-async def test_a_bad_metric_value_fails_the_script(ctx: FakeContext) -> None:
+async def test_a_bad_metric_value_fails_the_script(ctx: HarnessContext) -> None:
     task = PythonScript(script="from plait_script import Plait\nPlait.counter('rows', 'many')")
     with pytest.raises(TaskFailure, match="TypeError: the value of metric 'rows' must be a number"):
         await task.run(ctx)

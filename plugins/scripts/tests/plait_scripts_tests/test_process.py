@@ -11,23 +11,39 @@ from pathlib import Path
 
 import pytest
 from plait_scripts import PythonScript, ShellCommands, ShellScript, _process
-from plait_sdk import TaskFailure
+from plait_sdk import Masker, TaskFailure
+from plait_sdk.testing import CapturedLog, HarnessContext, LogLine, TaskHarness
 
-from ._support import FakeContext, FakeLog, alive, wait_dead
+from ._support import alive, wait_dead
 from .conftest import Harness
 
 
-async def test_lines_are_logged_as_they_are_written_not_at_the_end(ctx: FakeContext) -> None:
+class TimedLog(CapturedLog):
+    """Stamps each line with its arrival time."""
+
+    def __init__(self, masker: Masker) -> None:
+        super().__init__(masker)
+        self.arrived: dict[str, float] = {}
+
+    def record(self, line: LogLine) -> None:
+        super().record(line)
+        self.arrived[line.message] = time.monotonic()
+
+
+async def test_lines_are_logged_as_they_are_written_not_at_the_end(workdir: Path) -> None:
+    harness = TaskHarness(root=workdir.parent / ".harness")
+    log = TimedLog(harness.masker)
+    ctx = harness.context(working_dir=workdir, log=log)
     task = PythonScript(script="import time\nprint('first')\ntime.sleep(0.8)\nprint('second')")
     await task.run(ctx)
     ended = time.monotonic()
-    first, second = (r for r in ctx.log.records if r.message in ("first", "second"))
-    assert second.at - first.at >= 0.6
-    assert ended - first.at >= 0.6  # the first line arrived while the process was running
+    first, second = log.arrived["first"], log.arrived["second"]
+    assert second - first >= 0.6
+    assert ended - first >= 0.6  # the first line arrived while the process was running
 
 
 async def test_cancellation_kills_the_script_and_its_children(
-    ctx: FakeContext, workdir: Path
+    ctx: HarnessContext, workdir: Path
 ) -> None:
     task = ShellCommands(
         commands=["echo $$ > main.pid", "sleep 60 & echo $! > child.pid", "echo started", "wait"]
@@ -39,11 +55,11 @@ async def test_cancellation_kills_the_script_and_its_children(
     main, child = (int((workdir / f).read_text()) for f in ("main.pid", "child.pid"))
     assert await wait_dead(main)
     assert await wait_dead(child), "the script's child survived the timeout"
-    assert "started" in ctx.log.messages("INFO")
+    assert "started" in ctx.messages("INFO")
 
 
 async def test_a_group_ignoring_sigterm_gets_sigkill_after_the_grace(
-    ctx: FakeContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    ctx: HarnessContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_process, "KILL_GRACE_SECONDS", 0.5)
     # Ignored signals are inherited: neither the shell nor its sleep react to SIGTERM.
@@ -59,7 +75,7 @@ async def test_a_group_ignoring_sigterm_gets_sigkill_after_the_grace(
 
 
 async def test_background_processes_left_behind_are_killed_when_the_script_ends(
-    ctx: FakeContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    ctx: HarnessContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_process, "DRAIN_SECONDS", 0.3)
     task = ShellCommands(
@@ -77,7 +93,7 @@ async def test_background_processes_left_behind_are_killed_when_the_script_ends(
         assert await wait_dead(int((workdir / name).read_text())), name
 
 
-async def test_long_lines_and_crlf_and_invalid_utf8(ctx: FakeContext) -> None:
+async def test_long_lines_and_crlf_and_invalid_utf8(ctx: HarnessContext) -> None:
     big = _process.MAX_LINE_BYTES + 10
     task = PythonScript(
         script=(
@@ -88,7 +104,7 @@ async def test_long_lines_and_crlf_and_invalid_utf8(ctx: FakeContext) -> None:
         )
     )
     out = await task.run(ctx)
-    messages = ctx.log.messages("INFO")
+    messages = ctx.messages("INFO")
     assert messages[:2] == ["crlf", "bad \ufffd byte"]
     # Only the start of a huge line is held, then a marker with the count of the rest.
     assert messages[2] == "x" * _process.MAX_LINE_BYTES + " \u2026 [10 bytes cut]"
@@ -96,7 +112,7 @@ async def test_long_lines_and_crlf_and_invalid_utf8(ctx: FakeContext) -> None:
     assert out.std_out_line_count == 4
 
 
-async def test_a_missing_interpreter_is_a_clean_failure(ctx: FakeContext) -> None:
+async def test_a_missing_interpreter_is_a_clean_failure(ctx: HarnessContext) -> None:
     task = ShellCommands(commands=["true"], interpreter=["/no/such/shell", "-c"])
     with pytest.raises(TaskFailure, match="cannot start '/no/such/shell'"):
         await task.run(ctx)
@@ -156,27 +172,23 @@ def test_an_empty_line_after_a_cut_line_is_kept() -> None:
     assert [len(line) for line in lines] == [_process.MAX_LINE_BYTES, 0, 4]
 
 
-class CountingLog(FakeLog):
+class CountingLog(CapturedLog):
     """Counts lines and characters and keeps nothing: a 100 MB output stays out of memory."""
 
-    def __init__(self) -> None:
-        super().__init__(set())
-        self.lines = 0
+    def __init__(self, masker: Masker) -> None:
+        super().__init__(masker)
+        self.count = 0
         self.chars = 0
 
-    def _emit(self, level: str, msg: str, args: tuple[object, ...]) -> None:
-        self.lines += 1
-        self.chars += len(args[0]) if args else len(msg)  # type: ignore[arg-type]
-
-
-class CountingContext(FakeContext):
-    def __init__(self, working_dir: Path) -> None:
-        super().__init__(working_dir)
-        self._log = CountingLog()
+    def record(self, line: LogLine) -> None:
+        self.count += 1
+        self.chars += len(line.message)
 
 
 async def test_a_100_mb_output_is_streamed_in_constant_memory(workdir: Path) -> None:
-    ctx = CountingContext(workdir)
+    harness = TaskHarness(root=workdir.parent / ".harness")
+    log = CountingLog(harness.masker)
+    ctx = harness.context(working_dir=workdir, log=log)
     # 100 MiB: 100 Ki lines of 1 KiB, then a 10 MiB line (cut to 1 MiB), then a value.
     task = PythonScript(
         script=(
@@ -198,9 +210,9 @@ async def test_a_100_mb_output_is_streamed_in_constant_memory(workdir: Path) -> 
     finally:
         tracemalloc.stop()
     assert out.vars == {"done": True}
-    assert ctx.log.lines == 102_400 + 1
+    assert log.count == 102_400 + 1
     marker = f" \u2026 [{9 << 20} bytes cut]"
-    assert ctx.log.chars == 102_400 * 1023 + (1 << 20) + len(marker)
+    assert log.chars == 102_400 * 1023 + (1 << 20) + len(marker)
     assert out.std_out_line_count == 102_400 + 1 + 1
     # What is held at once: one pipe read (256 KiB) and at most one unfinished line (1 MiB).
     assert peak < 8 << 20, f"peak {peak / 2**20:.1f} MiB for a 110 MiB output"
@@ -239,13 +251,13 @@ async def test_a_timeout_kills_grandchildren_even_those_ignoring_sigterm(
 
 
 async def test_without_pidfd_a_thread_notices_the_exit(
-    ctx: FakeContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    ctx: HarnessContext, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # As on macOS (or Linux before 5.3): no os.pidfd_open.
     monkeypatch.delattr(os, "pidfd_open")
     with pytest.raises(TaskFailure, match="exited with code 3: oops"):
         await ShellCommands(commands=["echo one", "echo oops >&2", "exit 3"]).run(ctx)
-    assert ctx.log.messages("INFO") == ["one"]
+    assert ctx.messages("INFO") == ["one"]
     task = ShellCommands(commands=["sleep 60 & echo $! > child.pid", "wait"])
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(task.run(ctx), 1.0)

@@ -21,9 +21,10 @@ from plait_scripts import (
 )
 from plait_scripts.runners import DEFAULT_RUNNER, OnLine, Stream, runner_for
 from plait_sdk import TaskFailure, UserError
+from plait_sdk.testing import HarnessContext
 from pydantic import ValidationError
 
-from ._support import FakeContext, wait_dead
+from ._support import context, wait_dead
 from .conftest import Harness
 
 
@@ -80,14 +81,14 @@ def nice_runner() -> Iterator[type[NiceRunner]]:
     ],
 )
 async def test_the_process_runner_is_the_default_and_has_kestras_names(
-    ctx: FakeContext, spec: dict[str, Any] | None
+    ctx: HarnessContext, spec: dict[str, Any] | None
 ) -> None:
     assert isinstance(runner_for(spec), ProcessRunner)
     task = ShellCommands.model_validate({"commands": ["echo $$"], "taskRunner": spec})
     out = await task.run(ctx)
     assert out.exit_code == 0
-    assert int(ctx.log.messages("INFO")[0]) != os.getpid()
-    assert ctx.log.messages("WARNING") == []
+    assert int(ctx.messages("INFO")[0]) != os.getpid()
+    assert ctx.messages("WARNING") == []
 
 
 @pytest.mark.parametrize(
@@ -127,7 +128,7 @@ async def test_an_unknown_runner_fails_the_flow_validation_at_the_task(harness: 
 
 
 async def test_a_runner_from_another_plugin_is_selected_by_its_type(
-    ctx: FakeContext, nice_runner: type[NiceRunner]
+    ctx: HarnessContext, nice_runner: type[NiceRunner]
 ) -> None:
     assert "test.runner.Nice" in runners.runner_types()
     task = PythonScript.model_validate(
@@ -138,8 +139,8 @@ async def test_a_runner_from_another_plugin_is_selected_by_its_type(
     )
     out = await task.run(ctx)
     assert out.exit_code == 0
-    assert int(ctx.log.messages("INFO")[0]) == os.nice(0) + 7
-    assert ctx.log.messages("WARNING") == ["lowering the priority by 7"]
+    assert int(ctx.messages("INFO")[0]) == os.nice(0) + 7
+    assert ctx.messages("WARNING") == ["lowering the priority by 7"]
     with pytest.raises(ValidationError, match="niceness: Input should be a valid integer"):
         PythonScript.model_validate(
             {"taskRunner": {"type": "test.Nice", "niceness": "low"}, "script": "pass"}
@@ -178,20 +179,8 @@ async def test_setting_cancel_stops_the_process_group(tmp_path: Path) -> None:
     assert await wait_dead(int((tmp_path / "child.pid").read_text()))
 
 
-class FlaggedContext(FakeContext):
-    """A context that only flags a kill (``ctx.cancelled``), without cancelling the task."""
-
-    def __init__(self, working_dir: Path) -> None:
-        super().__init__(working_dir)
-        self.killed = False
-
-    @property
-    def cancelled(self) -> bool:
-        return self.killed
-
-
 async def test_a_context_flagging_a_kill_stops_the_script(workdir: Path) -> None:
-    ctx = FlaggedContext(workdir)
+    ctx = context(workdir)  # a kill only flagged (ctx.cancelled), the task not cancelled
     task = ShellScript(script="echo started\nsleep 60 &\necho $! > child.pid\nwait\n")
     run = asyncio.create_task(task.run(ctx))
     pid_file = workdir / "child.pid"
@@ -199,7 +188,7 @@ async def test_a_context_flagging_a_kill_stops_the_script(workdir: Path) -> None
         if pid_file.exists() and pid_file.read_text().strip():
             break
         await asyncio.sleep(0.02)
-    ctx.killed = True
+    ctx.is_cancelled = True
     with pytest.raises(TaskFailure, match="the task was cancelled: the process was killed"):
         await asyncio.wait_for(run, 5)
     assert await wait_dead(int(pid_file.read_text()))
