@@ -159,11 +159,12 @@ def install(name: str, index_url: str | None, find_links: Path | None) -> None:
 
     result = Installer(index_url=index_url, find_links=find_links).install(name)
     if not result.ok:
-        undone = (
-            "it was uninstalled again"
-            if result.rolled_back
-            else "it could NOT be fully removed again"
-        )
+        if result.already_there:
+            undone = "it was installed before this command and is left as it was"
+        elif result.rolled_back:
+            undone = "it was uninstalled again"
+        else:
+            undone = "it could NOT be fully removed again"
         raise UserError(
             f"{result.distribution} {result.version} does not load; {undone}:\n"
             + "\n".join(f"  {p}" for p in result.problems)

@@ -41,6 +41,8 @@ class InstallResult:
     plugins: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     rolled_back: bool = False
+    #: Installed before at the same version: a failure then leaves it in place, as it was.
+    already_there: bool = False
 
     @property
     def ok(self) -> bool:
@@ -119,6 +121,7 @@ class Installer:
                 if n in before and before[n][1] != v
             },
         )
+        result.already_there = name in before and name not in result.changed
         result.plugins, result.problems = self._probe(name)
         if result.problems:
             self._roll_back(result, before)
