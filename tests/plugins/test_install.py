@@ -211,3 +211,21 @@ def test_two_versions_of_a_type_in_one_real_run(venv: Venv, tmp_path: Path) -> N
         ("versioned.Greet", 2, True),
     ]
     assert "who" in package["tasks"][1]["schema"]["properties"]
+
+
+def test_an_environment_without_pip_installs_with_uv(
+    venv: Venv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plait.plugins import Installer
+
+    bare = tmp_path / "bare"
+    _ok(_run(UV, "venv", "-q", "--offline", "--python", sys.executable, bare))
+    monkeypatch.setenv("PATH", f"{UV.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("PIP_NO_COMPILE", "1")
+    installer = Installer(python=str(bare / "bin" / "python"), find_links=venv.test_wheels)
+    assert installer.pip() == [shutil.which("uv"), "pip"]
+    _ok(installer._run("install", *installer._source_args(), "plait-helper"))
+    listed = _ok(_run(bare / "bin" / "python", "-c", INSTALLED)).stdout
+    assert json.loads(listed) == {"plait-helper": "0.1.0"}
+    _ok(installer._run(*installer._uninstall_args(), "plait-helper"))
+    assert json.loads(_ok(_run(bare / "bin" / "python", "-c", INSTALLED)).stdout) == {}
