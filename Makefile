@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run examples test lint typecheck docs docs-check ci bench bench-api bench-triggers bench-peers install dev clean
+.PHONY: run examples test lint typecheck docs docs-check dist ci bench bench-api bench-triggers bench-peers install dev clean
 
 $(UV):
 	@$(PYTHON) -m venv $(TOOLS)
@@ -42,12 +42,21 @@ lint: dev
 typecheck: dev
 	@$(RUN) mypy --strict core/src sdk/src plugins/http/src plugins/db/src plugins/s3/src plugins/scripts/src
 
-## docs: regenerate the generated reference docs
+## docs: regenerate the generated reference docs and the plugin catalogue (registry/)
 docs: dev
 	@$(RUN) python -m plait.docgen docs/reference
+	@$(RUN) python -m plait.catalogue registry
 
 docs-check: dev
 	@$(RUN) python -m plait.docgen docs/reference --check
+	@$(RUN) python -m plait.catalogue registry --check
+
+## dist: wheels and sdists of every distribution (SDK, core, each connector) into dist/
+DIST ?= dist
+dist: $(UV)
+	@rm -rf $(DIST)
+	@$(UV) build --all-packages --out-dir $(DIST) --quiet
+	@ls $(DIST)
 
 ci: test lint typecheck docs-check
 

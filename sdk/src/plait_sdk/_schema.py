@@ -40,6 +40,7 @@ def type_schema(cls: type[Task] | type[Trigger]) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "type": cls.type_name,
         "aliases": list(cls.aliases),
+        "version": cls.type_version,
         "kind": "trigger" if issubclass(cls, Trigger) else "task",
         "examples": [e.dump() for e in cls.examples],
     }

@@ -67,6 +67,10 @@ class Task(Model):
 
     type_name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
+    #: The version of this type. A plugin registers several classes with one ``type_name`` and
+    #: different versions to change a type without breaking flows written for the old one; a
+    #: flow picks one with ``version: N`` on the task, the latest when omitted.
+    type_version: ClassVar[int] = 1
     examples: ClassVar[tuple[Example, ...]] = ()
     #: Runnable tasks are executed by workers; flowable ones are decided by the executor.
     flowable: ClassVar[bool] = False

@@ -39,6 +39,8 @@ class Trigger(Model):
 
     type_name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
+    #: The version of this type (see :attr:`Task.type_version`).
+    type_version: ClassVar[int] = 1
     examples: ClassVar[tuple[Example, ...]] = ()
 
 

@@ -258,7 +258,14 @@ TASK_COMMON_KEYS = frozenset(
         "allowWarning",
         "runIf",
         "logLevel",
+        "version",
     }
+)
+
+
+#: Keys every trigger entry may have whatever its type.
+TRIGGER_COMMON_KEYS = frozenset(
+    {"id", "type", "description", "disabled", "inputs", "conditions", "version"}
 )
 
 
@@ -278,6 +285,8 @@ class TaskSpec(Model):
     """Skip the task unless this renders truthy."""
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARN", "ERROR"] | None = None
     """Keep only this task's log lines at this level or above."""
+    version: int | None = Field(default=None, ge=1)
+    """The version of the task type to use; the latest installed when omitted."""
     properties: dict[str, Any] = Field(default_factory=dict)
     """The type's own properties, as written (templates unrendered)."""
 
@@ -343,6 +352,8 @@ class TriggerSpec(Model):
     )
     """Conditions (Kestra's `conditions:`): the trigger starts an execution only when every one
     holds (docs/triggers.md, Conditions)."""
+    version: int | None = Field(default=None, ge=1)
+    """The version of the trigger type to use; the latest installed when omitted."""
     properties: dict[str, Any] = Field(default_factory=dict)
 
     _type_info: Any = PrivateAttr(default=None)
@@ -350,11 +361,10 @@ class TriggerSpec(Model):
     @model_validator(mode="before")
     @classmethod
     def _split_properties(cls, data: Any) -> Any:
-        common_keys = {"id", "type", "description", "disabled", "inputs", "conditions"}
         if not isinstance(data, dict):
             return data
-        common = {k: v for k, v in data.items() if k in common_keys}
-        common["properties"] = {k: v for k, v in data.items() if k not in common_keys}
+        common = {k: v for k, v in data.items() if k in TRIGGER_COMMON_KEYS}
+        common["properties"] = {k: v for k, v in data.items() if k not in TRIGGER_COMMON_KEYS}
         return common
 
     @field_validator("conditions", mode="before")

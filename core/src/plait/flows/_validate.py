@@ -12,10 +12,18 @@ from plait_sdk import UserError, ValidationError
 from plait.flows._errors import did_you_mean, field_names, problems_from
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import check_declarations
-from plait.flows._model import Flow, FlowOutput, Input, PluginDefault, TaskSpec, TriggerSpec
+from plait.flows._model import (
+    TRIGGER_COMMON_KEYS,
+    Flow,
+    FlowOutput,
+    Input,
+    PluginDefault,
+    TaskSpec,
+    TriggerSpec,
+)
 from plait.flows._yaml import Document, Path, dotted, parse, too_large
 from plait.limits import limits
-from plait.plugins import TypeInfo, TypeRegistry
+from plait.plugins import TypeInfo, TypeRegistry, UnknownVersion
 from plait.templating import TemplateEngine, TemplateSyntaxError, is_template
 
 _checker = TemplateEngine()
@@ -283,6 +291,9 @@ def _check_task(
             + (f"; did you mean '{hint}'?" if hint else ""),
         )
         return
+    info = _pick_version(ctx, info, raw, path)
+    if info is None:
+        return
     cls = info.task_class
     props = {k: v for k, v in raw.items() if k not in _common_keys()}
     props = _apply_defaults(info, props, defaults)
@@ -316,6 +327,25 @@ def _check_task(
         graph = getattr(flowable, "dependency_graph", None)
         if callable(graph):
             _check_graph(ctx, graph(), path)
+
+
+def _pick_version(
+    ctx: _Context, info: TypeInfo, raw: dict[str, Any], path: Path
+) -> TypeInfo | None:
+    """The version of the type a task or trigger asks for with ``version:`` (the latest when it
+    does not); ``None`` after reporting a version the type does not have."""
+    wanted = raw.get("version")
+    if wanted is None:
+        return info
+    if isinstance(wanted, str) and wanted.strip().isdigit():
+        wanted = int(wanted)
+    if isinstance(wanted, bool) or not isinstance(wanted, int) or wanted < 1:
+        return None  # reported by the model validation (a whole number >= 1)
+    try:
+        return ctx.registry.resolve(info.name, wanted)
+    except UnknownVersion as error:
+        ctx.add((*path, "version"), str(error))
+        return None
 
 
 def _check_self_call(ctx: _Context, model: FlowableTask, raw: dict[str, Any], path: Path) -> None:
@@ -457,8 +487,10 @@ def _check_trigger(
             + (f"; did you mean '{hint}'?" if hint else ""),
         )
         return
-    common = {"id", "type", "description", "disabled", "inputs", "conditions"}
-    props = {k: v for k, v in raw.items() if k not in common}
+    info = _pick_version(ctx, info, raw, path)
+    if info is None:
+        return
+    props = {k: v for k, v in raw.items() if k not in TRIGGER_COMMON_KEYS}
     try:
         info.trigger_class.model_validate(props)
     except pydantic.ValidationError as exc:

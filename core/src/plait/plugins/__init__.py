@@ -8,10 +8,13 @@ from plait.plugins._host import (
     Route,
     TemplateExtension,
 )
-from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry
+from plait.plugins._install import Installer, InstallResult
+from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry, UnknownVersion
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "InstallResult",
+    "Installer",
     "Origin",
     "PluginHost",
     "PluginRecord",
@@ -20,5 +23,6 @@ __all__ = [
     "TypeClash",
     "TypeInfo",
     "TypeRegistry",
+    "UnknownVersion",
     "resolve",
 ]

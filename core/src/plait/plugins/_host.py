@@ -191,13 +191,18 @@ class PluginHost:
             if not cls.type_name:
                 record.fail(f"{hook_name}: {cls.__name__} has no type_name")
                 return
-            info = TypeInfo(cls.type_name, cls, kind, origin, tuple(cls.aliases))
+            version = cls.type_version
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                record.fail(f"{hook_name}: {cls.__name__}.type_version must be a whole number >= 1")
+                return
+            info = TypeInfo(cls.type_name, cls, kind, origin, tuple(cls.aliases), version)
             try:
                 self.registry.add(info)
             except TypeClash as clash:
                 record.fail(f"{clash}; {cls.type_name} from {origin} was not registered")
                 return
-            record.types.append(cls.type_name)
+            if cls.type_name not in record.types:
+                record.types.append(cls.type_name)
 
         def register(*args: Any, **kwargs: Any) -> None:
             if hook_name == "register_tasks":

@@ -1,0 +1,1 @@
+"""Nothing: a dependency to be installed and removed again."""
