@@ -9,6 +9,12 @@ from plait.plugins._host import (
     TemplateExtension,
 )
 from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry
+from plait.plugins._requirements import (
+    installed,
+    requirement_problems,
+    unknown_blueprint,
+    version_problem,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -20,5 +26,9 @@ __all__ = [
     "TypeClash",
     "TypeInfo",
     "TypeRegistry",
+    "installed",
+    "requirement_problems",
     "resolve",
+    "unknown_blueprint",
+    "version_problem",
 ]
