@@ -39,7 +39,8 @@ def test_each_blueprint_is_complete_and_valid(host: PluginHost, blueprint_id: st
         assert item.description, f"{item.id} has no description"
     # Every plugin distribution its flow uses is declared (and nothing else).
     flow = load_flow(instantiate(bp, "company.team"), registry=host.registry)
-    used = {s.type_info.origin.distribution for s in all_task_specs(flow)}
+    specs = all_task_specs([*flow.tasks, *flow.errors, *flow.finally_])
+    used = {s.type_info.origin.distribution for s in specs}
     used |= {t.type_info.origin.distribution for t in flow.triggers}
     assert set(bp.plugins) == used - {"plait"}
     # The example is a Subflow call of this blueprint that validates in a flow.
