@@ -26,7 +26,9 @@ async def test_records_are_transformed_and_upserted(plait: Plait, saas: Saas, pg
     execution = await plait.blueprint("etl.http-to-postgres", inputs)
     assert execution.state is State.SUCCESS, execution.error
     assert execution.outputs == {"loaded": 2}
-    rows = pg.sql(f"SELECT id, customer, country, amount_cents, execution_id FROM {table} ORDER BY id")
+    rows = pg.sql(
+        f"SELECT id, customer, country, amount_cents, execution_id FROM {table} ORDER BY id"
+    )
     assert rows == [(1, "Ada Lovelace", "GB", 1250, execution.id),
                     (3, "Grace Hopper", "US", 25000, execution.id)]  # fmt: skip
     assert "t0ken" not in await plait.logs(execution)

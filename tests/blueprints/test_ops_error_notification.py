@@ -6,6 +6,7 @@ from aiohttp import web
 from blueprint_harness import Plait, Saas, task_run
 from plait.flows import State
 
+
 async def test_a_failing_flow_announces_itself_through_the_blueprint(
     plait: Plait, saas: Saas
 ) -> None:
@@ -24,7 +25,7 @@ async def test_a_failing_flow_announces_itself_through_the_blueprint(
             blueprint: ops.error-notification
             version: ">=1.0,<2"
             inputs:
-              webhook_url: {hook.url('/hook')}
+              webhook_url: {hook.url("/hook")}
               message: "{{{{ flow.id }}}} failed"
               flow: "{{{{ flow.namespace }}}}.{{{{ flow.id }}}}"
               execution: "{{{{ execution.id }}}}"
