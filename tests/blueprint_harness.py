@@ -35,6 +35,7 @@ from ci_switch import service_missing
 from plait.blueprints import find, instantiate
 from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.kv import KVStore
 from plait.plugins import PluginHost
 from plait.secrets import KeyRing, MasterKey
 from plait.secrets._backends import SecretResolver
@@ -323,7 +324,7 @@ async def plait(tmp_path: Path, host: PluginHost) -> AsyncIterator[Plait]:
     resolver = SecretResolver([("store", store)])
     runner = Runner(
         repo, host, LocalStorageBackend(tmp_path / "storage"), secrets=resolver.get,
-        poll_interval=0.05,
+        kv=KVStore(repo), poll_interval=0.05,
     )  # fmt: skip
     try:
         yield Plait(runner, repo, store, tmp_path / "storage")
