@@ -7,7 +7,9 @@ import json
 from blueprint_harness import Plait, task_run
 from plait.flows import State
 
-CSV = "Customer Name,E-mail,Amount\\nAda,ada@example.com,12.5\\n,,\\nBob,,3\\nCy,cy@example.com,7\\n"
+CSV = (
+    "Customer Name,E-mail,Amount\\nAda,ada@example.com,12.5\\n,,\\nBob,,3\\nCy,cy@example.com,7\\n"
+)
 
 
 async def test_a_csv_becomes_typed_json_lines(plait: Plait) -> None:

@@ -16,8 +16,8 @@ from plait.plugins._registry import TypeRegistry
 
 
 def unknown_blueprint(registry: TypeRegistry, blueprint_id: str) -> str:
-    close = difflib.get_close_matches(blueprint_id, list(registry.blueprints), n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else "; see `plait blueprints list`"
+    close = difflib.get_close_matches(blueprint_id, list(registry.blueprints), n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else "; see `plait blueprints list`"
     return f"unknown blueprint '{blueprint_id}'{hint}"
 
 
