@@ -260,7 +260,8 @@ def s3() -> Iterator[S3]:
             [sys.executable, "-c", _MOTO], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
-        assert server.stdin is not None and server.stdout is not None
+        assert server.stdin is not None
+        assert server.stdout is not None
         try:
             port = server.stdout.readline().strip()
             assert port.isdigit(), f"moto server did not start: {port!r}"

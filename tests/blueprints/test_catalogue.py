@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 from plait.blueprints import describe, find, search
-from plait.flows import State, validate_flow_text
+from plait.flows import validate_flow_text
 from plait.plugins import PluginHost
 from plait_sdk import Blueprint
 

@@ -45,7 +45,8 @@ def test_each_blueprint_is_complete_and_valid(host: PluginHost, blueprint_id: st
     assert set(bp.plugins) == used - {"plait"}
     # The example is a Subflow call of this blueprint that validates in a flow.
     example = yaml.safe_load(bp.example)
-    assert example["type"] == "plait.core.Subflow" and example["blueprint"] == bp.id
+    assert example["type"] == "plait.core.Subflow"
+    assert example["blueprint"] == bp.id
     first, *rest = bp.example.strip().splitlines()
     caller = "id: caller\nnamespace: company.team\ntasks:\n  - " + first + "\n"
     caller += "".join(f"    {line}\n" for line in rest)
