@@ -78,9 +78,11 @@ async def test_the_server_lists_and_serves_blueprints(live: LiveServer, tmp_path
     assert listed["results"][0]["distribution"] == "plait"
     one = await call(live, "GET", "/blueprints/etl.http-to-postgres")
     assert one["plugins"] == {"plait-db": "0.1.0", "plait-http": "0.1.0", "plait-scripts": "0.1.0"}
-    assert {
-        k: v for k, v in one["inputs"][-1].items() if k in ("id", "type", "required")
-    } == {"id": "table", "type": "STRING", "required": True}
+    assert {k: v for k, v in one["inputs"][-1].items() if k in ("id", "type", "required")} == {
+        "id": "table",
+        "type": "STRING",
+        "required": True,
+    }
     assert one["flow"].startswith("id: http-to-postgres")
     await call(live, "GET", "/blueprints/nope.nothing", expect=404)
     await call(live, "GET", "/blueprints", token="wrong", expect=401)
