@@ -44,10 +44,10 @@ typecheck: dev
 
 ## docs: regenerate the generated reference docs
 docs: dev
-	@$(RUN) python -m plait.docgen docs/reference
+	@$(RUN) python -m plait.docgen docs/reference --blueprints docs/blueprints.md
 
 docs-check: dev
-	@$(RUN) python -m plait.docgen docs/reference --check
+	@$(RUN) python -m plait.docgen docs/reference --blueprints docs/blueprints.md --check
 
 ci: test lint typecheck docs-check
 
