@@ -15,8 +15,10 @@ Without PostgreSQL or MariaDB their tests are skipped, or fail in CI (``ci_switc
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,10 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from ci_switch import service_missing
-from plait.blueprints import find, instantiate
+from live_server import LiveServer, call, start_server
+from plait.blueprints import find, instantiate, library
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.kv import KVStore
@@ -340,3 +344,80 @@ def task_run(execution: Execution, task_id: str) -> Any:
     runs = [r for r in execution.task_runs if r.task_id == task_id]
     assert runs, f"{task_id} never ran: {[r.task_id for r in execution.task_runs]}"
     return runs[-1]
+
+
+# -- a live server with the trigger blueprints deployed ---------------------------------------
+
+GITHUB_SECRET = "gh-blueprint-secret"
+STRIPE_SECRET = "whsec_blueprint_test"
+
+
+@pytest.fixture(scope="session")
+def hooks(
+    tmp_path_factory: pytest.TempPathFactory, saas: Saas, pg: Database
+) -> Iterator[tuple[LiveServer, dict[str, str], Any, str]]:
+    root = tmp_path_factory.mktemp("bp-triggers")
+    flows = root / "flows"
+    flows.mkdir()
+    keys: dict[str, str] = {}
+    by_id = {b.id: b for b in library()}
+    for blueprint_id, flow_id in (
+        ("triggers.github-push-to-slack", "push"),
+        ("triggers.stripe-payment-to-postgres", "payments"),
+    ):
+        text = instantiate(by_id[blueprint_id], "company.hooks", flow_id)
+        assert "BLUEPRINT_WEBHOOK_KEY_PLACEHOLDER" not in text
+        keys[flow_id] = re.search(r"key: (\S+)", text).group(1)  # type: ignore[union-attr]
+        (flows / f"{flow_id}.yaml").write_text(text)
+    slack = saas.mount({"/slack": {"ok": True}})
+    table = pg.table("payments")
+    secrets = {
+        "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
+        "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+        "SLACK_WEBHOOK_URL": slack.url("/slack"),
+        "PAYMENTS_DB_URL": pg.jdbc,
+        "PAYMENTS_DB_USER": pg.user,
+        "PAYMENTS_DB_PASSWORD": "unused",
+    }
+    env = {f"PLAIT_SECRET_{k}": base64.b64encode(v.encode()).decode() for k, v in secrets.items()}
+    (flows / "payments.yaml").write_text(
+        (flows / "payments.yaml")
+        .read_text()
+        .replace("defaults: stripe_payments", f"defaults: {table}")
+    )
+    server = start_server(root / "home", "--deploy", str(flows), env=env)
+    try:
+        yield server, keys, slack, table
+    finally:
+        server.stop()
+
+
+async def post_hook(
+    live: LiveServer, flow_id: str, key: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, Any]:
+    url = f"{live.api}/executions/webhook/company.hooks/{flow_id}/{key}"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            url, data=body, headers={"Content-Type": "application/json", **headers}
+        ) as response,
+    ):
+        text = await response.text()
+        return response.status, (json.loads(text) if "json" in response.content_type else text)
+
+
+async def ended(live: LiveServer, flow_id: str, count: int) -> list[dict[str, Any]]:
+    for _ in range(600):
+        found = await call(live, "GET", "/executions/search",
+                           params={"namespace": "company.hooks", "flowId": flow_id})  # fmt: skip
+        done = [
+            e for e in found["results"] if e["state"]["current"] in ("SUCCESS", "FAILED", "WARNING")
+        ]
+        if len(done) >= count:
+            return done
+        await _sleep()
+    raise AssertionError(f"{flow_id}: {count} execution(s) never ended")
+
+
+async def _sleep() -> None:
+    await asyncio.sleep(0.05)

@@ -9,6 +9,7 @@ from plait.blueprints._catalogue import (
     instantiate,
     search,
     subflow_flow_id,
+    subflow_source,
     summarize,
 )
 from plait.blueprints._library import library, library_path
@@ -36,5 +37,6 @@ __all__ = [
     "library_path",
     "search",
     "subflow_flow_id",
+    "subflow_source",
     "summarize",
 ]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from plait_sdk import Blueprint, UserError
 
 from plait.blueprints._models import (
@@ -22,6 +24,8 @@ from plait.plugins import Origin, TypeRegistry, unknown_blueprint
 #: so its secrets and KV pairs are that namespace's): ``bp_etl_http-to-postgres``. Blueprint
 #: ids have no ``_``, so the mapping is one to one.
 SUBFLOW_PREFIX = "bp_"
+#: Written as a Webhook trigger's key in a blueprint; replaced by a random key on each use.
+WEBHOOK_KEY_PLACEHOLDER = "BLUEPRINT_WEBHOOK_KEY_PLACEHOLDER"
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,16 @@ def search(registry: TypeRegistry, tag: str | None = None, word: str | None = No
 
 def subflow_flow_id(blueprint_id: str) -> str:
     return SUBFLOW_PREFIX + blueprint_id.replace(".", "_")
+
+
+def subflow_source(blueprint: Blueprint, namespace: str) -> str:
+    """The flow a Subflow naming ``blueprint`` runs in ``namespace``: the blueprint's flow
+    without its triggers (a subflow is started by its caller, never by a webhook or a
+    schedule of its own), the same text each time so it is stored once per change."""
+    data = flow_data(blueprint)
+    data["id"], data["namespace"] = subflow_flow_id(blueprint.id), namespace
+    data.pop("triggers", None)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def flow_data(blueprint: Blueprint) -> dict[str, Any]:
@@ -139,4 +153,8 @@ def instantiate(blueprint: Blueprint, namespace: str, flow_id: str | None = None
             f"blueprint {blueprint.id}: its flow needs one top-level 'id:' and 'namespace:' line"
         )
     text = _TOP_ID.sub(lambda _m: f"id: {flow_id}", text, count=1)
-    return _TOP_NAMESPACE.sub(lambda _m: f"namespace: {namespace}", text, count=1)
+    text = _TOP_NAMESPACE.sub(lambda _m: f"namespace: {namespace}", text, count=1)
+    # A webhook key is a password: each deployed copy gets its own, never the published one.
+    while WEBHOOK_KEY_PLACEHOLDER in text:
+        text = text.replace(WEBHOOK_KEY_PLACEHOLDER, secrets.token_urlsafe(18), 1)
+    return text

@@ -40,7 +40,7 @@ from typing import Any
 import pydantic
 from plait_sdk import Output, StorageBackend, TaskFailure, UserError
 
-from plait.blueprints import find, instantiate, subflow_flow_id
+from plait.blueprints import find, subflow_flow_id, subflow_source
 from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import LOOP_VALUES, Executor, value_key
 from plait.engine._files import TemplateFiles
@@ -1627,7 +1627,7 @@ class Runner:
             # Checked at validation too; the plugins installed may have changed since.
             raise UserError("; ".join(p for p in problems if p))
         flow_id = subflow_flow_id(entry.blueprint.id)
-        source = instantiate(entry.blueprint, flow.namespace, flow_id)
+        source = subflow_source(entry.blueprint, flow.namespace)
         await self.repo.save_flow(flow.namespace, flow_id, source)
         return flow.namespace, flow_id
 
