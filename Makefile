@@ -44,11 +44,11 @@ typecheck: dev
 
 ## docs: regenerate the generated reference docs and the plugin catalogue (registry/)
 docs: dev
-	@$(RUN) python -m plait.docgen docs/reference
+	@$(RUN) python -m plait.docgen docs/reference --blueprints docs/blueprints.md
 	@$(RUN) python -m plait.catalogue registry
 
 docs-check: dev
-	@$(RUN) python -m plait.docgen docs/reference --check
+	@$(RUN) python -m plait.docgen docs/reference --blueprints docs/blueprints.md --check
 	@$(RUN) python -m plait.catalogue registry --check
 
 ## dist: wheels and sdists of every distribution (SDK, core, each connector) into dist/

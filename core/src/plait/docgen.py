@@ -81,12 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m plait.docgen", description=__doc__)
     parser.add_argument("target", type=Path)
     parser.add_argument("--check", action="store_true", help="fail when the pages are stale")
+    parser.add_argument(
+        "--blueprints", type=Path, help="also regenerate this page's blueprint catalogue"
+    )
     args = parser.parse_args(argv)
     # Only the distributions of this repository: a developer's extra plugins must not leak in.
     host = PluginHost.discover()
     generated = pages(host)
     if args.check:
         problems = check(args.target, generated)
+        if args.blueprints is not None:
+            problems += check_blueprints(args.blueprints, host)
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:
@@ -94,7 +99,26 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     write(args.target, generated)
+    if args.blueprints is not None:
+        args.blueprints.write_text(blueprints_page(args.blueprints, host), encoding="utf-8")
     return 0
+
+
+def blueprints_page(page: Path, host: PluginHost) -> str:
+    """The page with its generated catalogue of the core's library (registry/blueprints)."""
+    from plait.blueprints import entries
+    from plait.blueprints._docs import render
+
+    core = [e for e in entries(host.registry) if e.origin.plugin == "core"]
+    return render(page.read_text(encoding="utf-8"), core)
+
+
+def check_blueprints(page: Path, host: PluginHost) -> list[str]:
+    if not page.is_file():
+        return [f"{page}: missing"]
+    if page.read_text(encoding="utf-8") != blueprints_page(page, host):
+        return [f"{page}: out of date"]
+    return []
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 The public API is exactly ``__all__``; every other module is private.
 """
 
+from plait_sdk._blueprints import load_blueprint, load_blueprints
 from plait_sdk._context import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
 from plait_sdk._docstrings import DocumentedSchema, attribute_docstrings
 from plait_sdk._errors import PlaitError, PluginError, TaskFailure, UserError, ValidationError
-from plait_sdk._extensions import Blueprint, SecretBackend, StorageBackend
+from plait_sdk._extensions import BLUEPRINT_ID_PATTERN, Blueprint, SecretBackend, StorageBackend
 from plait_sdk._hookspecs import (
     RegisterBlueprint,
     RegisterCommand,
@@ -43,6 +44,7 @@ from plait_sdk._trigger import (
 from plait_sdk._version import PLUGIN_API_VERSION, __version__
 
 __all__ = [
+    "BLUEPRINT_ID_PATTERN",
     "MASK",
     "PLUGIN_API_VERSION",
     "Blueprint",
@@ -86,6 +88,8 @@ __all__ = [
     "attribute_docstrings",
     "hookimpl",
     "hookspec",
+    "load_blueprint",
+    "load_blueprints",
     "register_task_runner",
     "task_runner_class",
     "task_runner_types",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterable, AsyncIterator
 
-from pydantic import Field
+from packaging.version import InvalidVersion, Version
+from pydantic import Field, field_validator
 
 from plait_sdk._models import Model
 
@@ -56,18 +57,54 @@ class StorageBackend(abc.ABC):
         """Release connections; called once on shutdown."""
 
 
+BLUEPRINT_ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$"
+"""``category.name``: lowercase words joined by ``-``, one dot (``etl.http-to-postgres``)."""
+
+
 class Blueprint(Model):
-    """A reusable subflow or flow template offered in the catalogue.
+    """A reusable flow offered in the catalogue: deployed whole, or called as a subflow.
+
+    Its inputs and outputs are the flow's own (typed, each with a description). ``plugins``
+    names the distributions its flow needs with their minimum versions; a flow calling it with
+    one of them missing or too old is refused at validation, saying what to install.
 
     Example::
 
-        >>> Blueprint(id="hello", title="Hello", flow="id: hello\\nnamespace: demo\\n").id
-        'hello'
+        >>> Blueprint(id="demo.hello", title="Hello", flow="id: hello\\nnamespace: demo\\n").id
+        'demo.hello'
     """
 
-    id: str
-    title: str
+    id: str = Field(pattern=BLUEPRINT_ID_PATTERN)
+    title: str = Field(min_length=1)
     description: str = ""
+    """What it does, when to use it and what it needs (Markdown)."""
     tags: list[str] = Field(default_factory=list)
+    version: str = "1.0.0"
+    """The blueprint's own version (PEP 440), matched by a Subflow's ``version`` range."""
+    plugins: dict[str, str] = Field(default_factory=dict)
+    """Distribution name -> minimum version, for every plugin its flow uses."""
+    example: str = ""
+    """A Subflow task calling it (YAML), shown in the docs and validated by the tests."""
     flow: str
     """The flow's YAML source."""
+
+    @field_validator("version")
+    @classmethod
+    def _pep440(cls, value: str) -> str:
+        try:
+            Version(value)
+        except InvalidVersion:
+            raise ValueError(f"{value!r} is not a version such as 1.0.0") from None
+        return value
+
+    @field_validator("plugins")
+    @classmethod
+    def _minimums(cls, value: dict[str, str]) -> dict[str, str]:
+        for dist, minimum in value.items():
+            try:
+                Version(minimum)
+            except InvalidVersion:
+                raise ValueError(
+                    f"plugin {dist}: {minimum!r} is not a minimum version such as 0.1.0"
+                ) from None
+        return value

@@ -6,6 +6,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from plait_sdk import Example, Model
 from pydantic import Field, PrivateAttr, model_validator
 
@@ -231,10 +232,6 @@ class _ChildFlow(FlowableTask):
     ChildFlowInterface): Subflow, ForEachItem."""
 
     starts_flows: ClassVar[bool] = True
-    namespace: str
-    """The subflow's namespace."""
-    flow_id: str
-    """The subflow's id."""
     revision: int | None = None
     """The subflow's revision (the latest when unset)."""
     inputs: dict[str, Any] = Field(default_factory=dict)
@@ -248,10 +245,55 @@ class _ChildFlow(FlowableTask):
 
 
 class Subflow(_ChildFlow):
-    """Start another flow's execution, wait for it and take its outputs."""
+    """Start another flow's execution, wait for it and take its outputs.
+
+    Name the flow with ``namespace`` and ``flowId``, or a blueprint of the catalogue with
+    ``blueprint`` (and optionally a ``version`` range): the blueprint's flow then runs in this
+    flow's namespace (its secrets and KV pairs), as the flow ``bp_<category>_<name>``.
+    """
 
     type_name: ClassVar[str] = "plait.core.Subflow"
     aliases: ClassVar[tuple[str, ...]] = (_K + "Subflow",)
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Call a blueprint of the catalogue",
+            code=(
+                "id: notify\ntype: plait.core.Subflow\nblueprint: ops.error-notification\n"
+                'version: ">=1.0,<2"\ninputs:\n  webhook_url: https://hooks.example.com/x\n'
+                '  message: "{{ flow.id }} failed"'
+            ),
+        ),
+    )
+    namespace: str | None = None
+    """The subflow's namespace (with ``flowId``)."""
+    flow_id: str | None = None
+    """The subflow's id (with ``namespace``)."""
+    blueprint: str | None = None
+    """A blueprint's id (``etl.http-to-postgres``), instead of ``namespace`` and ``flowId``."""
+    version: str | None = None
+    """With ``blueprint``: the blueprint versions accepted, a range such as ``>=1.0,<2``."""
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Subflow:
+        named = self.namespace is not None or self.flow_id is not None
+        if self.blueprint is None:
+            if self.namespace is None or self.flow_id is None:
+                raise ValueError("give namespace and flowId, or blueprint")
+            if self.version is not None:
+                raise ValueError("version applies to a blueprint: give blueprint too")
+        elif named:
+            raise ValueError(
+                "give blueprint, or namespace and flowId, not both (a blueprint runs in "
+                "this flow's namespace)"
+            )
+        if self.version is not None:
+            try:
+                SpecifierSet(self.version)
+            except InvalidSpecifier:
+                raise ValueError(
+                    f"version {self.version!r} is not a range such as '>=1.0,<2'"
+                ) from None
+        return self
 
 
 class Transition(Model):
@@ -331,6 +373,10 @@ class ForEachItem(_ChildFlow, _WithHandlers):
             ),
         ),
     )
+    namespace: str
+    """The subflow's namespace."""
+    flow_id: str
+    """The subflow's id."""
     items: str
     """The file of items (an internal-storage URI), one item per line."""
     batch: ItemBatch = Field(default_factory=ItemBatch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from plait_sdk import (
+    RegisterBlueprint,
     RegisterSecretBackend,
     RegisterTask,
     RegisterTrigger,
@@ -71,3 +72,12 @@ def _store_backend(config: dict[str, Any]) -> SecretBackend:
     from plait.secrets._store import SecretStore
 
     return SecretStore(config["repository"], config["key_ring"], reload=config.get("reload_keys"))
+
+
+@hookimpl
+def register_blueprints(register: RegisterBlueprint) -> None:
+    """The core's blueprint library (registry/blueprints), through the hook connectors use."""
+    from plait.blueprints import library
+
+    for blueprint in library():
+        register(blueprint)

@@ -7,6 +7,7 @@ import os
 import sys
 
 from plait.cli import (  # noqa: F401
+    _blueprints,
     _executions,
     _flows,
     _kv,

@@ -40,6 +40,7 @@ from typing import Any
 import pydantic
 from plait_sdk import Output, StorageBackend, TaskFailure, UserError
 
+from plait.blueprints import find, subflow_flow_id, subflow_source
 from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import LOOP_VALUES, Executor, value_key
 from plait.engine._files import TemplateFiles
@@ -66,7 +67,7 @@ from plait.flows import (
 from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV, plain_value
 from plait.limits import limits
-from plait.plugins import PluginHost
+from plait.plugins import PluginHost, installed, requirement_problems, version_problem
 from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed
 from plait.storage import ExecutionStorage, execution_prefix
@@ -1601,8 +1602,11 @@ class Runner:
         context = d.executor.context_for(run)
         render = self._render_for(execution, d.masker)
         try:
-            namespace = await render(context, model.namespace)
-            flow_id = await render(context, model.flow_id)
+            if getattr(model, "blueprint", None):
+                namespace, flow_id = await self._deploy_blueprint(flow, model)
+            else:
+                namespace = await render(context, model.namespace)
+                flow_id = await render(context, model.flow_id)
             inputs = await render(context, model.inputs)
             labels = await render(context, model.labels)
             depth = execution.subflow_depth + 1
@@ -1653,6 +1657,20 @@ class Runner:
             task = asyncio.create_task(follow())
             self._detached.add(task)
             task.add_done_callback(self._detached_done)
+
+    async def _deploy_blueprint(self, flow: Flow, model: Any) -> tuple[str, str]:
+        """The flow a Subflow naming a blueprint runs: the installed blueprint's flow, stored
+        in the calling flow's namespace (a new revision only when the blueprint changed)."""
+        entry = find(self.host.registry, model.blueprint)
+        problems = [version_problem(entry.blueprint, model.version)]
+        problems += requirement_problems(entry.blueprint, installed(self.host.registry))
+        if any(problems):
+            # Checked at validation too; the plugins installed may have changed since.
+            raise UserError("; ".join(p for p in problems if p))
+        flow_id = subflow_flow_id(entry.blueprint.id)
+        source = subflow_source(entry.blueprint, flow.namespace)
+        await self.repo.save_flow(flow.namespace, flow_id, source)
+        return flow.namespace, flow_id
 
     def _detached_done(self, task: asyncio.Task[Execution]) -> None:
         self._detached.discard(task)

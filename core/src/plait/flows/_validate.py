@@ -21,9 +21,17 @@ from plait.flows._model import (
     TaskSpec,
     TriggerSpec,
 )
-from plait.flows._yaml import Document, Path, dotted, parse, too_large
+from plait.flows._yaml import Document, Path, dotted, parse, safe_load, too_large
 from plait.limits import limits
-from plait.plugins import TypeInfo, TypeRegistry, UnknownVersion
+from plait.plugins import (
+    TypeInfo,
+    TypeRegistry,
+    UnknownVersion,
+    installed,
+    requirement_problems,
+    unknown_blueprint,
+    version_problem,
+)
 from plait.templating import TemplateEngine, TemplateSyntaxError, is_template
 
 _checker = TemplateEngine()
@@ -316,6 +324,8 @@ def _check_task(
             spec._flowable = flowable
         if flowable.starts_flows:
             _check_self_call(ctx, flowable, raw, path)
+        if isinstance(getattr(flowable, "blueprint", None), str):
+            _check_blueprint(ctx, flowable, raw, path)
         expand = getattr(flowable, "expand", None)
         if callable(expand) and isinstance(task_id, str):
             # A task that runs as generated tasks (ForEachItem as <id>_split, <id>_items...):
@@ -366,6 +376,40 @@ def _check_self_call(ctx: _Context, model: FlowableTask, raw: dict[str, Any], pa
         f"recursive call: this task starts the flow it is in ({namespace}.{flow_id}); "
         "a flow cannot be its own subflow",
     )
+
+
+def _check_blueprint(ctx: _Context, model: FlowableTask, raw: dict[str, Any], path: Path) -> None:
+    """A Subflow naming a blueprint: known, in the version range, its plugins installed, and
+    given the inputs it declares (each problem says what to install or change)."""
+    blueprint_id: str = getattr(model, "blueprint", "")
+    found = ctx.registry.blueprints.get(blueprint_id)
+    if found is None:
+        ctx.add((*path, "blueprint"), unknown_blueprint(ctx.registry, blueprint_id))
+        return
+    blueprint = found[0]
+    problem = version_problem(blueprint, getattr(model, "version", None))
+    if problem is not None:
+        ctx.add((*path, "version"), problem)
+    for missing in requirement_problems(blueprint, installed(ctx.registry)):
+        ctx.add((*path, "blueprint"), missing)
+    given = getattr(model, "inputs", {})
+    if not isinstance(given, dict):
+        return
+    try:
+        declared = [Input.model_validate(i) for i in safe_load(blueprint.flow).get("inputs") or []]
+    except (pydantic.ValidationError, UserError, AttributeError):
+        return  # the blueprint's own tests report a broken blueprint
+    names = {i.id for i in declared}
+    for name in given:
+        if name not in names:
+            ctx.add(
+                (*path, "inputs", name),
+                f"blueprint {blueprint_id} has no input '{name}'" + did_you_mean(name, names),
+                at_key=True,
+            )
+    for i in declared:
+        if i.required and i.defaults is None and i.id not in given:
+            ctx.add((*path, "inputs"), f"blueprint {blueprint_id} needs the input '{i.id}'")
 
 
 def _common_keys() -> frozenset[str]:

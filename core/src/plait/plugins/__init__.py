@@ -10,6 +10,12 @@ from plait.plugins._host import (
 )
 from plait.plugins._install import Installer, InstallResult
 from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry, UnknownVersion
+from plait.plugins._requirements import (
+    installed,
+    requirement_problems,
+    unknown_blueprint,
+    version_problem,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -24,5 +30,9 @@ __all__ = [
     "TypeInfo",
     "TypeRegistry",
     "UnknownVersion",
+    "installed",
+    "requirement_problems",
     "resolve",
+    "unknown_blueprint",
+    "version_problem",
 ]

@@ -98,7 +98,7 @@ class PluginHost:
         self.storage_backends: dict[str, tuple[Callable[[dict[str, Any]], Any], Origin]] = {}
         self.commands: list[tuple[Any, Origin]] = []
         self.routes: list[Route] = []
-        self.blueprints: dict[str, tuple[Blueprint, Origin]] = {}
+        self.blueprints: dict[str, tuple[Blueprint, Origin]] = self.registry.blueprints
         self.task_runners: list[tuple[type[Any], Origin]] = []
 
     # -- discovery ---------------------------------------------------------------------------
@@ -231,7 +231,10 @@ class PluginHost:
             elif hook_name == "register_routes":
                 self.routes.append(Route(args[0].upper(), args[1], args[2], origin))
             elif hook_name == "register_blueprints":
-                blueprint: Blueprint = args[0]
+                blueprint = args[0]
+                if not isinstance(blueprint, Blueprint):
+                    record.fail(f"{hook_name}: {blueprint!r} is not a Blueprint")
+                    return
                 if blueprint.id in self.blueprints:
                     owner = self.blueprints[blueprint.id][1]
                     record.fail(f"blueprint '{blueprint.id}' is already registered by {owner}")

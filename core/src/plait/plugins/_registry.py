@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from plait_sdk import Task, Trigger
+from plait_sdk import Blueprint, Task, Trigger
 
 TypeKind = Literal["task", "trigger"]
 
@@ -80,6 +80,8 @@ class TypeRegistry:
     _by_name: dict[str, TypeInfo] = field(default_factory=dict)
     _canonical: dict[str, TypeInfo] = field(default_factory=dict)
     _versions: dict[str, dict[int, TypeInfo]] = field(default_factory=dict)
+    blueprints: dict[str, tuple[Blueprint, Origin]] = field(default_factory=dict)
+    """The blueprint catalogue (by id): flow validation checks a Subflow naming one."""
 
     def add(self, info: TypeInfo) -> None:
         """Add a type; raises :class:`TypeClash` (adding nothing) when a name is taken.

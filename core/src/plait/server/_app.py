@@ -9,6 +9,7 @@ from aiohttp.typedefs import Middleware
 
 from plait.server import (
     _logs_stream,
+    _routes_blueprints,
     _routes_executions,
     _routes_flows,
     _routes_namespaces,
@@ -46,6 +47,7 @@ def operations(hub: Hub) -> Api:
     _routes_users.install(api, hub)
     _routes_system.install(api, hub)
     _routes_triggers.install(api, hub)
+    _routes_blueprints.install(api, hub)
     return api
 
 

@@ -1,0 +1,25 @@
+"""Where the core's own blueprint library is: package data in a wheel, ``registry/blueprints``
+in a checkout (an editable install)."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from plait_sdk import Blueprint, load_blueprints
+
+#: Inside an installed wheel (``force-include`` of core/pyproject.toml copies it there).
+_PACKAGED = Path(__file__).resolve().parent.parent / "_library" / "blueprints"
+#: In a checkout: core/src/plait/blueprints -> the repository root.
+_CHECKOUT = Path(__file__).resolve().parents[4] / "registry" / "blueprints"
+
+
+def library_path() -> Path:
+    """The directory of the core's blueprints (``<id>/blueprint.yaml`` + ``flow.yaml``)."""
+    return _PACKAGED if _PACKAGED.is_dir() else _CHECKOUT
+
+
+@cache
+def library() -> tuple[Blueprint, ...]:
+    """The core's blueprints, read once per process."""
+    return tuple(load_blueprints(library_path()))

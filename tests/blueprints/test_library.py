@@ -1,0 +1,72 @@
+"""Every blueprint of registry/blueprints: complete metadata, documentation, a valid flow, a
+valid example call, and a test of its own that runs it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from plait.blueprints import describe, find, instantiate, library, library_path
+from plait.flows import all_task_specs, load_flow, validate_flow_text
+from plait.plugins import PluginHost
+from plait_sdk import UserError, ValidationError, load_blueprint
+
+TESTS = Path(__file__).resolve().parent
+IDS = [b.id for b in library()]
+
+
+def test_the_library_is_found_and_registered_through_the_hook(host: PluginHost) -> None:
+    assert library_path().name == "blueprints"
+    assert len(IDS) >= 10
+    for blueprint_id in IDS:
+        entry = find(host.registry, blueprint_id)
+        assert entry.origin.plugin == "core"  # the core registers like any connector
+
+
+@pytest.mark.parametrize("blueprint_id", IDS)
+def test_each_blueprint_is_complete_and_valid(host: PluginHost, blueprint_id: str) -> None:
+    entry = find(host.registry, blueprint_id)
+    bp = entry.blueprint
+    # Documentation: a real description, tags, every input and output described.
+    assert len(bp.description.split()) >= 25, "the description says what, when and needs"
+    assert bp.tags
+    detail = describe(entry)
+    assert detail.inputs, "a blueprint takes inputs"
+    assert detail.outputs, "a blueprint declares its outputs"
+    for item in [*detail.inputs, *detail.outputs]:
+        assert item.description, f"{item.id} has no description"
+    # Every plugin distribution its flow uses is declared (and nothing else).
+    flow = load_flow(instantiate(bp, "company.team"), registry=host.registry)
+    specs = all_task_specs([*flow.tasks, *flow.errors, *flow.finally_])
+    used = {s.type_info.origin.distribution for s in specs}
+    used |= {t.type_info.origin.distribution for t in flow.triggers}
+    assert set(bp.plugins) == used - {"plait"}
+    # The example is a Subflow call of this blueprint that validates in a flow.
+    example = yaml.safe_load(bp.example)
+    assert example["type"] == "plait.core.Subflow"
+    assert example["blueprint"] == bp.id
+    first, *rest = bp.example.strip().splitlines()
+    caller = "id: caller\nnamespace: company.team\ntasks:\n  - " + first + "\n"
+    caller += "".join(f"    {line}\n" for line in rest)
+    assert validate_flow_text(caller, registry=host.registry) == []
+    # A test of its own, named after it, that runs it.
+    test_file = TESTS / f"test_{re.sub(r'[.-]', '_', bp.id)}.py"
+    assert test_file.is_file(), f"{bp.id} has no test ({test_file.name})"
+    assert "async def test_" in test_file.read_text("utf-8")
+
+
+def test_blueprint_metadata_problems_name_the_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "etl.broken"
+    bad.mkdir()
+    (bad / "flow.yaml").write_text("id: x\nnamespace: y\ntasks: []\n")
+    (bad / "blueprint.yaml").write_text("id: etl.broken\nversion: one\n")
+    with pytest.raises(ValidationError) as caught:
+        load_blueprint(bad)
+    shown = str(caught.value)
+    assert f"{bad / 'blueprint.yaml'}: title: Field required" in shown
+    assert "version: Value error, 'one' is not a version" in shown
+    (bad / "blueprint.yaml").write_text("id: etl.other\ntitle: T\n")
+    with pytest.raises(UserError, match="differs from its directory"):
+        load_blueprint(bad)
