@@ -22,6 +22,7 @@ from typing import Any
 from plait_sdk import UserError
 
 from plait.builtin import flowable as fl
+from plait.engine._context import kestra_date, run_envs, run_globals
 from plait.engine._model import Attempt, Execution, TaskRun
 from plait.engine._retry import next_attempt_at
 from plait.flows import Flow, FlowableTask, Retry, State, TaskSpec, all_task_specs
@@ -187,7 +188,7 @@ class Executor:
             },
             "execution": {
                 "id": ex.id,
-                "startDate": ex.created.isoformat() if ex.created else None,
+                "startDate": kestra_date(ex.created),
                 "originalId": ex.original_id or ex.id,
                 "state": (self.decided or ex.state).value,
                 "retryAttempt": ex.retry_attempt,
@@ -197,15 +198,19 @@ class Executor:
             "outputs": self.outputs,
             "labels": ex.labels,
             "trigger": ex.trigger or {},
+            "envs": run_envs(),
+            "globals": run_globals(),
         }
         if run is not None:
             spec = self.specs.get(run.task_id)
-            ctx["task"] = {"id": run.task_id, "type": spec.type if spec else None}
+            ctx["task"] = {"id": run.task_id, "type": spec.written_type if spec else None}
             ctx["taskrun"] = {
                 "id": run.id,
+                "startDate": kestra_date(run.history[0].date if run.history else self._now),
                 "value": self.value_of(run),
                 "iteration": self.iteration_of(run),
-                "attemptsCount": len(run.attempts),
+                # Kestra counts the attempts before the running one (0 on the first try).
+                "attemptsCount": max(len(run.attempts) - 1, 0),
                 "parentId": run.parent_id,
             }
             # The loop values this run's outputs are keyed by (outermost first), for
@@ -219,7 +224,11 @@ class Executor:
                 if parent.value is not None or parent.iteration is not None:
                     parents.append(
                         {
-                            "taskrun": {"value": parent.value, "iteration": parent.iteration},
+                            "taskrun": {
+                                "id": parent.id,
+                                "value": parent.value,
+                                "iteration": parent.iteration,
+                            },
                             "outputs": parent.outputs,
                         }
                     )

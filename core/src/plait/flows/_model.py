@@ -284,6 +284,13 @@ class TaskSpec(Model):
     # Filled by the flow validator once the type is resolved.
     _type_info: Any = PrivateAttr(default=None)
     _flowable: Any = PrivateAttr(default=None)
+    _written_type: str | None = PrivateAttr(default=None)
+
+    @property
+    def written_type(self) -> str:
+        """The type as the flow names it (a Kestra name stays one: ``task.type``), older
+        names in their current form."""
+        return self._written_type or self.type
 
     @model_validator(mode="before")
     @classmethod
@@ -372,6 +379,15 @@ class Flow(Model):
     timeout: timedelta | None = None
     disabled: bool = False
     plugin_defaults: list[PluginDefault] = Field(default_factory=list)
+
+    # Deprecated forms the file uses (each names its current form); set by validation.
+    _warnings: list[Any] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Any]:
+        """:class:`~plait_sdk.UserError` s for the deprecated forms this flow's file uses: they
+        still run; ``plait flows upgrade`` rewrites them."""
+        return self._warnings
 
     @field_validator("labels", mode="before")
     @classmethod

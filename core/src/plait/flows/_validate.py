@@ -12,6 +12,7 @@ from plait_sdk import UserError, ValidationError
 from plait.flows._errors import did_you_mean, field_names, problems_from
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import check_declarations
+from plait.flows._legacy import modernize
 from plait.flows._model import Flow, FlowOutput, Input, PluginDefault, TaskSpec, TriggerSpec
 from plait.flows._yaml import Document, Path, dotted, parse, too_large
 from plait.limits import limits
@@ -36,6 +37,7 @@ class _Context:
         # The engine with the installed plugins' filters and functions, when given.
         self.templates = templates or _checker
         self.problems: list[UserError] = list(doc.problems)
+        self.warnings: list[UserError] = []
 
     def add(self, path: Path, reason: str, *, at_key: bool = False) -> None:
         pos = (self.doc.keys.get(path) if at_key else None) or self.doc.position(path)
@@ -106,12 +108,19 @@ def validate_flow_text(
     registry: TypeRegistry,
     file: str | None = None,
     templates: TemplateEngine | None = None,
+    warnings: list[UserError] | None = None,
 ) -> list[UserError]:
-    """Every problem of a flow's text, in file order (empty when valid)."""
+    """Every problem of a flow's text, in file order (empty when valid); the deprecated forms
+    it uses are added to ``warnings`` when given."""
+    found: list[UserError] = []
     try:
-        _flow, problems = _validate(text, registry=registry, file=file, templates=templates)
+        _flow, problems = _validate(
+            text, registry=registry, file=file, templates=templates, warnings=found
+        )
     except UserError as error:  # YAML syntax
         return [error]
+    if warnings is not None:
+        warnings.extend(sorted(found, key=_order))
     return sorted(problems, key=_order)
 
 
@@ -120,11 +129,18 @@ def _order(problem: UserError) -> tuple[int, int, str]:
 
 
 def _validate(
-    text: str, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
+    text: str,
+    *,
+    registry: TypeRegistry,
+    file: str | None,
+    templates: TemplateEngine | None,
+    warnings: list[UserError] | None = None,
 ) -> tuple[Flow | None, list[UserError]]:
     doc = parse(text, file=file)
     try:
-        return _validate_doc(doc, registry=registry, file=file, templates=templates)
+        return _validate_doc(
+            doc, registry=registry, file=file, templates=templates, warnings=warnings
+        )
     except RecursionError:
         # Only when yaml_max_depth was raised past what this interpreter's stack allows.
         reason = (
@@ -135,7 +151,12 @@ def _validate(
 
 
 def _validate_doc(
-    doc: Document, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
+    doc: Document,
+    *,
+    registry: TypeRegistry,
+    file: str | None,
+    templates: TemplateEngine | None,
+    warnings: list[UserError] | None = None,
 ) -> tuple[Flow | None, list[UserError]]:
     ctx = _Context(doc, file, registry, templates)
     data = doc.data
@@ -145,6 +166,9 @@ def _validate_doc(
     if not isinstance(data, dict):
         ctx.add((), "a flow is a mapping with id, namespace and tasks")
         return None, ctx.problems
+    _modernize(ctx)
+    if warnings is not None:
+        warnings.extend(ctx.warnings)
 
     _check_templates(ctx, data, ())
     try:
@@ -175,7 +199,30 @@ def _validate_doc(
     _check_unique(ctx, [(o.id, ("outputs", n, "id")) for n, o in outputs], "output")
     for problem_path, reason in check_declarations(inputs):
         ctx.add(problem_path, reason)
+    if flow is not None:
+        flow._warnings = sorted(ctx.warnings, key=_order)
     return (flow if not ctx.problems else None), ctx.problems
+
+
+def _modernize(ctx: _Context) -> None:
+    """Older Kestra forms become current ones (a warning each, positions kept)."""
+    doc = ctx.doc
+    for found in modernize(doc.data, lambda name: ctx.registry.resolve(name) is not None):
+        if found.moved_from is not None:
+            old, new = found.moved_from, found.path
+            for table in (doc.values, doc.keys):
+                for path in [p for p in table if p[: len(old)] == old]:
+                    table[(*new, *path[len(old) :])] = table.pop(path)
+        pos = (doc.keys.get(found.path) if found.moved_from else None) or doc.position(found.path)
+        ctx.warnings.append(
+            UserError(
+                found.message,
+                file=ctx.file,
+                line=pos.line if pos else None,
+                column=pos.column if pos else None,
+                field=dotted(found.path) or None,
+            )
+        )
 
 
 def _specs_of(flow: Flow | None, key: str) -> list[TaskSpec] | None:
@@ -297,6 +344,7 @@ def _check_task(
             )
         )
     if spec is not None:
+        spec._written_type = type_name
         spec.type = info.name
         spec.properties = props
         spec._type_info = info

@@ -1,0 +1,179 @@
+"""Older Kestra spellings that still run: rewritten to the current forms, each with a warning.
+
+Kestra keeps accepting forms it has deprecated (``taskDefaults``, inputs named by ``name``,
+task types under ``io.kestra.core.tasks.*``...), so flows written years ago still run there. Plait
+accepts them too: :func:`modernize` rewrites a flow's data in place to the current forms and
+returns one :class:`Deprecation` per rewrite, which validation reports as a warning (never an
+error) naming the new form, and which ``plait flows upgrade`` writes back into the file.
+
+The same walk runs on plain data (validation) and on ruamel.yaml's round-trip tree (upgrade):
+both are dicts and lists, and renaming a key keeps its place (and, in a round-trip tree, its
+comments), so an upgraded file keeps its layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from plait.flows._yaml import Path, dotted
+
+#: Kestra's packages before 0.17, by their current names.
+_PACKAGES = (
+    ("io.kestra.core.tasks.log.", "io.kestra.plugin.core.log."),
+    ("io.kestra.core.tasks.debugs.", "io.kestra.plugin.core.debug."),
+    ("io.kestra.core.tasks.flows.", "io.kestra.plugin.core.flow."),
+    ("io.kestra.core.tasks.executions.", "io.kestra.plugin.core.execution."),
+    ("io.kestra.core.tasks.storages.", "io.kestra.plugin.core.storage."),
+    ("io.kestra.core.tasks.states.", "io.kestra.plugin.core.state."),
+    ("io.kestra.core.tasks.outputs.", "io.kestra.plugin.core.output."),
+    ("io.kestra.core.tasks.templating.", "io.kestra.plugin.core.templating."),
+    ("io.kestra.core.tasks.kv.", "io.kestra.plugin.core.kv."),
+    ("io.kestra.core.tasks.trigger.", "io.kestra.plugin.core.trigger."),
+    ("io.kestra.core.models.triggers.types.", "io.kestra.plugin.core.trigger."),
+    ("io.kestra.core.tasks.", "io.kestra.plugin.core."),
+)
+
+#: Types whose current form has another name (and property names: old -> new).
+_RENAMED_TYPES: dict[str, tuple[str, dict[str, str]]] = {
+    "io.kestra.core.tasks.flows.Flow": ("io.kestra.plugin.core.flow.Subflow", {}),
+    "io.kestra.core.tasks.flows.Worker": ("io.kestra.plugin.core.flow.WorkingDirectory", {}),
+    "io.kestra.core.tasks.debugs.Echo": ("io.kestra.plugin.core.log.Log", {"format": "message"}),
+    "io.kestra.plugin.core.debug.Echo": ("io.kestra.plugin.core.log.Log", {"format": "message"}),
+    "io.kestra.core.tasks.scripts.Bash": ("io.kestra.plugin.scripts.shell.Commands", {}),
+}
+
+#: Keys of a task holding lists of child tasks (or, for ``cases``, a map of such lists).
+_CHILD_KEYS = ("tasks", "errors", "finally", "afterExecution", "then", "else", "defaults")
+
+
+@dataclass(frozen=True)
+class Deprecation:
+    """One older form found (and rewritten) at ``path`` (in the rewritten data's terms)."""
+
+    path: Path
+    old: str
+    new: str
+    moved_from: Path | None = None
+    """For a renamed key: its path before (positions are looked up there)."""
+
+    @property
+    def path_text(self) -> str:
+        return dotted(self.path)
+
+    @property
+    def message(self) -> str:
+        return f"{self.old} is deprecated: use {self.new} (`plait flows upgrade` rewrites it)"
+
+
+def current_type(name: str, resolves: Callable[[str], bool]) -> tuple[str, dict[str, str]] | None:
+    """The current Kestra name of an older task or trigger type, and its renamed properties;
+    None when ``name`` is current (or has no current form Plait resolves)."""
+    if name in _RENAMED_TYPES:
+        new, props = _RENAMED_TYPES[name]
+        return (new, props) if resolves(new) else None
+    for old_prefix, new_prefix in _PACKAGES:
+        if name.startswith(old_prefix):
+            new = new_prefix + name[len(old_prefix) :]
+            return (new, {}) if resolves(new) else None
+    return None
+
+
+def rename_key(mapping: MutableMapping[Any, Any], old: str, new: str) -> None:
+    """Rename ``old`` to ``new`` keeping its place (and a round-trip tree's comments)."""
+    keys = list(mapping)
+    position = keys.index(old)
+    value = mapping[old]
+    comments = getattr(mapping, "ca", None)
+    insert = getattr(mapping, "insert", None)
+    if callable(insert):  # ruamel.yaml's CommentedMap
+        del mapping[old]
+        insert(position, new, value)
+        if comments is not None and old in comments.items:
+            comments.items[new] = comments.items.pop(old)
+        return
+    tail = [(k, mapping.pop(k)) for k in keys[position:]]
+    mapping[new] = value
+    for key, item in tail[1:]:
+        mapping[key] = item
+
+
+def modernize(data: Any, resolves: Callable[[str], bool]) -> list[Deprecation]:
+    """Rewrite older forms in a flow's data to the current ones; what was rewritten."""
+    found: list[Deprecation] = []
+    if not isinstance(data, MutableMapping):
+        return found
+    if "taskDefaults" in data and "pluginDefaults" not in data:
+        rename_key(data, "taskDefaults", "pluginDefaults")
+        found.append(
+            Deprecation(("pluginDefaults",), "taskDefaults", "pluginDefaults", ("taskDefaults",))
+        )
+    inputs = data.get("inputs")
+    if isinstance(inputs, list):
+        for index, item in enumerate(inputs):
+            if isinstance(item, MutableMapping) and "name" in item and "id" not in item:
+                rename_key(item, "name", "id")
+                where: Path = ("inputs", index)
+                found.append(Deprecation((*where, "id"), "an input's name", "id", (*where, "name")))
+    defaults = data.get("pluginDefaults")
+    if isinstance(defaults, list):
+        for index, item in enumerate(defaults):
+            if isinstance(item, MutableMapping) and isinstance(item.get("type"), str):
+                renamed = current_type(item["type"], resolves)
+                if renamed is not None:
+                    found.append(
+                        Deprecation(
+                            ("pluginDefaults", index, "type"), f"type {item['type']}", renamed[0]
+                        )
+                    )
+                    item["type"] = renamed[0]
+    for key in ("tasks", "errors", "finally", "afterExecution", "triggers"):
+        _tasks(data.get(key), (key,), resolves, found)
+    return found
+
+
+def _tasks(entries: Any, path: Path, resolves: Callable[[str], bool], found: list[Any]) -> None:
+    if not isinstance(entries, list):
+        return
+    for index, task in enumerate(entries):
+        if isinstance(task, MutableMapping):
+            _task(task, (*path, index), resolves, found)
+
+
+def _task(
+    task: MutableMapping[Any, Any], path: Path, resolves: Callable[[str], bool], found: list[Any]
+) -> None:
+    type_name = task.get("type")
+    if isinstance(type_name, str):
+        renamed = current_type(type_name, resolves)
+        if renamed is not None:
+            new, props = renamed
+            task["type"] = new
+            found.append(Deprecation((*path, "type"), f"type {type_name}", new))
+            for old_prop, new_prop in props.items():
+                if old_prop in task and new_prop not in task:
+                    rename_key(task, old_prop, new_prop)
+                    found.append(
+                        Deprecation(
+                            (*path, new_prop),
+                            f"{type_name}'s {old_prop}",
+                            new_prop,
+                            (*path, old_prop),
+                        )
+                    )
+    retry = task.get("retry")
+    if isinstance(retry, MutableMapping) and "maxAttempt" in retry and "maxAttempts" not in retry:
+        rename_key(retry, "maxAttempt", "maxAttempts")
+        where = (*path, "retry")
+        found.append(
+            Deprecation(
+                (*where, "maxAttempts"), "maxAttempt", "maxAttempts", (*where, "maxAttempt")
+            )
+        )
+    for key in _CHILD_KEYS:
+        _tasks(task.get(key), (*path, key), resolves, found)
+    cases = task.get("cases")
+    if isinstance(cases, MutableMapping):
+        for case, entries in cases.items():
+            _tasks(entries, (*path, "cases", case), resolves, found)
