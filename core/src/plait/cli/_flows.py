@@ -97,7 +97,10 @@ def upgrade(paths: tuple[Path, ...], check: bool) -> None:
             for problem in problems:
                 click.echo(_shown(problem))
             raise SystemExit(1)
-        new, changes = upgrade_text(text, lambda name: registry.resolve(name) is not None)
+        new, found = upgrade_text(text, lambda name: registry.resolve(name) is not None)
+        for kept in (change for change in found if not change.rewritten):
+            click.echo(f"warning: {file}: {kept.path_text}: {kept.message} (left as it is)")
+        changes = [change for change in found if change.rewritten]
         if not changes:
             click.echo(f"up to date {file}")
             continue

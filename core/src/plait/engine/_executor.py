@@ -958,7 +958,10 @@ async def _dag(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Dag) -> None:
 
 async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> None:
     if run.scratch.get("resumed"):
-        await ex._finish(run, State.SUCCESS)
+        if m.tasks:  # Kestra's older Pause: its child tasks run once it is resumed
+            await ex._finish(run, await ex._block(m.tasks, [], [], run, None, None))
+        else:
+            await ex._finish(run, State.SUCCESS)
         return
     if run.state is not State.PAUSED:
         if m.pause_duration is not None:
@@ -970,6 +973,9 @@ async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> Non
         if ex._now >= due:
             run.scratch["resumed"] = True
             run.outputs = {"onResume": {i.id: i.defaults for i in m.on_resume}}
+            if m.tasks and m.behavior is fl.PauseBehavior.RESUME:
+                await ex._finish(run, await ex._block(m.tasks, [], [], run, None, None))
+                return
             _pause_expired(ex, run, m)
         else:
             ex._wake(due)

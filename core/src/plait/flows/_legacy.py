@@ -44,6 +44,8 @@ _RENAMED_TYPES: dict[str, tuple[str, dict[str, str]]] = {
     "io.kestra.core.tasks.scripts.Bash": ("io.kestra.plugin.scripts.shell.Commands", {}),
 }
 
+_PAUSES = frozenset({"io.kestra.plugin.core.flow.Pause", "plait.core.Pause"})
+
 #: Keys of a task holding lists of child tasks (or, for ``cases``, a map of such lists).
 _CHILD_KEYS = ("tasks", "errors", "finally", "afterExecution", "then", "else", "defaults")
 
@@ -57,6 +59,8 @@ class Deprecation:
     new: str
     moved_from: Path | None = None
     """For a renamed key: its path before (positions are looked up there)."""
+    rewritten: bool = True
+    """False for a form that runs as it is but that no mechanical rewrite fixes."""
 
     @property
     def path_text(self) -> str:
@@ -64,6 +68,8 @@ class Deprecation:
 
     @property
     def message(self) -> str:
+        if not self.rewritten:
+            return f"{self.old} is deprecated: {self.new}"
         return f"{self.old} is deprecated: use {self.new} (`plait flows upgrade` rewrites it)"
 
 
@@ -133,6 +139,37 @@ def modernize(data: Any, resolves: Callable[[str], bool]) -> list[Deprecation]:
     return found
 
 
+def _runner(task: MutableMapping[Any, Any], path: Path, found: list[Any]) -> None:
+    """Script tasks' ``runner: PROCESS | DOCKER`` and ``docker: {image}`` (before 0.16)."""
+    runner = task.get("runner")
+    if isinstance(runner, str) and runner.upper() == "PROCESS" and "taskRunner" not in task:
+        rename_key(task, "runner", "taskRunner")
+        task["taskRunner"] = {"type": "io.kestra.plugin.core.runner.Process"}
+        found.append(
+            Deprecation(
+                (*path, "taskRunner"),
+                "runner: PROCESS",
+                "taskRunner: {type: io.kestra.plugin.core.runner.Process}",
+                (*path, "runner"),
+            )
+        )
+        return
+    docker = task.get("docker")
+    image = docker.get("image") if isinstance(docker, MutableMapping) else None
+    if isinstance(runner, str) and runner.upper() == "DOCKER" and "containerImage" not in task:
+        # Kestra's scripts run in Docker by default: the image is what is left to say.
+        del task["runner"]
+        found.append(Deprecation((*path,), "runner: DOCKER", "containerImage"))
+    if isinstance(image, str) and "containerImage" not in task:
+        rename_key(task, "docker", "containerImage")
+        task["containerImage"] = image
+        found.append(
+            Deprecation(
+                (*path, "containerImage"), "docker.image", "containerImage", (*path, "docker")
+            )
+        )
+
+
 def _tasks(entries: Any, path: Path, resolves: Callable[[str], bool], found: list[Any]) -> None:
     if not isinstance(entries, list):
         return
@@ -162,6 +199,16 @@ def _task(
                             (*path, old_prop),
                         )
                     )
+    _runner(task, path, found)
+    if task.get("type") in _PAUSES and task.get("tasks"):
+        found.append(
+            Deprecation(
+                (*path, "tasks"),
+                "a Pause's tasks",
+                "write them after the Pause (they run once it is resumed)",
+                rewritten=False,
+            )
+        )
     retry = task.get("retry")
     if isinstance(retry, MutableMapping) and "maxAttempt" in retry and "maxAttempts" not in retry:
         rename_key(retry, "maxAttempt", "maxAttempts")

@@ -79,10 +79,15 @@ class _RetryBase(Model):
         if not isinstance(data, dict):
             return data
         if "behavior" in data and "behavior" not in cls.model_fields:
-            raise ValueError(
-                "behavior belongs to the flow's retry (RETRY_FAILED_TASK or "
-                "CREATE_NEW_EXECUTION); a task's retry always retries that task"
-            )
+            # Kestra's retry types all carry behavior; on a task, RETRY_FAILED_TASK (its
+            # default) is what a task's retry does anyway.
+            if str(data["behavior"]).upper() != RetryBehavior.RETRY_FAILED_TASK.value:
+                raise ValueError(
+                    f"behavior {data['behavior']} on a task's retry is not supported: a task's "
+                    "retry retries that task (RETRY_FAILED_TASK); to run the flow again as a new "
+                    "execution, set behavior: CREATE_NEW_EXECUTION on the flow's retry"
+                )
+            data = {k: v for k, v in data.items() if k != "behavior"}
         if "maxAttempt" in data:  # Kestra's spelling before 0.21
             if "maxAttempts" in data:
                 raise ValueError("give maxAttempts or maxAttempt, not both")

@@ -18,8 +18,8 @@ from plait.flows._yaml import safe_load
 
 
 def upgrade_text(text: str, resolves: Callable[[str], bool]) -> tuple[str, list[Deprecation]]:
-    """``text`` with its older forms rewritten, and what was rewritten (``text`` itself,
-    byte for byte, when nothing was)."""
+    """``text`` with its older forms rewritten, and the older forms found (``text`` itself,
+    byte for byte, when none could be rewritten)."""
     # The bounded reader first: a text past the YAML limits (size, depth, aliases) is refused
     # before ruamel.yaml, which has no such limits, reads it.
     safe_load(text)
@@ -32,8 +32,8 @@ def upgrade_text(text: str, resolves: Callable[[str], bool]) -> tuple[str, list[
     round_trip.indent(mapping=max(sequence - offset, 2), sequence=sequence, offset=offset)
     tree = round_trip.load(text)
     found = modernize(tree, resolves)
-    if not found:
-        return text, []
+    if not any(change.rewritten for change in found):
+        return text, found
     out = io.StringIO()
     round_trip.dump(tree, out)
     return out.getvalue(), found
