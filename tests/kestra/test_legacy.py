@@ -182,3 +182,21 @@ def test_task_retry_behavior(plait, tmp_path: Path) -> None:  # type: ignore[no-
     result = plait("run", str(flow), "-q")
     assert result.exit_code == 1
     assert "set behavior: CREATE_NEW_EXECUTION on the flow's retry" in result.output
+
+
+def test_a_block_inside_an_expression_shows_both_forms(plait, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    flow = tmp_path / "f.yaml"
+    flow.write_text(
+        "id: f\nnamespace: t\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.debug.Return\n"
+        '    format: "{{ {% if inputs is defined %}yes{% endif %} }}"\n'
+    )
+    result = plait("flows", "validate", str(flow))
+    assert result.exit_code == 1
+    assert (
+        f"{flow}:6:13: tasks[0].format: template does not parse: a {{% %}} block cannot sit "
+        "inside {{ }}: written `{{ {% if inputs is defined %}yes{% endif %} }}`, write "
+        "`{% if inputs is defined %}yes{% endif %}`"
+    ) in result.output
+    flow.write_text(flow.read_text().replace('"{{ {%', '"{%').replace("%} }}", "%}"))
+    result = plait("run", str(flow), "--json")
+    assert json.loads(result.stdout)["taskRuns"][0]["outputs"] == {"value": "yes"}

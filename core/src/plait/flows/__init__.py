@@ -2,7 +2,7 @@
 
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import coerce_inputs, coerce_value
-from plait.flows._legacy import Deprecation
+from plait.flows._legacy import Deprecation, older_type_names
 from plait.flows._model import (
     TERMINAL_STATES,
     Concurrency,
@@ -51,6 +51,7 @@ __all__ = [
     "coerce_inputs",
     "coerce_value",
     "load_flow",
+    "older_type_names",
     "parse",
     "read_flow_file",
     "safe_load",

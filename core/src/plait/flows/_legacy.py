@@ -33,6 +33,7 @@ _PACKAGES = (
     ("io.kestra.core.tasks.trigger.", "io.kestra.plugin.core.trigger."),
     ("io.kestra.core.models.triggers.types.", "io.kestra.plugin.core.trigger."),
     ("io.kestra.core.tasks.", "io.kestra.plugin.core."),
+    ("io.kestra.plugin.fs.http.", "io.kestra.plugin.core.http."),
 )
 
 #: Types whose current form has another name (and property names: old -> new).
@@ -84,6 +85,19 @@ def current_type(name: str, resolves: Callable[[str], bool]) -> tuple[str, dict[
             new = new_prefix + name[len(old_prefix) :]
             return (new, {}) if resolves(new) else None
     return None
+
+
+def older_type_names(current: list[str]) -> dict[str, str]:
+    """Older type names accepted for the ``current`` Kestra names given: older -> current."""
+    wanted = set(current)
+    found = {old: new for old, (new, _props) in _RENAMED_TYPES.items() if new in wanted}
+    for name in current:
+        for old_prefix, new_prefix in _PACKAGES:
+            if name.startswith(new_prefix) and old_prefix != "io.kestra.core.tasks.":
+                old = old_prefix + name[len(new_prefix) :]
+                if current_type(old, wanted.__contains__) == (name, {}):
+                    found.setdefault(old, name)
+    return found
 
 
 def rename_key(mapping: MutableMapping[Any, Any], old: str, new: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
@@ -528,6 +529,22 @@ def _check_trigger(
 
 
 _LINE_OFFSET_STYLES = ("|", ">")
+_BLOCK_IN_EXPRESSION = re.compile(
+    r"\{\{-?\s*((?:(?!\}\}).)*?\{%.*?%\}(?:(?!\}\}).)*?)\s*-?\}\}", re.S
+)
+
+
+def _block_in_expression(source: str) -> str | None:
+    """A ``{% %}`` block written inside ``{{ }}``: the form written and the one that works
+    side by side (neither Pebble nor Jinja reads a block inside an expression)."""
+    found = _BLOCK_IN_EXPRESSION.search(source)
+    if found is None:
+        return None
+    return (
+        "template does not parse: a {% %} block cannot sit inside {{ }}: "
+        f"written `{found.group(0)}`, write `{found.group(1).strip()}` (the block on its own, "
+        "it renders its text)"
+    )
 
 
 def _check_templates(ctx: _Context, value: Any, path: Path) -> None:
@@ -544,7 +561,7 @@ def _check_templates(ctx: _Context, value: Any, path: Path) -> None:
                     column = pos.column if offset == 0 else None
                 ctx.problems.append(
                     UserError(
-                        f"template does not parse: {error.message}",
+                        _block_in_expression(value) or f"template does not parse: {error.message}",
                         file=ctx.file,
                         line=line,
                         column=column,
