@@ -52,7 +52,7 @@ DIFFERENCES = {
     "plait.core.EachSequential": "deprecated in Kestra too: prefer ForEach",
     "plait.core.EachParallel": "deprecated in Kestra too: prefer ForEach with concurrencyLimit",
     "plait.core.Log": "Echo's `format` becomes `message`",
-    "plait.core.Subflow": "no `inheritLabels`, no older `outputs` mapping (use flow outputs)",
+    "plait.core.Subflow": "no older `outputs` mapping (use the subflow's flow outputs)",
     "plait.core.WorkingDirectory": "no `cache`",
     "plait.scripts.python.Script": "`containerImage` ignored with a warning: runs as a local "
     "process; no Docker task runner",

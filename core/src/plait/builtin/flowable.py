@@ -249,11 +249,20 @@ class _ChildFlow(FlowableTask):
     inputs: dict[str, Any] = Field(default_factory=dict)
     """The subflow's inputs (rendered)."""
     labels: dict[str, Any] = Field(default_factory=dict)
-    """Labels of the subflow execution(s)."""
+    """Labels of the subflow execution(s): a map, or Kestra's list of ``{key, value}``."""
     wait: bool = True
     """Wait for the subflow execution(s) to end before going on."""
     transmit_failed: bool = True
     """Fail this task when a subflow execution fails (with wait)."""
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _label_pairs(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(
+            isinstance(item, dict) and set(item) == {"key", "value"} for item in value
+        ):
+            return {item["key"]: item["value"] for item in value}
+        return value
 
 
 class Subflow(_ChildFlow):
@@ -261,6 +270,8 @@ class Subflow(_ChildFlow):
 
     type_name: ClassVar[str] = "plait.core.Subflow"
     aliases: ClassVar[tuple[str, ...]] = (_K + "Subflow",)
+    inherit_labels: bool = False
+    """Give the subflow execution this execution's labels too (``labels`` given here win)."""
 
 
 class Transition(Model):
