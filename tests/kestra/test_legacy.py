@@ -200,3 +200,105 @@ def test_a_block_inside_an_expression_shows_both_forms(plait, tmp_path: Path) ->
     flow.write_text(flow.read_text().replace('"{{ {%', '"{%').replace("%} }}", "%}"))
     result = plait("run", str(flow), "--json")
     assert json.loads(result.stdout)["taskRuns"][0]["outputs"] == {"value": "yes"}
+
+
+def test_now_default_undefined_coalescing_and_range_values(plait, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    flow = tmp_path / "f.yaml"
+    flow.write_text(
+        """
+id: forms
+namespace: company.team
+inputs:
+  - id: when
+    type: DATETIME
+    defaults: "{{ now() }}"
+  - id: day
+    type: DATE
+    defaults: "{{now()}}"
+  - id: empty
+    type: STRING
+    required: false
+tasks:
+  - id: each
+    type: io.kestra.plugin.core.flow.ForEach
+    values: "{{ range(1, 3) }}"
+    tasks:
+      - id: r
+        type: io.kestra.plugin.core.debug.Return
+        format: "{{ taskrun.value }} {{ inputs.missing ??? 'dflt' }} {{ inputs.empty ??? 'x' }}"
+"""
+    )
+    execution = json.loads(plait("run", str(flow), "--json").stdout)
+    assert execution["state"] == "SUCCESS", execution["error"]
+    assert execution["inputs"]["when"][:10] == execution["inputs"]["day"]
+    assert execution["inputs"]["when"][:4] == execution["history"][0]["date"][:4]
+    # range() stops before its end (Python's and Jinja's, where Pebble's includes it).
+    values = [run["outputs"]["value"] for run in execution["taskRuns"] if run["taskId"] == "r"]
+    assert values == ["1 dflt ", "2 dflt "]  # an input given no value is null: ??? keeps it
+
+
+LISTENERS = """\
+id: lis
+namespace: company.team
+workerGroup:
+  key: gpu
+tasks:
+  - id: fail
+    type: io.kestra.plugin.core.execution.Fail
+listeners:
+  - conditions:
+      - type: io.kestra.core.models.conditions.types.ExecutionStatusCondition
+        in: [FAILED]
+    tasks:
+      - id: on_fail
+        type: io.kestra.plugin.core.log.Log
+        message: "failed: {{ execution.state }}"
+  - conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionStatus
+        in: [SUCCESS]
+    tasks:
+      - id: on_success
+        type: io.kestra.plugin.core.log.Log
+        message: never
+  - tasks:
+      - id: always
+        type: io.kestra.plugin.core.log.Log
+        message: "ended {{ execution.state }}"
+"""
+
+
+def test_listeners_run_as_after_execution_and_worker_group_is_ignored(  # type: ignore[no-untyped-def]
+    plait, tmp_path: Path
+) -> None:
+    flow = tmp_path / "lis.yaml"
+    flow.write_text(LISTENERS)
+    result = plait("run", str(flow), "--json")
+    execution = json.loads(result.stdout)
+    assert execution["state"] == "FAILED"
+    states = {run["taskId"]: run["state"] for run in execution["taskRuns"]}
+    assert states["on_fail"] == "SUCCESS"
+    assert states["always"] == "SUCCESS"
+    assert "on_success" not in states
+    assert "listeners is deprecated: use afterExecution" in result.stderr
+    assert "workerGroup does not apply" in result.stderr
+    assert plait("flows", "upgrade", str(flow)).exit_code == 0
+    upgraded = flow.read_text()
+    assert "listeners" not in upgraded
+    assert "workerGroup" not in upgraded
+    assert "condition: \"{{ execution.state in ['FAILED'] }}\"" in upgraded
+    execution = json.loads(plait("run", str(flow), "--json").stdout)
+    assert {run["taskId"]: run["state"] for run in execution["taskRuns"]} == states
+
+
+def test_assert_names_the_failed_conditions(plait, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    flow = tmp_path / "f.yaml"
+    flow.write_text(
+        "id: f\nnamespace: t\ntasks:\n  - id: check\n"
+        "    type: io.kestra.plugin.core.execution.Assert\n    conditions:\n"
+        '      - "{{ 1 == 1 }}"\n      - "{{ 1 == 2 }}"\n      - "{{ \'\' }}"\n'
+    )
+    execution = json.loads(plait("run", str(flow), "--json").stdout)
+    assert execution["state"] == "FAILED"
+    assert execution["taskRuns"][0]["error"] == "2 assertion(s) failed: condition 2, condition 3"
+    flow.write_text(flow.read_text().replace("1 == 2", "2 == 2").replace("'' }}", "'yes' }}"))
+    assert json.loads(plait("run", str(flow), "--json").stdout)["state"] == "SUCCESS"

@@ -13,6 +13,7 @@ from plait_sdk import (
 )
 
 from plait.builtin.basic import (
+    Assert,
     Exit,
     Fail,
     Labels,
@@ -35,6 +36,7 @@ RUNNABLE_TASKS = (
     OutputValues,
     Sleep,
     Fail,
+    Assert,
     Exit,
     Labels,
     SetVariables,

@@ -106,7 +106,8 @@ def upgrade(paths: tuple[Path, ...], check: bool) -> None:
             continue
         pending += 1
         for change in changes:
-            click.echo(f"{file}: {change.path_text}: {change.old} -> {change.new}")
+            what = f"{change.old} -> {change.new}" if change.note is None else "removed"
+            click.echo(f"{file}: {change.path_text}: {what}")
         if not check:
             temporary = file.with_name(f".{file.name}.upgrade")
             temporary.write_text(new, encoding="utf-8")

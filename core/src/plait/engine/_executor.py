@@ -807,6 +807,8 @@ def _as_list(value: Any) -> list[Any]:
         value = parsed
     if isinstance(value, dict):
         return [{"key": k, "value": v} for k, v in value.items()]
+    if isinstance(value, range):  # values: "{{ range(1, 5) }}"
+        return list(value)
     if not isinstance(value, list | tuple):
         raise UserError(f"values must be a list, got {type(value).__name__}")
     return list(value)

@@ -67,8 +67,13 @@ class Deprecation:
     def path_text(self) -> str:
         return dotted(self.path)
 
+    note: str | None = None
+    """The whole message, for a form that is not deprecated but does not apply to Plait."""
+
     @property
     def message(self) -> str:
+        if self.note is not None:
+            return self.note
         if not self.rewritten:
             return f"{self.old} is deprecated: {self.new}"
         return f"{self.old} is deprecated: use {self.new} (`plait flows upgrade` rewrites it)"
@@ -148,9 +153,96 @@ def modernize(data: Any, resolves: Callable[[str], bool]) -> list[Deprecation]:
                         )
                     )
                     item["type"] = renamed[0]
+    _not_applicable(data, found)
+    _listeners(data, found)
     for key in ("tasks", "errors", "finally", "afterExecution", "triggers"):
         _tasks(data.get(key), (key,), resolves, found)
     return found
+
+
+#: Flow keys Kestra sets or uses that mean nothing to Plait: dropped, with a warning.
+_NOT_APPLICABLE = {
+    "deleted": "deleted is set by Kestra's flow storage; a flow file that runs is not deleted",
+    "workerGroup": "workerGroup does not apply: Plait's workers take any execution",
+}
+
+#: Kestra's ExecutionStatus conditions (older and current names).
+_STATUS_CONDITIONS = frozenset(
+    {
+        "io.kestra.plugin.core.condition.ExecutionStatus",
+        "io.kestra.plugin.core.condition.ExecutionStatusCondition",
+        "io.kestra.core.models.conditions.types.ExecutionStatusCondition",
+    }
+)
+
+
+def _not_applicable(data: MutableMapping[Any, Any], found: list[Deprecation]) -> None:
+    for key, why in _NOT_APPLICABLE.items():
+        if key in data:
+            found.append(Deprecation((key,), key, "", note=f"{why}: ignored"))
+            del data[key]
+
+
+def _listeners(data: MutableMapping[Any, Any], found: list[Deprecation]) -> None:
+    """Kestra's ``listeners`` (deprecated there for ``afterExecution``): each listener's tasks
+    become afterExecution tasks, inside an If on ``execution.state`` when the listener has
+    ExecutionStatus conditions. A listener with another condition is left for validation to
+    refuse, naming it."""
+    listeners = data.get("listeners")
+    if not isinstance(listeners, list):
+        return
+    converted: list[Any] = []
+    for index, listener in enumerate(listeners):
+        if not isinstance(listener, MutableMapping) or not isinstance(listener.get("tasks"), list):
+            return
+        states = _status_states(listener.get("conditions"))
+        if states is None:
+            return
+        if states:
+            test = " and ".join(states)
+            converted.append(
+                {
+                    "id": f"listener_{index}",
+                    "type": "io.kestra.plugin.core.flow.If",
+                    "condition": "{{ " + test + " }}",
+                    "then": listener["tasks"],
+                }
+            )
+        else:
+            converted.extend(listener["tasks"])
+    after = data.get("afterExecution")
+    if after is not None and not isinstance(after, list):
+        return
+    rename_key(data, "listeners", "afterExecution") if after is None else data.pop("listeners")
+    data["afterExecution"] = [*(after or []), *converted]
+    found.append(
+        Deprecation(
+            ("afterExecution",),
+            "listeners",
+            "afterExecution",
+            ("listeners",) if after is None else None,
+        )
+    )
+
+
+def _status_states(conditions: Any) -> list[str] | None:
+    """The ``execution.state`` tests of ExecutionStatus conditions; None for another kind."""
+    if conditions is None:
+        return []
+    if not isinstance(conditions, list):
+        return None
+    tests = []
+    for condition in conditions:
+        if not isinstance(condition, MutableMapping):
+            return None
+        if condition.get("type") not in _STATUS_CONDITIONS:
+            return None
+        for key, negate in (("in", ""), ("notIn", "not ")):
+            states = condition.get(key)
+            if isinstance(states, list) and states:
+                names = ", ".join(f"'{state}'" for state in states)
+                tests.append(f"execution.state {negate}in [{names}]")
+    return tests
 
 
 def _runner(task: MutableMapping[Any, Any], path: Path, found: list[Any]) -> None:
