@@ -75,7 +75,7 @@ async def test_flow_retry_covers_pure_tasks_and_warning_on_retry(harness: Harnes
         tasks:
           - id: pure
             type: plait.core.Fail
-            condition: "{{ taskrun.attemptsCount < 3 }}"
+            condition: "{{ taskrun.attemptsCount < 2 }}"  # Kestra's count: 0 on the 1st try
           - id: after
             type: plait.core.Return
             format: "{{ taskrun.attemptsCount }}"

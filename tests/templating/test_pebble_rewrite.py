@@ -60,7 +60,7 @@ def counting_engine() -> tuple[TemplateEngine, list[str]]:
         ("{{ ?? inputs.n }}", r"'\?\?' needs a value on its left"),
         ("{{ a ?? ?? b }}", r"'\?\?' needs a value on its right"),
         ("{% set x = ?? 1 %}", r"'\?\?' needs a value on its left"),
-        ("{{ a ??? b }}", r"'\?\?\?' is not supported"),
+        ("{{ a ??? }}", r"'\?\?\?' needs a value on its right"),
         ("{{ ? 'a' : 'b' }}", r"needs a condition before '\?'"),
         ("{{ inputs.flag ? 'a' : }}", r"needs a value after ':'"),
         ("{{ inputs.flag ? 'a' }}", r"'\?' without its ':'"),
@@ -133,6 +133,21 @@ def test_coalesce_fallback_is_evaluated_only_when_needed(
     ],
 )
 def test_coalesce_keeps_native_types(engine: TemplateEngine, source: str, expected: Any) -> None:
+    assert native(engine, source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("{{ nope ??? 'x' }}", "x"),  # undefined: the fallback
+        ("{{ none ??? 'x' }}", None),  # null is kept (Pebble's undefined-coalescing)
+        ("{{ none ?? 'x' }}", "x"),  # while ?? replaces it
+        ("{{ inputs.n ??? (1 / 0) }}", 3),  # the fallback only when needed
+        ("{{ nope ??? none ?? 'y' }}", "y"),
+        ("{{ nope.deeper ??? [1] }}", [1]),
+    ],
+)
+def test_undefined_coalescing(engine: TemplateEngine, source: str, expected: Any) -> None:
     assert native(engine, source) == expected
 
 

@@ -1,4 +1,4 @@
-"""Core runnable tasks: Log, Return, OutputValues, Sleep, Fail, Exit, Labels."""
+"""Core runnable tasks: Log, Return, OutputValues, Sleep, Fail, Assert, Exit, Labels."""
 
 from __future__ import annotations
 
@@ -155,9 +155,55 @@ class Fail(Task):
         return None
 
 
+class Assert(Task):
+    """Fail unless every condition renders true (Kestra's Assert)."""
+
+    type_name: ClassVar[str] = "plait.core.Assert"
+    pure: ClassVar[bool] = True
+    aliases: ClassVar[tuple[str, ...]] = ("io.kestra.plugin.core.execution.Assert",)
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Check inputs before going on",
+            code="""\
+id: assert
+namespace: company.team
+inputs:
+  - id: param
+    type: STRING
+    defaults: hello
+tasks:
+  - id: check
+    type: io.kestra.plugin.core.execution.Assert
+    errorMessage: "Invalid param {{ inputs.param }}"
+    conditions:
+      - "{{ inputs.param == 'hello' }}"
+      - "{{ 1 + 1 == 2 }}"
+""",
+            full=True,
+        ),
+    )
+
+    conditions: list[Any] = Field(min_length=1)
+    """Templates that must each render true."""
+    error_message: str | None = None
+    """The failure's message (the failed conditions are logged either way)."""
+
+    async def run(self, ctx: RunContext) -> None:
+        failed = [n for n, value in enumerate(self.conditions, 1) if not _truthy(value)]
+        for number in failed:
+            ctx.log.error("assertion %d of %d failed", number, len(self.conditions))
+        if failed:
+            raise TaskFailure(
+                self.error_message
+                or f"{len(failed)} assertion(s) failed: "
+                + ", ".join(f"condition {n}" for n in failed)
+            )
+        return None
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
-        return value.strip().lower() not in ("", "false", "0", "no", "null", "none")
+        return value.strip().lower() not in ("", "false", "0", "-0", "no", "null", "none")
     return bool(value)
 
 

@@ -14,6 +14,7 @@ from plait_sdk import (
 )
 
 from plait.builtin.basic import (
+    Assert,
     Exit,
     Fail,
     Labels,
@@ -36,6 +37,7 @@ RUNNABLE_TASKS = (
     OutputValues,
     Sleep,
     Fail,
+    Assert,
     Exit,
     Labels,
     SetVariables,

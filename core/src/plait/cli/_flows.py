@@ -51,9 +51,12 @@ def validate(paths: tuple[Path, ...]) -> None:
             click.echo(_shown(error))
             failed += 1
             continue
+        warnings: list[UserError] = []
         problems = validate_flow_text(
-            text, registry=registry, file=str(file), templates=template_engine()
+            text, registry=registry, file=str(file), templates=template_engine(), warnings=warnings
         )
+        for warning in warnings:
+            click.echo(f"warning: {_shown(warning)}")
         if problems:
             failed += 1
             for problem in problems:
@@ -62,6 +65,56 @@ def validate(paths: tuple[Path, ...]) -> None:
             click.echo(f"ok {file}")
     if failed:
         err_console.print(f"{failed} of {len(files)} flow file(s) invalid", markup=False)
+        raise SystemExit(1)
+
+
+@flows.command("upgrade")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file needs upgrading.")
+def upgrade(paths: tuple[Path, ...], check: bool) -> None:
+    """Rewrite older Kestra forms in flow files to the current ones (comments and layout kept).
+
+    taskDefaults becomes pluginDefaults, inputs' name becomes id, io.kestra.core.tasks.* types
+    their io.kestra.plugin.* names, Echo a Log... the forms `plait flows validate` warns about.
+    A file that does not validate is left untouched.
+    """
+    from plait.flows import read_flow_file, upgrade_text, validate_flow_text
+    from plait.runtime import plugin_host, template_engine
+
+    registry = plugin_host().registry
+    files = flow_files(paths)
+    if not files:
+        raise UserError("no flow files (*.yaml, *.yml) found", file=" ".join(map(str, paths)))
+    pending = 0
+    for file in files:
+        text = read_flow_file(file)
+        # Validated first: an invalid file is reported, never half-rewritten; and the bounded
+        # parser has checked the file's size and depth before ruamel.yaml reads it.
+        problems = validate_flow_text(
+            text, registry=registry, file=str(file), templates=template_engine()
+        )
+        if problems:
+            for problem in problems:
+                click.echo(_shown(problem))
+            raise SystemExit(1)
+        new, found = upgrade_text(text, lambda name: registry.resolve(name) is not None)
+        for kept in (change for change in found if not change.rewritten):
+            click.echo(f"warning: {file}: {kept.path_text}: {kept.message} (left as it is)")
+        changes = [change for change in found if change.rewritten]
+        if not changes:
+            click.echo(f"up to date {file}")
+            continue
+        pending += 1
+        for change in changes:
+            what = f"{change.old} -> {change.new}" if change.note is None else "removed"
+            click.echo(f"{file}: {change.path_text}: {what}")
+        if not check:
+            temporary = file.with_name(f".{file.name}.upgrade")
+            temporary.write_text(new, encoding="utf-8")
+            temporary.replace(file)  # atomic: the file is either old or upgraded, never half
+            click.echo(f"upgraded {file}")
+    if check and pending:
+        err_console.print(f"{pending} flow file(s) use older forms", markup=False)
         raise SystemExit(1)
 
 

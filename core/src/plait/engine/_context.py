@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from plait_sdk import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
+from plait_sdk import KeyValueStore, MetricType, RunContext, Storage, TaskLogger, UserError
 
 from plait.engine._model import LogRecord, MetricRecord, TaskRun
 from plait.limits import limits
@@ -323,3 +325,61 @@ class TaskRunContext(ContextBase):
             kv=kv,
         )
         self._run = run
+
+
+# -- Kestra's run-context values -----------------------------------------------------------------
+
+#: Kestra's ``kestra.variables.env-vars-prefix``: ``ENV_MY_VAR`` is ``{{ envs.my_var }}``.
+ENVS_PREFIX_VARIABLE = "PLAIT_ENVS_PREFIX"
+DEFAULT_ENVS_PREFIX = "ENV_"
+#: Kestra's ``kestra.variables.globals``: a YAML (or JSON) mapping, ``{{ globals.<key> }}``.
+GLOBALS_VARIABLE = "PLAIT_GLOBALS"
+
+
+def kestra_date(value: datetime | None) -> str | None:
+    """A date as Kestra renders an ``Instant``: ISO-8601 in UTC with the ``Z`` offset and the
+    shortest of 0, 3 or 6 fraction digits (Java's ``Instant.toString``), e.g.
+    ``2020-12-18T12:46:36.018869Z``; the date filters read it back."""
+    if value is None:
+        return None
+    utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    micros = utc.microsecond
+    if micros:
+        text += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
+    return text + "Z"
+
+
+def run_envs() -> dict[str, str]:
+    """``envs``: the environment variables named with the prefix (``ENV_`` unless
+    ``PLAIT_ENVS_PREFIX`` says otherwise), without it and in lower case, as Kestra does. Only
+    prefixed variables: the rest of the environment (keys, tokens) never reaches a template."""
+    prefix = os.environ.get(ENVS_PREFIX_VARIABLE, DEFAULT_ENVS_PREFIX)
+    if not prefix:
+        return {}  # an empty prefix would expose the whole environment: refused
+    return {
+        name[len(prefix) :].lower(): value
+        for name, value in os.environ.items()
+        if name.startswith(prefix) and len(name) > len(prefix)
+    }
+
+
+def run_globals() -> dict[str, Any]:
+    """``globals``: the mapping in ``PLAIT_GLOBALS`` (YAML or JSON), empty when unset."""
+    text = os.environ.get(GLOBALS_VARIABLE)
+    if not text:
+        return {}
+    return _parse_globals(text)
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_globals(text: str) -> dict[str, Any]:
+    from plait.flows import safe_load
+
+    try:
+        found = safe_load(text)
+    except Exception as error:  # a YAML error of any kind: one clear message
+        raise UserError(f"{GLOBALS_VARIABLE} is not valid YAML: {error}") from None
+    if not isinstance(found, dict):
+        raise UserError(f"{GLOBALS_VARIABLE} must hold a mapping, e.g. {{region: eu}}")
+    return found

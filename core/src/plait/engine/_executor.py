@@ -22,6 +22,7 @@ from typing import Any
 from plait_sdk import UserError
 
 from plait.builtin import flowable as fl
+from plait.engine._context import kestra_date, run_envs, run_globals
 from plait.engine._model import Attempt, Execution, TaskRun
 from plait.engine._retry import next_attempt_at
 from plait.flows import Flow, FlowableTask, Retry, State, TaskSpec, all_task_specs
@@ -187,7 +188,7 @@ class Executor:
             },
             "execution": {
                 "id": ex.id,
-                "startDate": ex.created.isoformat() if ex.created else None,
+                "startDate": kestra_date(ex.created),
                 "originalId": ex.original_id or ex.id,
                 "state": (self.decided or ex.state).value,
                 "retryAttempt": ex.retry_attempt,
@@ -197,15 +198,19 @@ class Executor:
             "outputs": self.outputs,
             "labels": ex.labels,
             "trigger": ex.trigger or {},
+            "envs": run_envs(),
+            "globals": run_globals(),
         }
         if run is not None:
             spec = self.specs.get(run.task_id)
-            ctx["task"] = {"id": run.task_id, "type": spec.type if spec else None}
+            ctx["task"] = {"id": run.task_id, "type": spec.written_type if spec else None}
             ctx["taskrun"] = {
                 "id": run.id,
+                "startDate": kestra_date(run.history[0].date if run.history else self._now),
                 "value": self.value_of(run),
                 "iteration": self.iteration_of(run),
-                "attemptsCount": len(run.attempts),
+                # Kestra counts the attempts before the running one (0 on the first try).
+                "attemptsCount": max(len(run.attempts) - 1, 0),
                 "parentId": run.parent_id,
             }
             # The loop values this run's outputs are keyed by (outermost first), for
@@ -219,7 +224,11 @@ class Executor:
                 if parent.value is not None or parent.iteration is not None:
                     parents.append(
                         {
-                            "taskrun": {"value": parent.value, "iteration": parent.iteration},
+                            "taskrun": {
+                                "id": parent.id,
+                                "value": parent.value,
+                                "iteration": parent.iteration,
+                            },
                             "outputs": parent.outputs,
                         }
                     )
@@ -838,6 +847,8 @@ def _as_list(value: Any) -> list[Any]:
         value = parsed
     if isinstance(value, dict):
         return [{"key": k, "value": v} for k, v in value.items()]
+    if isinstance(value, range):  # values: "{{ range(1, 5) }}"
+        return list(value)
     if not isinstance(value, list | tuple):
         raise UserError(f"values must be a list, got {type(value).__name__}")
     return list(value)
@@ -989,7 +1000,10 @@ async def _dag(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Dag) -> None:
 
 async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> None:
     if run.scratch.get("resumed"):
-        await ex._finish(run, State.SUCCESS)
+        if m.tasks:  # Kestra's older Pause: its child tasks run once it is resumed
+            await ex._finish(run, await ex._block(m.tasks, [], [], run, None, None))
+        else:
+            await ex._finish(run, State.SUCCESS)
         return
     if run.state is not State.PAUSED:
         if m.pause_duration is not None:
@@ -1001,6 +1015,9 @@ async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> Non
         if ex._now >= due:
             run.scratch["resumed"] = True
             run.outputs = {"onResume": {i.id: i.defaults for i in m.on_resume}}
+            if m.tasks and m.behavior is fl.PauseBehavior.RESUME:
+                await ex._finish(run, await ex._block(m.tasks, [], [], run, None, None))
+                return
             _pause_expired(ex, run, m)
         else:
             ex._wake(due)

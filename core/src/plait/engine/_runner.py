@@ -1622,6 +1622,8 @@ class Runner:
             child_flow = await self.flow_of(namespace, flow_id, model.revision)
             stored = await self.repo.get_flow(namespace, flow_id, model.revision)
             assert stored is not None
+            if getattr(model, "inherit_labels", False):  # Kestra's inheritLabels
+                labels = {**execution.labels, **labels}
             child = await self.create(
                 child_flow,
                 stored.revision,

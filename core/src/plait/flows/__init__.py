@@ -2,6 +2,7 @@
 
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import coerce_inputs, coerce_value
+from plait.flows._legacy import Deprecation, older_type_names
 from plait.flows._model import (
     TERMINAL_STATES,
     Concurrency,
@@ -21,6 +22,7 @@ from plait.flows._model import (
     TriggerSpec,
     all_task_specs,
 )
+from plait.flows._upgrade import upgrade_text
 from plait.flows._validate import load_flow, read_flow_file, validate_flow_text
 from plait.flows._yaml import Document, Position, parse, safe_load
 
@@ -29,6 +31,7 @@ __all__ = [
     "Concurrency",
     "ConcurrencyBehavior",
     "ConstantRetry",
+    "Deprecation",
     "Document",
     "ExponentialRetry",
     "Flow",
@@ -48,8 +51,10 @@ __all__ = [
     "coerce_inputs",
     "coerce_value",
     "load_flow",
+    "older_type_names",
     "parse",
     "read_flow_file",
     "safe_load",
+    "upgrade_text",
     "validate_flow_text",
 ]

@@ -73,7 +73,7 @@ def check_declarations(inputs: list[tuple[int, Input]]) -> list[tuple[Path, str]
             problems.append(((*at, "min"), str(error)))
         if spec.defaults is not None and not problems_for(at, problems):
             try:
-                coerce_value(spec, spec.defaults)
+                coerce_value(spec, default_of(spec))
             except InputError as error:
                 problems.append(((*at, "defaults"), f"the default does not fit: {error}"))
     return problems
@@ -110,7 +110,7 @@ def coerce_inputs(
         value = given.get(spec.id)
         if value is None or (value == "" and spec.type is not InputType.STRING):
             if spec.defaults is not None:
-                value = spec.defaults
+                value = default_of(spec)
             elif spec.required:
                 problems.append(
                     UserError("required input is missing", file=file, field=f"inputs.{spec.id}")
@@ -126,6 +126,22 @@ def coerce_inputs(
     if problems:
         raise ValidationError(problems, file=file)
     return result
+
+
+#: ``{{ now() }}`` as a DATETIME, DATE or TIME input's default (Kestra's dynamic default).
+_NOW = re.compile(r"\{\{\s*now\(\s*\)\s*\}\}")
+
+
+def default_of(spec: Input) -> Any:
+    """An input's default: ``{{ now() }}`` is the time the execution is created."""
+    if isinstance(spec.defaults, str) and _NOW.fullmatch(spec.defaults.strip()):
+        now = datetime.now(UTC)
+        if spec.type is InputType.DATE:
+            return now.date().isoformat()
+        if spec.type is InputType.TIME:
+            return now.time().isoformat()
+        return now.isoformat()
+    return spec.defaults
 
 
 def coerce_value(spec: Input, value: Any) -> Any:

@@ -79,10 +79,15 @@ class _RetryBase(Model):
         if not isinstance(data, dict):
             return data
         if "behavior" in data and "behavior" not in cls.model_fields:
-            raise ValueError(
-                "behavior belongs to the flow's retry (RETRY_FAILED_TASK or "
-                "CREATE_NEW_EXECUTION); a task's retry always retries that task"
-            )
+            # Kestra's retry types all carry behavior; on a task, RETRY_FAILED_TASK (its
+            # default) is what a task's retry does anyway.
+            if str(data["behavior"]).upper() != RetryBehavior.RETRY_FAILED_TASK.value:
+                raise ValueError(
+                    f"behavior {data['behavior']} on a task's retry is not supported: a task's "
+                    "retry retries that task (RETRY_FAILED_TASK); to run the flow again as a new "
+                    "execution, set behavior: CREATE_NEW_EXECUTION on the flow's retry"
+                )
+            data = {k: v for k, v in data.items() if k != "behavior"}
         if "maxAttempt" in data:  # Kestra's spelling before 0.21
             if "maxAttempts" in data:
                 raise ValueError("give maxAttempts or maxAttempt, not both")
@@ -293,6 +298,13 @@ class TaskSpec(Model):
     # Filled by the flow validator once the type is resolved.
     _type_info: Any = PrivateAttr(default=None)
     _flowable: Any = PrivateAttr(default=None)
+    _written_type: str | None = PrivateAttr(default=None)
+
+    @property
+    def written_type(self) -> str:
+        """The type as the flow names it (a Kestra name stays one: ``task.type``), older
+        names in their current form."""
+        return self._written_type or self.type
 
     @model_validator(mode="before")
     @classmethod
@@ -405,6 +417,15 @@ class Flow(Model):
     timeout: timedelta | None = None
     disabled: bool = False
     plugin_defaults: list[PluginDefault] = Field(default_factory=list)
+
+    # Deprecated forms the file uses (each names its current form); set by validation.
+    _warnings: list[Any] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Any]:
+        """:class:`~plait_sdk.UserError` s for the deprecated forms this flow's file uses: they
+        still run; ``plait flows upgrade`` rewrites them."""
+        return self._warnings
 
     @field_validator("labels", mode="before")
     @classmethod

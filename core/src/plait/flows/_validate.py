@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path as FsPath
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ from plait_sdk import UserError, ValidationError
 from plait.flows._errors import did_you_mean, field_names, problems_from
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import check_declarations
+from plait.flows._legacy import modernize
 from plait.flows._model import (
     TRIGGER_COMMON_KEYS,
     Flow,
@@ -52,6 +54,7 @@ class _Context:
         # The engine with the installed plugins' filters and functions, when given.
         self.templates = templates or _checker
         self.problems: list[UserError] = list(doc.problems)
+        self.warnings: list[UserError] = []
 
     def add(self, path: Path, reason: str, *, at_key: bool = False) -> None:
         pos = (self.doc.keys.get(path) if at_key else None) or self.doc.position(path)
@@ -122,12 +125,19 @@ def validate_flow_text(
     registry: TypeRegistry,
     file: str | None = None,
     templates: TemplateEngine | None = None,
+    warnings: list[UserError] | None = None,
 ) -> list[UserError]:
-    """Every problem of a flow's text, in file order (empty when valid)."""
+    """Every problem of a flow's text, in file order (empty when valid); the deprecated forms
+    it uses are added to ``warnings`` when given."""
+    found: list[UserError] = []
     try:
-        _flow, problems = _validate(text, registry=registry, file=file, templates=templates)
+        _flow, problems = _validate(
+            text, registry=registry, file=file, templates=templates, warnings=found
+        )
     except UserError as error:  # YAML syntax
         return [error]
+    if warnings is not None:
+        warnings.extend(sorted(found, key=_order))
     return sorted(problems, key=_order)
 
 
@@ -136,11 +146,18 @@ def _order(problem: UserError) -> tuple[int, int, str]:
 
 
 def _validate(
-    text: str, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
+    text: str,
+    *,
+    registry: TypeRegistry,
+    file: str | None,
+    templates: TemplateEngine | None,
+    warnings: list[UserError] | None = None,
 ) -> tuple[Flow | None, list[UserError]]:
     doc = parse(text, file=file)
     try:
-        return _validate_doc(doc, registry=registry, file=file, templates=templates)
+        return _validate_doc(
+            doc, registry=registry, file=file, templates=templates, warnings=warnings
+        )
     except RecursionError:
         # Only when yaml_max_depth was raised past what this interpreter's stack allows.
         reason = (
@@ -151,7 +168,12 @@ def _validate(
 
 
 def _validate_doc(
-    doc: Document, *, registry: TypeRegistry, file: str | None, templates: TemplateEngine | None
+    doc: Document,
+    *,
+    registry: TypeRegistry,
+    file: str | None,
+    templates: TemplateEngine | None,
+    warnings: list[UserError] | None = None,
 ) -> tuple[Flow | None, list[UserError]]:
     ctx = _Context(doc, file, registry, templates)
     data = doc.data
@@ -161,6 +183,9 @@ def _validate_doc(
     if not isinstance(data, dict):
         ctx.add((), "a flow is a mapping with id, namespace and tasks")
         return None, ctx.problems
+    _modernize(ctx)
+    if warnings is not None:
+        warnings.extend(ctx.warnings)
 
     _check_templates(ctx, data, ())
     try:
@@ -191,7 +216,30 @@ def _validate_doc(
     _check_unique(ctx, [(o.id, ("outputs", n, "id")) for n, o in outputs], "output")
     for problem_path, reason in check_declarations(inputs):
         ctx.add(problem_path, reason)
+    if flow is not None:
+        flow._warnings = sorted(ctx.warnings, key=_order)
     return (flow if not ctx.problems else None), ctx.problems
+
+
+def _modernize(ctx: _Context) -> None:
+    """Older Kestra forms become current ones (a warning each, positions kept)."""
+    doc = ctx.doc
+    for found in modernize(doc.data, lambda name: ctx.registry.resolve(name) is not None):
+        if found.moved_from is not None:
+            old, new = found.moved_from, found.path
+            for table in (doc.values, doc.keys):
+                for path in [p for p in table if p[: len(old)] == old]:
+                    table[(*new, *path[len(old) :])] = table.pop(path)
+        pos = (doc.keys.get(found.path) if found.moved_from else None) or doc.position(found.path)
+        ctx.warnings.append(
+            UserError(
+                found.message,
+                file=ctx.file,
+                line=pos.line if pos else None,
+                column=pos.column if pos else None,
+                field=dotted(found.path) or None,
+            )
+        )
 
 
 def _specs_of(flow: Flow | None, key: str) -> list[TaskSpec] | None:
@@ -316,6 +364,7 @@ def _check_task(
             )
         )
     if spec is not None:
+        spec._written_type = type_name
         spec.type = info.name
         spec.properties = props
         spec._type_info = info
@@ -556,6 +605,22 @@ def _check_trigger(
 
 
 _LINE_OFFSET_STYLES = ("|", ">")
+_BLOCK_IN_EXPRESSION = re.compile(
+    r"\{\{-?\s*((?:(?!\}\}).)*?\{%.*?%\}(?:(?!\}\}).)*?)\s*-?\}\}", re.S
+)
+
+
+def _block_in_expression(source: str) -> str | None:
+    """A ``{% %}`` block written inside ``{{ }}``: the form written and the one that works
+    side by side (neither Pebble nor Jinja reads a block inside an expression)."""
+    found = _BLOCK_IN_EXPRESSION.search(source)
+    if found is None:
+        return None
+    return (
+        "template does not parse: a {% %} block cannot sit inside {{ }}: "
+        f"written `{found.group(0)}`, write `{found.group(1).strip()}` (the block on its own, "
+        "it renders its text)"
+    )
 
 
 def _check_templates(ctx: _Context, value: Any, path: Path) -> None:
@@ -572,7 +637,7 @@ def _check_templates(ctx: _Context, value: Any, path: Path) -> None:
                     column = pos.column if offset == 0 else None
                 ctx.problems.append(
                     UserError(
-                        f"template does not parse: {error.message}",
+                        _block_in_expression(value) or f"template does not parse: {error.message}",
                         file=ctx.file,
                         line=line,
                         column=column,

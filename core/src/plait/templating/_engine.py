@@ -37,6 +37,7 @@ _PATH = re.compile(
 _PATH_PART = re.compile(r"\.([A-Za-z][\w]*)|\['([^'\\]*)'\]|\[(\d+)\]")
 _MISSING = object()
 _COALESCE = "plait_coalesce"
+_UNDEFINED_COALESCE = "plait_undefined_coalesce"
 _LOOP = "plait_loop"
 CACHE_SIZE = 4096
 
@@ -81,7 +82,7 @@ class _CodeGenerator(CodeGenerator):
 
     def visit_Filter(self, node: nodes.Filter, frame: Frame) -> None:
         if (
-            node.name != _COALESCE
+            node.name not in (_COALESCE, _UNDEFINED_COALESCE)
             or node.node is None
             or len(node.args) != 1
             or node.kwargs
@@ -91,9 +92,14 @@ class _CodeGenerator(CodeGenerator):
             super().visit_Filter(node, frame)
             return
         value = self.temporary_identifier()
-        self.write(f"({value} if not (({value} := ")
-        self.visit(node.node, frame)
-        self.write(f") is None or isinstance({value}, Undefined)) else ")
+        if node.name == _COALESCE:
+            self.write(f"({value} if not (({value} := ")
+            self.visit(node.node, frame)
+            self.write(f") is None or isinstance({value}, Undefined)) else ")
+        else:  # ``a ??? b`` (Pebble): only an undefined ``a`` is replaced, a null one is kept
+            self.write(f"({value} if not isinstance(({value} := ")
+            self.visit(node.node, frame)
+            self.write(") , Undefined) else ")
         self.visit(node.args[0], frame)
         self.write(")")
 
@@ -245,6 +251,7 @@ class TemplateEngine:
                 "toJson": f.to_json,
                 "fromJson": f.from_json,
                 _COALESCE: f.coalesce,  # compiled lazily by _CodeGenerator
+                _UNDEFINED_COALESCE: f.undefined_coalesce,  # likewise
                 "date": f.format_date,
                 "dateAdd": f.date_add,
                 "timestamp": f.timestamp,
@@ -292,7 +299,7 @@ class TemplateEngine:
             }
         )
         for name, fn in list(self.env.filters.items()):
-            if name != _COALESCE:
+            if name not in (_COALESCE, _UNDEFINED_COALESCE):
                 self.env.filters[name] = lim.guard_filter(name, fn)
         self.env.filters[_LOOP] = lim.guard_loop
         self.env.tests.update(
@@ -483,7 +490,11 @@ def _check_forbidden_tags(env: jinja2.Environment, source: str) -> None:
 
 def _syntax_reason(error: jinja2.TemplateSyntaxError) -> str:
     message = error.message or "invalid template"
-    return message.replace("__plait_sink__", "").replace(_COALESCE, "??")
+    return (
+        message.replace("__plait_sink__", "")
+        .replace(_UNDEFINED_COALESCE, "???")
+        .replace(_COALESCE, "??")
+    )
 
 
 def _excerpt(source: str, line: int | None) -> str:

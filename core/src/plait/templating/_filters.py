@@ -71,6 +71,11 @@ def coalesce(value: Any, fallback: Any) -> Any:
     return value
 
 
+def undefined_coalesce(value: Any, fallback: Any) -> Any:
+    """``a ??? b``: ``b`` when ``a`` is undefined (a null ``a`` is kept)."""
+    return fallback if isinstance(value, Undefined) else value
+
+
 # -- dates -----------------------------------------------------------------------------------
 
 

@@ -6,11 +6,13 @@ Jinja's lexer rejects ``?`` outright, so these forms are rewritten before Jinja 
 * ``a ?? b``        ->  ``((a) | plait_coalesce(b))`` (undefined- and null-safe fallback; the
   engine's code generator compiles this filter so that ``a`` is evaluated once and ``b`` only
   when it is needed)
+* ``a ??? b``       ->  ``((a) | plait_undefined_coalesce(b))`` (``b`` only when ``a`` is
+  undefined: a null ``a`` is kept, as Pebble's undefined-coalescing operator does)
 * ``a equals b``    ->  ``a == b``
 
 The rewrite works on tokens inside ``{{ }}`` and ``{% %}`` only, never inside string literals or
 raw text, and keeps every newline where it was so Jinja's line numbers stay right. A malformed
-form (``a ?? ``, ``?? b``, ``c ? a``, ``c ? a :``, ``? a : b``, ``???``, and the elvis ``a ?: b``,
+form (``a ?? ``, ``?? b``, ``c ? a``, ``c ? a :``, ``? a : b``, and the elvis ``a ?: b``,
 which Pebble does not have either) is a :class:`TemplateSyntaxError` naming the problem.
 """
 
@@ -126,7 +128,8 @@ def _rewrite(text: str) -> str:
         if tok.kind == "name" and tok.text == "equals":
             tok.kind, tok.text = "op", "=="
         elif _is_op(tok, "??") and i + 1 < len(tokens) and _is_op(tokens[i + 1], "?"):
-            raise _RewriteError("'???' is not supported: write 'a ?? b'", tok.pos)
+            tok.text = "???"  # Pebble's undefined-coalescing: one operator
+            tokens[i + 1].kind, tokens[i + 1].text = "ws", ""
     return _render_group(tokens)
 
 
@@ -235,7 +238,7 @@ def _ternary(tokens: list[_Tok]) -> str:
 
 
 def _coalesce(tokens: list[_Tok]) -> str:
-    idx = [i for i, t in enumerate(tokens) if t.kind == "op" and t.text == "??"]
+    idx = [i for i, t in enumerate(tokens) if t.kind == "op" and t.text in ("??", "???")]
     if not idx:
         return _text(tokens)
     start = 0
@@ -255,11 +258,12 @@ def _coalesce(tokens: list[_Tok]) -> str:
     pieces.append(tokens[prev:])
     for n, i in enumerate(idx):
         if _blank(pieces[n]):
-            raise _RewriteError("'??' needs a value on its left", tokens[i].pos)
+            raise _RewriteError(f"'{tokens[i].text}' needs a value on its left", tokens[i].pos)
         if _blank(pieces[n + 1]):
-            raise _RewriteError("'??' needs a value on its right", tokens[i].pos)
+            raise _RewriteError(f"'{tokens[i].text}' needs a value on its right", tokens[i].pos)
     expr = f"({_text(pieces[-1]).strip()})"
-    for piece in reversed(pieces[:-1]):
-        expr = f"(({_text(piece).strip()}) | plait_coalesce({expr}))"
+    for n in range(len(pieces) - 2, -1, -1):
+        name = "plait_coalesce" if tokens[idx[n]].text == "??" else "plait_undefined_coalesce"
+        expr = f"(({_text(pieces[n]).strip()}) | {name}({expr}))"
     lead = " " if head and not head.endswith(" ") else ""
     return f"{head}{lead}{expr}"
