@@ -51,10 +51,10 @@ def test_subflow_by_blueprint_problems_say_what_to_do(acme_host: PluginHost) -> 
         - id: call
           type: plait.core.Subflow
           blueprint: acme.greet
-          version: ">=2,<3"
+          blueprintVersion: ">=2,<3"
           inputs: {name: ada}
     """) == [
-        "caller.yaml:7:14: tasks[0].version: blueprint acme.greet is version 1.2.0, outside the "
+        "caller.yaml:7:23: tasks[0].blueprintVersion: blueprint acme.greet is version 1.2.0, outside the "
         "range >=2,<3 asked for: install a Plait (or plugin) release shipping a matching "
         "version, or change the range"
     ]  # fmt: skip

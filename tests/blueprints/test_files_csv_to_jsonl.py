@@ -25,7 +25,7 @@ async def test_a_csv_becomes_typed_json_lines(plait: Plait) -> None:
           - id: convert
             type: plait.core.Subflow
             blueprint: files.csv-to-jsonl
-            version: ">=1"
+            blueprintVersion: ">=1"
             inputs:
               file: "{{{{ outputs.write.uri }}}}"
               required_column: E-mail

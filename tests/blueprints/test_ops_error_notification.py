@@ -23,7 +23,7 @@ async def test_a_failing_flow_announces_itself_through_the_blueprint(
           - id: notify
             type: plait.core.Subflow
             blueprint: ops.error-notification
-            version: ">=1.0,<2"
+            blueprintVersion: ">=1.0,<2"
             inputs:
               webhook_url: {hook.url("/hook")}
               message: "{{{{ flow.id }}}} failed"

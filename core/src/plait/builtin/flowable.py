@@ -266,7 +266,7 @@ class Subflow(_ChildFlow):
     """Start another flow's execution, wait for it and take its outputs.
 
     Name the flow with ``namespace`` and ``flowId``, or a blueprint of the catalogue with
-    ``blueprint`` (and optionally a ``version`` range): the blueprint's flow then runs in this
+    ``blueprint`` (and optionally a ``blueprintVersion`` range): the blueprint's flow then runs in this
     flow's namespace (its secrets and KV pairs), as the flow ``bp_<category>_<name>``.
     """
 
@@ -277,7 +277,7 @@ class Subflow(_ChildFlow):
             title="Call a blueprint of the catalogue",
             code=(
                 "id: notify\ntype: plait.core.Subflow\nblueprint: ops.error-notification\n"
-                'version: ">=1.0,<2"\ninputs:\n  webhook_url: https://hooks.example.com/x\n'
+                'blueprintVersion: ">=1.0,<2"\ninputs:\n  webhook_url: https://hooks.example.com/x\n'
                 '  message: "{{ flow.id }} failed"'
             ),
         ),
@@ -288,8 +288,9 @@ class Subflow(_ChildFlow):
     """The subflow's id (with ``namespace``)."""
     blueprint: str | None = None
     """A blueprint's id (``etl.http-to-postgres``), instead of ``namespace`` and ``flowId``."""
-    version: str | None = None
-    """With ``blueprint``: the blueprint versions accepted, a range such as ``>=1.0,<2``."""
+    blueprint_version: str | None = None
+    """With ``blueprint``: the blueprint versions accepted, a range such as ``>=1.0,<2``
+    (``version:`` on a task selects the task type's version, as on every task)."""
 
     @model_validator(mode="after")
     def _one_target(self) -> Subflow:
@@ -297,19 +298,20 @@ class Subflow(_ChildFlow):
         if self.blueprint is None:
             if self.namespace is None or self.flow_id is None:
                 raise ValueError("give namespace and flowId, or blueprint")
-            if self.version is not None:
-                raise ValueError("version applies to a blueprint: give blueprint too")
+            if self.blueprint_version is not None:
+                raise ValueError("blueprintVersion applies to a blueprint: give blueprint too")
         elif named:
             raise ValueError(
                 "give blueprint, or namespace and flowId, not both (a blueprint runs in "
                 "this flow's namespace)"
             )
-        if self.version is not None:
+        if self.blueprint_version is not None:
             try:
-                SpecifierSet(self.version)
+                SpecifierSet(self.blueprint_version)
             except InvalidSpecifier:
                 raise ValueError(
-                    f"version {self.version!r} is not a range such as '>=1.0,<2'"
+                    f"blueprintVersion {self.blueprint_version!r} is not a range such as "
+                    "'>=1.0,<2'"
                 ) from None
         return self
 

@@ -1664,7 +1664,7 @@ class Runner:
         """The flow a Subflow naming a blueprint runs: the installed blueprint's flow, stored
         in the calling flow's namespace (a new revision only when the blueprint changed)."""
         entry = find(self.host.registry, model.blueprint)
-        problems = [version_problem(entry.blueprint, model.version)]
+        problems = [version_problem(entry.blueprint, model.blueprint_version)]
         problems += requirement_problems(entry.blueprint, installed(self.host.registry))
         if any(problems):
             # Checked at validation too; the plugins installed may have changed since.

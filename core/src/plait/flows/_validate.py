@@ -436,9 +436,9 @@ def _check_blueprint(ctx: _Context, model: FlowableTask, raw: dict[str, Any], pa
         ctx.add((*path, "blueprint"), unknown_blueprint(ctx.registry, blueprint_id))
         return
     blueprint = found[0]
-    problem = version_problem(blueprint, getattr(model, "version", None))
+    problem = version_problem(blueprint, getattr(model, "blueprint_version", None))
     if problem is not None:
-        ctx.add((*path, "version"), problem)
+        ctx.add((*path, "blueprintVersion"), problem)
     for missing in requirement_problems(blueprint, installed(ctx.registry)):
         ctx.add((*path, "blueprint"), missing)
     given = getattr(model, "inputs", {})
