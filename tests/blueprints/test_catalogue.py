@@ -54,9 +54,9 @@ def test_subflow_by_blueprint_problems_say_what_to_do(acme_host: PluginHost) -> 
           blueprintVersion: ">=2,<3"
           inputs: {name: ada}
     """) == [
-        "caller.yaml:7:23: tasks[0].blueprintVersion: blueprint acme.greet is version 1.2.0, outside the "
-        "range >=2,<3 asked for: install a Plait (or plugin) release shipping a matching "
-        "version, or change the range"
+        "caller.yaml:7:23: tasks[0].blueprintVersion: blueprint acme.greet is version 1.2.0, "
+        "outside the range >=2,<3 asked for: install a Plait (or plugin) release shipping a "
+        "matching version, or change the range"
     ]  # fmt: skip
     missing = _problems(
         acme_host,
@@ -110,7 +110,7 @@ def test_subflow_by_blueprint_problems_say_what_to_do(acme_host: PluginHost) -> 
         - id: call
           type: plait.core.Subflow
           blueprint: acme.greet
-          version: "about 1"
+          blueprintVersion: "about 1"
     """,
     )
-    assert "version 'about 1' is not a range such as '>=1.0,<2'" in bad_range[0]
+    assert "blueprintVersion 'about 1' is not a range such as '>=1.0,<2'" in bad_range[0]

@@ -266,8 +266,8 @@ class Subflow(_ChildFlow):
     """Start another flow's execution, wait for it and take its outputs.
 
     Name the flow with ``namespace`` and ``flowId``, or a blueprint of the catalogue with
-    ``blueprint`` (and optionally a ``blueprintVersion`` range): the blueprint's flow then runs in this
-    flow's namespace (its secrets and KV pairs), as the flow ``bp_<category>_<name>``.
+    ``blueprint`` (and optionally a ``blueprintVersion`` range): the blueprint's flow then runs
+    in this flow's namespace (its secrets and KV pairs), as the flow ``bp_<category>_<name>``.
     """
 
     type_name: ClassVar[str] = "plait.core.Subflow"
@@ -310,8 +310,7 @@ class Subflow(_ChildFlow):
                 SpecifierSet(self.blueprint_version)
             except InvalidSpecifier:
                 raise ValueError(
-                    f"blueprintVersion {self.blueprint_version!r} is not a range such as "
-                    "'>=1.0,<2'"
+                    f"blueprintVersion {self.blueprint_version!r} is not a range such as '>=1.0,<2'"
                 ) from None
         return self
 
