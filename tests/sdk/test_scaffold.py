@@ -3,8 +3,9 @@
 The round trip is the issue's promise, checked as a plugin author would see it: a fresh venv
 (no access to this repository's environment), plait-sdk and plait installed from the checkout,
 the new plugin installed editable, then its own tests pass, ``plait plugins list`` shows it
-loaded and its committed reference page is current. Installs come from uv's cache (``--offline``)
-so the test needs no network on a machine where ``make dev`` ran.
+loaded and its committed reference page is current. Installs come from uv's cache (``--offline``,
+pinned to this environment's versions), so the test needs no network on a machine where
+``make dev`` ran; only when uv's cached index entries expired does it let uv revalidate them.
 """
 
 from __future__ import annotations
@@ -91,6 +92,11 @@ def test_new_plugin_installs_tests_and_loads_in_a_fresh_venv(tmp_path: Path) -> 
     done = subprocess.run(
         [*install, "--offline", "-c", pins], capture_output=True, text=True, env=env, timeout=120
     )
+    if done.returncode != 0 and "network was disabled" in done.stderr:
+        # uv's cache holds the wheels but its index entries expired: let uv revalidate them.
+        done = subprocess.run(
+            [*install, "-c", pins], capture_output=True, text=True, env=env, timeout=300
+        )
     assert done.returncode == 0, done.stderr[-2000:]
 
     tests = subprocess.run(
