@@ -286,6 +286,13 @@ async def test_a_polling_trigger_runs_every_interval_and_starts_the_flow(
     state = (await s.states())[0]
     assert state.last_error is None
     assert state.last_execution_id in {e.id for e in done}
+    # The trigger's own metrics (the HTTP call it made) are stored with the execution it started.
+    for execution in done:
+        metrics = await loop.repo.metrics(execution.id)
+        assert {(m.task_id, m.name) for m in metrics} >= {
+            ("poll", "response.length"),
+            ("poll", "request.duration"),
+        }
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

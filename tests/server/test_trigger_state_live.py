@@ -204,3 +204,68 @@ async def test_listen_notify_realtime_trigger(tmp_path: Path) -> None:
         await asyncio.to_thread(_notify, channel, json.dumps({"n": 9}))
     finally:
         assert live.stop() == 0
+
+
+# -- schedule backfill through the API ----------------------------------------------------------
+
+
+async def test_backfill_through_the_api_and_the_cli(tmp_path: Path) -> None:
+    import subprocess
+
+    from live_server import PLAIT
+
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "yearly.yaml").write_text(
+        "id: yearly\nnamespace: backfill\n"
+        'tasks:\n  - id: log\n    type: plait.core.Log\n    message: "{{ trigger.date }}"\n'
+        'triggers:\n  - id: cron\n    type: plait.core.Schedule\n    cron: "0 0 1 1 *"\n'
+    )
+    live = start_server(tmp_path / "home", "--deploy", str(flows))
+    path = "/triggers/backfill/yearly/cron/backfill"
+    try:
+        for _ in range(100):  # the loop's first pass makes the trigger's row
+            if (await trigger_row(live, "backfill", "cron"))["nextDate"]:
+                break
+            await asyncio.sleep(0.1)
+        await call(live, "POST", path + "/pause", expect=409)  # none under way
+        shown = await call(
+            live,
+            "POST",
+            path,
+            json={"start": "2020-01-01T00:00:00Z", "end": "2024-12-31T00:00:00Z",
+                  "concurrency": 2, "paused": True},
+        )  # fmt: skip
+        assert shown["backfill"]["total"] == 5
+        assert shown["backfill"]["paused"] is True
+        await call(live, "POST", path, json={"start": "2021-01-01T00:00:00Z"}, expect=409)
+        await asyncio.sleep(1.5)
+        assert await executions(live, "backfill", "yearly") == []  # paused: nothing started
+        await call(live, "POST", path + "/unpause")
+        await wait_count(live, "backfill", "yearly", 5)
+        for _ in range(200):
+            backfill = (await trigger_row(live, "backfill", "cron"))["backfill"]
+            if backfill["finished"]:
+                break
+            await asyncio.sleep(0.1)
+        assert (backfill["done"], backfill["total"], backfill["running"]) == (5, 5, 0)
+        dates = []
+        for execution in await executions(live, "backfill", "yearly"):
+            assert {"key": "backfill", "value": "true"} in execution["labels"]
+            await wait_state(live, execution["id"], "SUCCESS")
+            logs = await call(live, "GET", f"/logs/{execution['id']}")
+            dates.append(logs[0]["message"])
+        assert sorted(dates) == [f"{y}-01-01T00:00:00+00:00" for y in range(2020, 2025)]
+        await call(live, "DELETE", path, expect=409)  # finished: nothing to cancel
+        listed = await asyncio.to_thread(
+            subprocess.run,
+            [str(PLAIT), "triggers", "list", "--server", live.url, "-n", "backfill"],
+            capture_output=True, text=True, check=True, timeout=60,
+            env={"PLAIT_TOKEN": live.token or "", "PATH": "/usr/bin:/bin", "COLUMNS": "200"},
+        )  # fmt: skip
+        assert "5/5 done" in listed.stdout
+        # A wrong body is one clear message, no traceback.
+        bad = await call(live, "POST", path, json={"start": "yesterday"}, expect=422)
+        assert "start" in json.dumps(bad)
+    finally:
+        assert live.stop() == 0

@@ -94,18 +94,21 @@ def begin_backfill(
             f"backfill: end {end.isoformat()} is before start {asked.start.isoformat()}"
         )
     most = limits().backfill_max_ticks
-    first = schedule.next_after(asked.start - _EPSILON)
     total = 0
-    tick = first
-    while tick <= end:
-        total += 1
-        if total > most:
-            raise UserError(
-                f"backfill: more than {most} ticks from {asked.start.isoformat()} to "
-                f"{end.isoformat()} (limit backfill_max_ticks, set with "
-                "PLAIT_LIMIT_BACKFILL_MAX_TICKS)"
-            )
-        tick = schedule.next_after(tick)
+    try:
+        first = schedule.next_after(asked.start - _EPSILON)
+        tick = first
+        while tick <= end:
+            total += 1
+            if total > most:
+                raise UserError(
+                    f"backfill: more than {most} ticks from {asked.start.isoformat()} to "
+                    f"{end.isoformat()} (limit backfill_max_ticks, set with "
+                    "PLAIT_LIMIT_BACKFILL_MAX_TICKS)"
+                )
+            tick = schedule.next_after(tick)
+    except (OverflowError, ValueError) as error:  # dates at the ends of the calendar
+        raise UserError(f"backfill: no tick can be computed from {asked.start}: {error}") from None
     return BackfillProgress(
         start=asked.start,
         end=end,
