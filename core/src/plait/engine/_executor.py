@@ -25,7 +25,15 @@ from plait.builtin import flowable as fl
 from plait.engine._context import kestra_date, run_envs, run_globals
 from plait.engine._model import Attempt, Execution, TaskRun
 from plait.engine._retry import next_attempt_at
-from plait.flows import Flow, FlowableTask, Retry, State, TaskSpec, all_task_specs
+from plait.flows import (
+    Flow,
+    FlowableTask,
+    Retry,
+    State,
+    TaskSpec,
+    all_task_specs,
+    nested_inputs,
+)
 from plait.templating import TemplateError, format_duration
 
 Render = Callable[[dict[str, Any], Any], Awaitable[Any]]
@@ -193,7 +201,7 @@ class Executor:
                 "state": (self.decided or ex.state).value,
                 "retryAttempt": ex.retry_attempt,
             },
-            "inputs": self.inputs,
+            "inputs": nested_inputs(self.inputs),
             "vars": self.flow.variables if ex.variables is None else ex.variables,
             "outputs": self.outputs,
             "labels": ex.labels,

@@ -1,7 +1,7 @@
 """The flow language: model, loading and validation."""
 
 from plait.flows._flowable import FlowableTask
-from plait.flows._inputs import coerce_inputs, coerce_value
+from plait.flows._inputs import coerce_inputs, coerce_value, nested_inputs
 from plait.flows._legacy import Deprecation, older_type_names
 from plait.flows._model import (
     TERMINAL_STATES,
@@ -51,6 +51,7 @@ __all__ = [
     "coerce_inputs",
     "coerce_value",
     "load_flow",
+    "nested_inputs",
     "older_type_names",
     "parse",
     "read_flow_file",

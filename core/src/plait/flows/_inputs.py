@@ -31,6 +31,7 @@ class InputError(ValueError):
 def check_declarations(inputs: list[tuple[int, Input]]) -> list[tuple[Path, str]]:
     """Problems of input declarations (index, declaration): validators that do not apply..."""
     problems: list[tuple[Path, str]] = []
+    ids = {spec.id for _n, spec in inputs}
     for n, spec in inputs:
         at: Path = ("inputs", n)
         t = spec.type
@@ -71,6 +72,10 @@ def check_declarations(inputs: list[tuple[int, Input]]) -> list[tuple[Path, str]
                 problems.append(((*at, "min"), "min is greater than max"))
         except InputError as error:
             problems.append(((*at, "min"), str(error)))
+        if "." in spec.id and spec.id.split(".", 1)[0] in ids:
+            problems.append(
+                ((*at, "id"), f"'{spec.id}' is inside input '{spec.id.split('.', 1)[0]}'")
+            )
         if spec.defaults is not None and not problems_for(at, problems):
             try:
                 coerce_value(spec, default_of(spec))
@@ -130,6 +135,27 @@ def coerce_inputs(
 
 #: ``{{ now() }}`` as a DATETIME, DATE or TIME input's default (Kestra's dynamic default).
 _NOW = re.compile(r"\{\{\s*now\(\s*\)\s*\}\}")
+
+
+def nested_inputs(inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Inputs for templates: a dotted id ``request.name`` is also ``inputs.request.name``
+    (Kestra's nesting); the flat key stays reachable as ``inputs['request.name']``."""
+    if not any("." in key for key in inputs):
+        return inputs  # the usual case, rendered often: no copy
+    nested: dict[str, Any] = dict(inputs)
+    for key, value in inputs.items():
+        if "." not in key:
+            continue
+        *parents, last = key.split(".")
+        level = nested
+        for part in parents:
+            found = level.setdefault(part, {})
+            if not isinstance(found, dict):
+                break
+            level = found
+        else:
+            level[last] = value
+    return nested
 
 
 def default_of(spec: Input) -> Any:

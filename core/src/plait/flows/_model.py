@@ -19,6 +19,8 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
 _ID = re.compile(ID_PATTERN)
+#: Input ids may be dotted (Kestra's ``request.name``, reached as ``inputs.request.name``).
+INPUT_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*(\.[a-zA-Z0-9][a-zA-Z0-9_-]*)*$"
 
 
 class State(StrEnum):
@@ -191,9 +193,10 @@ class InputType(StrEnum):
 
 
 class Input(Model):
-    """A typed flow input (``inputs.<id>`` in templates)."""
+    """A typed flow input (``inputs.<id>`` in templates; a dotted id ``a.b`` is
+    ``inputs.a.b``)."""
 
-    id: str = Field(pattern=ID_PATTERN)
+    id: str = Field(pattern=INPUT_ID_PATTERN)
     type: InputType
     description: str | None = None
     display_name: str | None = None
