@@ -143,16 +143,17 @@ FLOW = """\
 id: grouped
 namespace: bench
 tasks:
-  - id: wait
-    type: plait.core.Sleep
-    duration: PT0S
+  - id: only
+    type: plait.core.Return
+    format: done
 """
 
 
 async def test_concurrent_executions_share_transactions(tmp_path: Path) -> None:
-    """N executions of a one-task flow at once: each takes three durable steps (created, task
-    started, ended), all committed before they are acted on, in far fewer than N
-    transactions."""
+    """N executions of the bench's one-task flow at once: each takes two durable steps (created,
+    ended), both committed before they are acted on, in far fewer than N transactions. (A
+    non-pure task, whose workers end at times the machine's load decides, groups less
+    predictably: not a figure to assert.)"""
     repo = SqlRepository.sqlite(tmp_path / "plait.db")
     await repo.open()
     try:
@@ -163,7 +164,7 @@ async def test_concurrent_executions_share_transactions(tmp_path: Path) -> None:
         n = 40
         done = await asyncio.gather(*(runner.run(flow, revision) for _ in range(n)))
         assert [e.state for e in done] == [State.SUCCESS] * n
-        assert len(begins) < n, f"{len(begins)} transactions for {n} executions"
+        assert len(begins) < n // 4, f"{len(begins)} transactions for {n} executions"
         for execution in done:
             stored = await repo.get_execution(execution.id)
             assert stored is not None

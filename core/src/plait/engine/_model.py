@@ -35,7 +35,7 @@ def new_id() -> str:
     rand = int.from_bytes(_random_bytes(), "big")
     value = (ms << 80) | ((_seq & 0xFFFF) << 64) | rand
     # 26 base-32 digits, two at a time from a table (digit by digit with big-int divmods it
-    # was ~10 µs, paid for every execution, task run and log line).
+    # was ~10 µs, paid for every execution and task run).
     pairs = _PAIRS
     return "".join([pairs[(value >> shift) & 0x3FF] for shift in _SHIFTS])
 

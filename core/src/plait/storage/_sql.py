@@ -457,7 +457,11 @@ class SqlRepository(Repository):
                 await self._commit_group(batch)
         except BaseException as error:  # cancelled (the loop is closing): nothing acknowledged
             for step in [*batch, *self._waiting]:
-                if not step.done.done():
+                if step.done.done():
+                    continue
+                if isinstance(error, asyncio.CancelledError):
+                    step.done.cancel()
+                else:
                     step.done.set_exception(error)
             self._waiting = []
             raise
