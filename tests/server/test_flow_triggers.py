@@ -326,3 +326,34 @@ async def test_several_upstream_flows_all_end_within_the_window(loop: Loop) -> N
     assert await s.evaluate(now()) == []
     await loop.run("extract")
     assert len(await s.evaluate(now())) == 1
+
+
+ANY_END = """id: on_any_end
+namespace: team
+tasks:
+  - id: log
+    type: plait.core.Log
+    message: "{{ trigger.state }}"
+triggers:
+  - id: ended
+    type: plait.core.Flow
+    preconditions:
+      flows:
+        - namespace: team
+          flowId: extract
+"""
+
+
+async def test_a_restarted_execution_that_ends_again_counts_again(loop: Loop) -> None:
+    await loop.runner.deploy(UPSTREAM, file="u.yaml")
+    await loop.runner.deploy(ANY_END, file="a.yaml")
+    s = loop.scheduler()
+    await s.evaluate(now())
+    failed = await loop.run("extract", {"fail": True})
+    assert len(await s.evaluate(now())) == 1
+    again = await loop.runner.restart(failed.id)
+    assert (again.state.value, again.attempt) == ("FAILED", 2)
+    [restarted] = await s.evaluate(now())
+    assert (restarted.trigger or {})["executionId"] == failed.id
+    assert await s.evaluate(now()) == []
+    assert len(await loop.of("on_any_end")) == 2

@@ -215,3 +215,65 @@ async def test_a_bad_condition_is_a_validation_error(
         await loop.runner.deploy(source, file="bad.yaml")
     assert "bad.yaml:12:" in str(caught.value)
     assert message in str(caught.value)
+
+
+async def _plain_render(value: Any, context: Any) -> Any:
+    return value  # the conditions below use no template
+
+
+@pytest.mark.parametrize(
+    ("condition", "moment", "execution", "expected"),
+    [
+        ({"type": "io.kestra.plugin.core.condition.DayWeek", "dayOfWeek": "FRIDAY"},
+         datetime(2026, 1, 30, 9, tzinfo=UTC), None, True),
+        ({"type": "io.kestra.core.models.conditions.types.DayWeekInMonthCondition",
+          "dayOfWeek": "FRIDAY", "dayInMonth": "LAST"},
+         datetime(2026, 1, 30, 9, tzinfo=UTC), None, True),
+        ({"type": "io.kestra.plugin.core.condition.DayWeekInMonth",
+          "dayOfWeek": "FRIDAY", "dayInMonth": "LAST"},
+         datetime(2026, 1, 23, 9, tzinfo=UTC), None, False),
+        ({"type": "io.kestra.plugin.core.condition.DayWeekInMonth",
+          "dayOfWeek": "FRIDAY", "dayInMonth": "SECOND"},
+         datetime(2026, 1, 9, 9, tzinfo=UTC), None, True),
+        ({"type": "io.kestra.plugin.core.condition.TimeBetween",
+          "after": "08:00:00+01:00", "before": "18:00:00+01:00"},
+         datetime(2026, 1, 30, 7, 30, tzinfo=UTC), None, True),  # 08:30 in +01:00
+        ({"type": "io.kestra.plugin.core.condition.TimeBetween", "after": "08:00:00"},
+         datetime(2026, 1, 30, 7, 30, tzinfo=UTC), None, False),
+        ({"type": "io.kestra.plugin.core.condition.DateTimeBetween",
+          "after": "2026-01-01T00:00:00Z", "before": "2026-02-01T00:00:00Z"},
+         datetime(2026, 1, 30, tzinfo=UTC), None, True),
+        ({"type": "io.kestra.plugin.core.condition.Weekend", "date": "2026-01-31"},
+         datetime(2026, 1, 30, tzinfo=UTC), None, True),
+        ({"type": "io.kestra.plugin.core.condition.ExecutionNamespace",
+          "namespace": "company", "comparison": "PREFIX"},
+         T0, {"namespace": "company.team"}, True),
+        ({"type": "io.kestra.plugin.core.condition.ExecutionNamespace",
+          "namespace": "company", "prefix": False},
+         T0, {"namespace": "company.team"}, False),
+        ({"type": "io.kestra.plugin.core.condition.ExecutionStatus", "notIn": ["FAILED"]},
+         T0, {"state": "FAILED"}, False),
+        ({"type": "io.kestra.plugin.core.condition.ExecutionStatus", "in": ["SUCCESS"]},
+         T0, None, False),  # not a flow trigger: no ended execution
+        ({"type": "io.kestra.plugin.core.condition.ExecutionLabels",
+          "labels": [{"key": "env", "value": "prod"}]},
+         T0, {"labels": {"env": "prod", "x": "y"}}, True),
+        ({"type": "io.kestra.plugin.core.condition.Or", "conditions": [
+            {"type": "io.kestra.plugin.core.condition.Weekend"},
+            {"type": "io.kestra.plugin.core.condition.DayWeek", "dayOfWeek": "THURSDAY"}]},
+         T0, None, True),
+        ({"type": "io.kestra.plugin.core.condition.Not", "conditions": [
+            {"type": "io.kestra.plugin.core.condition.DayWeek", "dayOfWeek": "THURSDAY"}]},
+         T0, None, False),
+    ],
+)  # fmt: skip
+async def test_each_condition_type(
+    condition: dict[str, Any], moment: datetime, execution: Any, expected: bool
+) -> None:
+    from plait.triggers import ConditionContext, check, parse_condition
+
+    parsed = parse_condition(condition)
+    ctx = ConditionContext(
+        date=moment, namespace="ns", flow_id="f", render=_plain_render, execution=execution
+    )
+    assert (await check([parsed], ctx) is None) is expected

@@ -104,11 +104,26 @@ class FlowTriggers:
     ) -> list[Execution]:
         """Ended executions in the trigger's states since ``since`` it has not handled, oldest
         first, filtered on the columns where the preconditions allow."""
+        fte = flow_trigger_events.c
+        # Handled for this end: a row written after the execution last changed state (an
+        # execution restarted since ends again later and counts again).
+        handled_here = (
+            select(fte.upstream_id)
+            .where(
+                fte.namespace == flow.namespace,
+                fte.flow_id == flow.id,
+                fte.trigger_id == spec.id,
+                fte.upstream_id == executions_table.c.id,
+                fte.created >= executions_table.c.updated,
+            )
+            .exists()
+        )
         query = (
             select(executions_table.c.id)
             .where(
                 executions_table.c.state.in_(trigger.states),
                 executions_table.c.updated >= since,
+                ~handled_here,
             )
             .order_by(executions_table.c.updated, executions_table.c.id)
         )
