@@ -6,7 +6,9 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from plait_sdk import Blueprint, load_blueprints
+from plait_sdk import Blueprint
+
+from plait.blueprints._load import load_blueprints
 
 #: Inside an installed wheel (``force-include`` of core/pyproject.toml copies it there).
 _PACKAGED = Path(__file__).resolve().parent.parent / "_library" / "blueprints"
