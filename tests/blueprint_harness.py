@@ -61,6 +61,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float
+    query: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -88,7 +89,7 @@ class Saas:
         if prefix in self.received:
             self.received[prefix].append(
                 Received(request.method, request.path[len(prefix) :], dict(request.headers),
-                         body, time.monotonic())
+                         body, time.monotonic(), dict(request.query))
             )  # fmt: skip
         handler = self.routes.get(request.path)
         if handler is None:

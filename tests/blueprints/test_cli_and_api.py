@@ -11,16 +11,18 @@ from pathlib import Path
 
 import pytest
 from blueprint_harness import Saas
+from click.testing import CliRunner, Result
 from live_server import PLAIT, LiveServer, call, start_server
 
 
-def plait(*args: str, home: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PLAIT_HOME": str(home)}
-    env.pop("PLAIT_SERVER", None)
-    done = subprocess.run([str(PLAIT), *args], capture_output=True, text=True, env=env,
-                          timeout=120, check=False)  # fmt: skip
+def plait(*args: str, home: Path, check: bool = True) -> Result:
+    """``plait ARGS`` in process (click's runner): the same command, without a new
+    interpreter and plugin discovery per call."""
+    from plait.cli import cli
+
+    done = CliRunner().invoke(cli, list(args), env={"PLAIT_HOME": str(home), "PLAIT_SERVER": ""})
     if check:
-        assert done.returncode == 0, done.stdout + done.stderr
+        assert done.exit_code == 0, done.output + str(done.exception)
     return done
 
 
@@ -34,20 +36,25 @@ def test_list_show_and_use_then_run(tmp_path: Path, saas: Saas) -> None:
     assert "blueprint: ops.error-notification" in shown  # the example call
     assert "type: plait.http.Request" in shown  # the flow
     unknown = plait("blueprints", "show", "ops.error-notifcation", home=home, check=False)
-    assert unknown.returncode == 1
+    assert unknown.exit_code == 1
     assert "unknown blueprint 'ops.error-notifcation'; did you mean 'ops.error-notification'?" in (
         unknown.stderr
     )
 
-    # Written out to edit, then run as any flow file.
+    # Written out to edit, then run as any flow file (by the real `plait` command).
     out = tmp_path / "notify.yaml"
     plait("blueprints", "use", "ops.error-notification", "--namespace", "company.ops",
           "--id", "notify", "--out", str(out), home=home)  # fmt: skip
     text = out.read_text()
     assert text.startswith("id: notify\nnamespace: company.ops\n")
     hook = saas.mount({"/hook": {"ok": True}})
-    plait("run", str(out), "-q", "-i", f"webhook_url={hook.url('/hook')}", "-i", "message=hi",
-          home=home)  # fmt: skip
+    env = {**os.environ, "PLAIT_HOME": str(home)}
+    env.pop("PLAIT_SERVER", None)
+    ran = subprocess.run(
+        [str(PLAIT), "run", str(out), "-q", "-i", f"webhook_url={hook.url('/hook')}",
+         "-i", "message=hi"], capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
     assert [c.json()["text"] for c in hook.calls("/hook")] == ["hi"]
 
     # Deployed into the local store.
@@ -58,7 +65,7 @@ def test_list_show_and_use_then_run(tmp_path: Path, saas: Saas) -> None:
     assert "error-notification" in plait("flows", "list", home=home).stdout
     bad = plait("blueprints", "use", "ops.error-notification", "-n", "Bad NS", home=home,
                 check=False)  # fmt: skip
-    assert bad.returncode == 1
+    assert bad.exit_code == 1
     assert "invalid namespace 'Bad NS'" in bad.stderr
 
 

@@ -3,7 +3,6 @@
 The public API is exactly ``__all__``; every other module is private.
 """
 
-from plait_sdk._blueprints import load_blueprint, load_blueprints
 from plait_sdk._context import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
 from plait_sdk._docstrings import DocumentedSchema, attribute_docstrings
 from plait_sdk._errors import PlaitError, PluginError, TaskFailure, UserError, ValidationError
@@ -88,8 +87,6 @@ __all__ = [
     "attribute_docstrings",
     "hookimpl",
     "hookspec",
-    "load_blueprint",
-    "load_blueprints",
     "register_task_runner",
     "task_runner_class",
     "task_runner_types",

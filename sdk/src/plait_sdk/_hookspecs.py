@@ -22,6 +22,7 @@ one registration without losing the others. Registration hooks run synchronously
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import pluggy
@@ -81,7 +82,7 @@ class RegisterRoute(Protocol):
 
 
 class RegisterBlueprint(Protocol):
-    def __call__(self, blueprint: Blueprint, /) -> None: ...
+    def __call__(self, blueprint: Blueprint | Path, /) -> None: ...
 
 
 @hookspec
@@ -197,13 +198,16 @@ def register_routes(register: RegisterRoute) -> None:
 
 @hookspec
 def register_blueprints(register: RegisterBlueprint) -> None:
-    """Offer flow blueprints in the catalogue: ``register(Blueprint(...))``.
+    """Offer flow blueprints in the catalogue: ``register(Blueprint(...))``, or
+    ``register(directory)`` for a directory of ``<id>/blueprint.yaml`` + ``flow.yaml`` (read by
+    the core with the guarded YAML loader of flow files).
 
     Example::
 
         @hookimpl
         def register_blueprints(register):
-            register(Blueprint(id="s3-to-db", title="S3 to database", flow=FLOW_YAML))
+            register(Path(__file__).parent / "blueprints")  # the connector's package data
+            register(Blueprint(id="s3.to-db", title="S3 to database", flow=FLOW_YAML))
     """
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plait_sdk import Blueprint, RegisterBlueprint, hookimpl, load_blueprints
+from plait_sdk import Blueprint, RegisterBlueprint, hookimpl
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
 
 
 @hookimpl
 def register_blueprints(register: RegisterBlueprint) -> None:
-    for blueprint in load_blueprints(Path(__file__).parent / "blueprints"):
-        register(blueprint)
+    register(Path(__file__).parent / "blueprints")
     register(
         Blueprint(
             id="acme.needs-crm",

@@ -13,6 +13,7 @@ from plait.blueprints._catalogue import (
     summarize,
 )
 from plait.blueprints._library import library, library_path
+from plait.blueprints._load import load_blueprint, load_blueprints
 from plait.blueprints._models import (
     BlueprintDetail,
     BlueprintInput,
@@ -35,6 +36,8 @@ __all__ = [
     "instantiate",
     "library",
     "library_path",
+    "load_blueprint",
+    "load_blueprints",
     "search",
     "subflow_flow_id",
     "subflow_source",

@@ -1,14 +1,16 @@
-"""Where the core's own blueprint library is: package data in a wheel, ``registry/blueprints``
-in a checkout (an editable install)."""
+"""Where the core's own blueprint library is: ``plait/_library/blueprints``, a symbolic link to
+the repository's ``registry/blueprints`` in a checkout, whose files the sdist and the wheel copy."""
 
 from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
 
-from plait_sdk import Blueprint, load_blueprints
+from plait_sdk import Blueprint
 
-#: Inside an installed wheel (``force-include`` of core/pyproject.toml copies it there).
+from plait.blueprints._load import load_blueprints
+
+#: The package data (in a checkout: the link to registry/blueprints).
 _PACKAGED = Path(__file__).resolve().parent.parent / "_library" / "blueprints"
 #: In a checkout: core/src/plait/blueprints -> the repository root.
 _CHECKOUT = Path(__file__).resolve().parents[4] / "registry" / "blueprints"

@@ -12,13 +12,21 @@ import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal
 
 import pluggy
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
-from plait_sdk import PLUGIN_API_VERSION, Blueprint, Task, Trigger, register_task_runner
+from plait_sdk import (
+    PLUGIN_API_VERSION,
+    Blueprint,
+    Task,
+    Trigger,
+    UserError,
+    register_task_runner,
+)
 from plait_sdk import _hookspecs as hookspecs
 from stevedore import ExtensionManager
 
@@ -231,15 +239,12 @@ class PluginHost:
             elif hook_name == "register_routes":
                 self.routes.append(Route(args[0].upper(), args[1], args[2], origin))
             elif hook_name == "register_blueprints":
-                blueprint = args[0]
-                if not isinstance(blueprint, Blueprint):
-                    record.fail(f"{hook_name}: {blueprint!r} is not a Blueprint")
-                    return
-                if blueprint.id in self.blueprints:
-                    owner = self.blueprints[blueprint.id][1]
-                    record.fail(f"blueprint '{blueprint.id}' is already registered by {owner}")
-                    return
-                self.blueprints[blueprint.id] = (blueprint, origin)
+                for blueprint in _blueprints_of(args[0], record, hook_name):
+                    if blueprint.id in self.blueprints:
+                        owner = self.blueprints[blueprint.id][1]
+                        record.fail(f"blueprint '{blueprint.id}' is already registered by {owner}")
+                        continue
+                    self.blueprints[blueprint.id] = (blueprint, origin)
 
         return register
 
@@ -282,6 +287,24 @@ class _IsolatingExtensionManager(ExtensionManager[Any]):
             return super()._load_one_plugin(ep, *args, **kwargs)
         except (AssertionError, SystemExit) as error:
             raise _ImportAborted(str(error)) from error
+
+
+def _blueprints_of(given: object, record: PluginRecord, hook_name: str) -> list[Blueprint]:
+    """A registered Blueprint, or those of a registered directory (each problem reported)."""
+    if isinstance(given, Blueprint):
+        return [given]
+    if isinstance(given, Path):
+        # Imported here: the blueprint loader reads YAML with the flow package's guarded
+        # loader, and the flow package imports this one.
+        from plait.blueprints import load_blueprints
+
+        try:
+            return load_blueprints(given)
+        except UserError as error:
+            record.fail(f"{hook_name}: {error}")
+            return []
+    record.fail(f"{hook_name}: {given!r} is not a Blueprint or a directory of them")
+    return []
 
 
 def _api_problem(declared: object) -> str | None:

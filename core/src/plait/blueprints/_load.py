@@ -1,11 +1,8 @@
 """Reading blueprints from directories: ``<root>/<id>/blueprint.yaml`` and ``flow.yaml``.
 
-A connector ships the blueprints for its own service as package data and registers them::
-
-    @hookimpl
-    def register_blueprints(register):
-        for blueprint in load_blueprints(Path(__file__).parent / "blueprints"):
-            register(blueprint)
+The core's library is read so, and so is a directory a connector registers with
+``register(Path(...))`` (its own blueprints, shipped as package data). YAML is read with the
+guarded loader of flow files (plait.flows.safe_load), within the flow-file limits.
 """
 
 from __future__ import annotations
@@ -15,9 +12,9 @@ from typing import Any
 
 import pydantic
 import yaml
+from plait_sdk import Blueprint, UserError, ValidationError
 
-from plait_sdk._errors import UserError, ValidationError
-from plait_sdk._extensions import Blueprint
+from plait.flows import safe_load
 
 METADATA_FILE = "blueprint.yaml"
 FLOW_FILE = "flow.yaml"
@@ -82,7 +79,7 @@ def _read(path: Path) -> str:
 
 def _yaml_mapping(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(_read(path))
+        data = safe_load(_read(path))
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         raise UserError(
