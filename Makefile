@@ -31,9 +31,10 @@ run: install
 examples: install
 	@$(RUN) plait run-examples examples
 
-## test: install the test dependencies and run the whole suite
+## test: install the test dependencies and run the whole suite (two pytest-xdist workers: each
+## test keeps its own home, database schema, tables and ports, so they run side by side)
 test: dev
-	@$(RUN) pytest -q
+	@$(RUN) pytest -q -n 2
 
 lint: dev
 	@$(RUN) ruff check .

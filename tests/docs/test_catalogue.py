@@ -67,7 +67,10 @@ def test_every_package_comes_from_its_metadata(catalogue: Catalogue) -> None:
     assert request.latest
     assert request.type_schema["x-plait"]["type"] == "plait.http.Request"
     assert [t.type for t in http.triggers] == ["plait.http.Trigger"]
-    assert catalogue.blueprints == []
+    # The core's blueprint library (registry/blueprints), registered through the hook.
+    library = {b.id: b for b in catalogue.blueprints}
+    assert "etl.http-to-postgres" in library and len(library) >= 16
+    assert {b.package for b in catalogue.blueprints} == {"plait"}
     assert http.blueprints == []
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import pydantic
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 from plait_sdk import UserError
 from sqlalchemy import Connection, select
 
@@ -130,11 +131,16 @@ def install(api: Api, hub: Hub) -> None:
         kind = request.content_type
         if not request.body_exists:
             return model()
-        if kind == "multipart/form-data":
-            return model(inputs=await read_multipart(request, file_inputs, prefix, uploaded))
-        if kind == "application/x-www-form-urlencoded":
-            form = await request.post()
-            return model(inputs={k: v for k, v in form.items() if isinstance(v, str)})
+        try:
+            if kind == "multipart/form-data":
+                return model(inputs=await read_multipart(request, file_inputs, prefix, uploaded))
+            if kind == "application/x-www-form-urlencoded":
+                form = await request.post()
+                return model(inputs={k: v for k, v in form.items() if isinstance(v, str)})
+        except HttpProcessingError as error:
+            # aiohttp's form parser refuses a malformed part header (control characters, a
+            # bad boundary): the client's mistake, so a 400 naming it, never a 500.
+            raise ApiError(400, f"malformed {kind} body: {error.message}") from None
         if kind in JSON_TYPES or kind.endswith("+json"):
             raw = await request.read()
             if not raw.strip():
