@@ -69,7 +69,8 @@ def test_every_package_comes_from_its_metadata(catalogue: Catalogue) -> None:
     assert [t.type for t in http.triggers] == ["plait.http.Trigger"]
     # The core's blueprint library (registry/blueprints), registered through the hook.
     library = {b.id: b for b in catalogue.blueprints}
-    assert "etl.http-to-postgres" in library and len(library) >= 16
+    assert "etl.http-to-postgres" in library
+    assert len(library) >= 16
     assert {b.package for b in catalogue.blueprints} == {"plait"}
     assert http.blueprints == []
 
