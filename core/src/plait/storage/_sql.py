@@ -23,6 +23,7 @@ import contextlib
 import functools
 import importlib
 import json
+import os
 import random
 import sqlite3
 import time
@@ -193,13 +194,14 @@ class SqlRepository(Repository):
     def _open_sync(self) -> None:
         engine = create_engine(self.url)
         if self.dialect == "sqlite":
+            synchronous = sqlite_synchronous()
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_connection: Any, _record: Any) -> None:
                 dbapi_connection.isolation_level = None  # SQLAlchemy drives transactions
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
-                cursor.execute("PRAGMA synchronous=NORMAL")
+                cursor.execute(f"PRAGMA synchronous={synchronous}")
                 cursor.execute("PRAGMA foreign_keys=ON")
                 # SQLite's own wait for a lock, per try; _run retries up to the whole budget.
                 cursor.execute(f"PRAGMA busy_timeout={_busy_timeout_ms()}")
@@ -972,6 +974,22 @@ class SqlRepository(Repository):
         if self.__dict__.get("_ut") is None:
             self.__dict__["_ut"] = self._upsert(task_runs, ["state", "document"], ["id"])
         return self.__dict__["_ut"]
+
+
+#: How SQLite syncs commits to disk (docs/storage.md, Durability): NORMAL survives the process,
+#: FULL (or EXTRA) also a power cut, at one fsync per transaction.
+SYNCHRONOUS_VARIABLE = "PLAIT_SQLITE_SYNCHRONOUS"
+SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
+
+
+def sqlite_synchronous() -> str:
+    """The ``synchronous`` mode asked for with ``PLAIT_SQLITE_SYNCHRONOUS`` (NORMAL if unset)."""
+    wanted = os.environ.get(SYNCHRONOUS_VARIABLE, "NORMAL").strip().upper() or "NORMAL"
+    if wanted not in SYNCHRONOUS_MODES:
+        raise UserError(
+            f"{SYNCHRONOUS_VARIABLE}={wanted!r} is not one of {', '.join(SYNCHRONOUS_MODES)}"
+        )
+    return wanted
 
 
 def _busy_timeout_ms() -> int:
