@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,26 +115,12 @@ def _toggle(verb: str, off: bool) -> None:
         server: str | None,
         token: str | None,
     ) -> None:
-        if server:
+        async def apply(repo: Any, found: dict[str, Any]) -> None:
+            from plait.server._scheduler import set_disabled
 
-            async def remote() -> None:
-                async with Remote(server, token) as client:
-                    path = f"/triggers/{namespace}/{flow_id}/{trigger_id}/{verb}"
-                    await client.call("POST", path)
+            await set_disabled(repo, namespace, flow_id, trigger_id, found["type"], off)
 
-            asyncio.run(remote())
-        else:
-
-            async def local(runner: Any, repo: Any) -> None:
-                from plait.server._scheduler import set_disabled
-
-                found = await _list(runner, repo, namespace, flow_id)
-                match = [t for t in found if t["triggerId"] == trigger_id]
-                if not match or match[0]["namespace"] != namespace:
-                    raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} not found")
-                await set_disabled(repo, namespace, flow_id, trigger_id, match[0]["type"], off)
-
-            asyncio.run(_local(home, local))
+        _act(namespace, flow_id, trigger_id, verb, apply, home, server, token)
         click.echo(f"{namespace}.{flow_id}/{trigger_id}: {verb}d")
 
     command.__doc__ = f"{verb.capitalize()} one trigger (NAMESPACE FLOW_ID TRIGGER_ID)."
@@ -159,25 +146,43 @@ def unlock_trigger(
 ) -> None:
     """Unlock a trigger stuck evaluating because its process died (NAMESPACE FLOW_ID
     TRIGGER_ID); a lock also expires by itself five minutes after it was taken."""
+
+    async def apply(repo: Any, found: dict[str, Any]) -> None:
+        from plait.server._trigger_gate import unlock
+
+        if not await unlock(repo, namespace, flow_id, trigger_id):
+            raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} is not locked")
+
+    _act(namespace, flow_id, trigger_id, "unlock", apply, home, server, token)
+    click.echo(f"{namespace}.{flow_id}/{trigger_id}: unlocked")
+
+
+def _act(
+    namespace: str,
+    flow_id: str,
+    trigger_id: str,
+    action: str,
+    apply: Callable[[Any, dict[str, Any]], Awaitable[None]],
+    home: Path | None,
+    server: str | None,
+    token: str | None,
+) -> None:
+    """``POST /triggers/{ns}/{flow}/{trigger}/{action}`` on a server, or ``apply`` to the
+    trigger found in the local store (a trigger that does not exist is one clear error)."""
     if server:
 
         async def remote() -> None:
             async with Remote(server, token) as client:
-                path = f"/triggers/{namespace}/{flow_id}/{trigger_id}/unlock"
-                await client.call("POST", path)
+                await client.call("POST", f"/triggers/{namespace}/{flow_id}/{trigger_id}/{action}")
 
         asyncio.run(remote())
-    else:
+        return
 
-        async def local(runner: Any, repo: Any) -> None:
-            from plait.server._trigger_gate import unlock
+    async def local(runner: Any, repo: Any) -> None:
+        found = await _list(runner, repo, namespace, flow_id)
+        match = [t for t in found if t["triggerId"] == trigger_id]
+        if not match or match[0]["namespace"] != namespace:
+            raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} not found")
+        await apply(repo, match[0])
 
-            found = await _list(runner, repo, namespace, flow_id)
-            match = [t for t in found if t["triggerId"] == trigger_id]
-            if not match or match[0]["namespace"] != namespace:
-                raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} not found")
-            if not await unlock(repo, namespace, flow_id, trigger_id):
-                raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} is not locked")
-
-        asyncio.run(_local(home, local))
-    click.echo(f"{namespace}.{flow_id}/{trigger_id}: unlocked")
+    asyncio.run(_local(home, local))
