@@ -5,7 +5,8 @@
   back what the server received.
 - ``pg`` / ``maria``: the PostgreSQL and MariaDB of the test services, with helpers to run
   SQL and unique table names (dropped at the end of the session).
-- ``s3``: moto's S3 server in a child process on loopback, and a boto3 client of it.
+- ``s3``: moto's S3 server (tests/moto_server.py, shared with the end-to-end tests) and a
+  boto3 client of it.
 - ``plait``: the real engine (Runner over SQLite and local storage, the installed plugins
   found through their entry points) with the encrypted secret store; one per test (cheap).
 
@@ -20,8 +21,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -36,6 +35,7 @@ import pytest
 from aiohttp import web
 from ci_switch import service_missing
 from live_server import LiveServer, call, start_server
+from moto_server import moto_s3
 from plait.blueprints import find, instantiate, library
 from plait.engine import Execution
 from plait.engine._runner import Runner
@@ -212,27 +212,6 @@ def maria() -> Iterator[Database]:
 
 # -- S3 -------------------------------------------------------------------------------------
 
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "AKIABLUEPRINTSDUMMY0",
-    "AWS_SECRET_ACCESS_KEY": "blueprints-dummy-secret",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_CONFIG_FILE": "/nonexistent/plait-blueprints/config",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/plait-blueprints/credentials",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
-_MOTO = textwrap.dedent(
-    """
-    import logging, sys
-    logging.disable(logging.CRITICAL)
-    from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    print(server.get_host_and_port()[1], flush=True)
-    sys.stdin.read()
-    server.stop()
-    """
-)
-
 
 @dataclass
 class S3:
@@ -256,30 +235,8 @@ class S3:
 def s3() -> Iterator[S3]:
     import boto3
 
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in AWS_ENV.items():
-            patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-            patch.delenv(name, raising=False)
-        server = subprocess.Popen(
-            [sys.executable, "-c", _MOTO], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-        assert server.stdin is not None
-        assert server.stdout is not None
-        try:
-            port = server.stdout.readline().strip()
-            assert port.isdigit(), f"moto server did not start: {port!r}"
-            endpoint = f"http://127.0.0.1:{port}"
-            yield S3(endpoint, boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"))
-        finally:
-            server.stdin.close()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            server.stdout.close()
+    with moto_s3() as endpoint:
+        yield S3(endpoint, boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"))
 
 
 # -- the engine -----------------------------------------------------------------------------

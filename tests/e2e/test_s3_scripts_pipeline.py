@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import textwrap
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +18,7 @@ from typing import Any
 
 import pytest
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
+from moto_server import moto_s3
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.flows import State
@@ -55,19 +53,6 @@ OTHER_FILES = {
     "incoming/dir/": b"",
 }
 
-_MOTO = textwrap.dedent(
-    """
-    import logging, sys
-    logging.disable(logging.CRITICAL)
-    from moto.server import ThreadedMotoServer
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    print(server.get_host_and_port()[1], flush=True)
-    sys.stdin.read()  # until the test closes our stdin
-    server.stop()
-    """
-)
-
 
 def readme_flow() -> str:
     """The pipeline example of the S3 README."""
@@ -94,32 +79,8 @@ def csv_body(amounts: list[float]) -> bytes:
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in AWS_ENV.items():
-            patch.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-            patch.delenv(name, raising=False)
-        server = subprocess.Popen(
-            [sys.executable, "-c", _MOTO],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        assert server.stdin is not None
-        assert server.stdout is not None
-        try:
-            port = server.stdout.readline().strip()
-            assert port.isdigit(), f"moto server did not start: {port!r}"
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.stdin.close()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
-            server.stdout.close()
+    with moto_s3(AWS_ENV) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture
