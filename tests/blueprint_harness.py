@@ -308,6 +308,7 @@ def task_run(execution: Execution, task_id: str) -> Any:
 
 GITHUB_SECRET = "gh-blueprint-secret"
 STRIPE_SECRET = "whsec_blueprint_test"
+SLACK_SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 
 
 @pytest.fixture(scope="session")
@@ -322,16 +323,21 @@ def hooks(
     for blueprint_id, flow_id in (
         ("triggers.github-push-to-slack", "push"),
         ("triggers.stripe-payment-to-postgres", "payments"),
+        ("triggers.slack-slash-command", "slash"),
     ):
         text = instantiate(by_id[blueprint_id], "company.hooks", flow_id)
         assert "BLUEPRINT_WEBHOOK_KEY_PLACEHOLDER" not in text
         keys[flow_id] = re.search(r"key: (\S+)", text).group(1)  # type: ignore[union-attr]
         (flows / f"{flow_id}.yaml").write_text(text)
-    slack = saas.mount({"/slack": {"ok": True}})
+    # One Slack stand-in: the incoming webhook, a slash command's response_url, a status page.
+    status_page = {"status": {"indicator": "minor", "description": "Partially Degraded Service"}}
+    slack = saas.mount({"/slack": {"ok": True}, "/respond": {"ok": True},
+                        "/status.json": status_page})  # fmt: skip
     table = pg.table("payments")
     secrets = {
         "GITHUB_WEBHOOK_SECRET": GITHUB_SECRET,
         "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+        "SLACK_SIGNING_SECRET": SLACK_SIGNING_SECRET,
         "SLACK_WEBHOOK_URL": slack.url("/slack"),
         "PAYMENTS_DB_URL": pg.jdbc,
         "PAYMENTS_DB_USER": pg.user,
@@ -342,6 +348,12 @@ def hooks(
         (flows / "payments.yaml")
         .read_text()
         .replace("defaults: stripe_payments", f"defaults: {table}")
+    )
+    slash = (flows / "slash.yaml").read_text()
+    status_default = "defaults: https://status.example.com/api/v2/status.json"
+    assert status_default in slash
+    (flows / "slash.yaml").write_text(
+        slash.replace(status_default, f"defaults: {slack.url('/status.json')}")
     )
     server = start_server(root / "home", "--deploy", str(flows), env=env)
     try:
