@@ -26,6 +26,14 @@ tasks:
     type: plait.core.Fail
     errorMessage: disk full
 """
+FINE = """
+id: fine
+namespace: company.shop
+tasks:
+  - id: ok
+    type: plait.core.Log
+    message: ok
+"""
 
 
 async def test_failed_executions_are_recorded_and_announced(
@@ -55,8 +63,7 @@ async def test_failed_executions_are_recorded_and_announced(
         await scheduler.evaluate(datetime.now(UTC))  # the trigger's first pass: from now on
         first = await plait.flow(FAILING.format(namespace="company.shop"))
         ignored = await plait.flow(FAILING.format(namespace="other.team"))
-        fine = await plait.flow("id: fine\nnamespace: company.shop\ntasks:\n"
-                                "  - id: ok\n    type: plait.core.Log\n    message: ok\n")  # fmt: skip
+        fine = await plait.flow(FINE)
         assert (first.state, ignored.state, fine.state) == (
             State.FAILED, State.FAILED, State.SUCCESS,
         )  # fmt: skip
