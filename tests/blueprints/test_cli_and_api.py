@@ -29,7 +29,7 @@ def plait(*args: str, home: Path, check: bool = True) -> Result:
 def test_list_show_and_use_then_run(tmp_path: Path, saas: Saas) -> None:
     home = tmp_path / "home"
     listed = json.loads(plait("blueprints", "list", "--tag", "etl", "--json", home=home).stdout)
-    assert [b["id"] for b in listed] == ["etl.http-to-postgres"]
+    assert [b["id"] for b in listed] == ["etl.http-to-postgres", "s3.load-to-postgres"]
     assert "etl.http-to-postgres" in plait("blueprints", "list", "postgresql", home=home).stdout
     shown = plait("blueprints", "show", "ops.error-notification", home=home).stdout
     assert "webhook_url (STRING, required): The incoming-webhook URL" in shown
@@ -80,8 +80,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 async def test_the_server_lists_and_serves_blueprints(live: LiveServer, tmp_path: Path) -> None:
     listed = await call(live, "GET", "/blueprints?tag=approval")
-    assert [b["id"] for b in listed["results"]] == ["approval.amount-threshold"]
-    assert listed["total"] == 1
+    assert [b["id"] for b in listed["results"]] == [
+        "approval.amount-threshold",
+        "ops.cicd-pipeline",
+    ]
+    assert listed["total"] == 2
     assert listed["results"][0]["distribution"] == "plait"
     one = await call(live, "GET", "/blueprints/etl.http-to-postgres")
     assert one["plugins"] == {"plait-db": "0.1.0", "plait-http": "0.1.0", "plait-scripts": "0.1.0"}
