@@ -24,6 +24,7 @@ from plait_sdk import UserError
 from plait.builtin import flowable as fl
 from plait.engine._context import kestra_date, run_envs, run_globals
 from plait.engine._model import Attempt, Execution, TaskRun
+from plait.engine._restart import RESTARTED_LABEL, plan_restart
 from plait.engine._retry import next_attempt_at
 from plait.flows import (
     Flow,
@@ -791,29 +792,41 @@ class Executor:
             if r.state is State.PAUSED and isinstance(self.specs[r.task_id].flowable, fl.Subflow)
         ]
 
-    def restart(self, now: datetime) -> list[TaskRun]:
-        """Restart from the failed task runs: a new attempt for each, earlier outputs kept."""
+    def restart(self, now: datetime) -> tuple[list[TaskRun], list[TaskRun]]:
+        """Restart as Kestra does (plait.engine._restart): failed runs and their ancestors are
+        reopened, a new attempt for each runnable one, other outputs kept; handler runs and
+        the runs inside a reopened WorkingDirectory are removed. Returns (reopened, removed)."""
         self._now = now
-        restarted = []
-        for run in self.runs.values():
-            if run.state not in (State.FAILED, State.KILLED):
-                continue
+        plan = plan_restart(self.flow, self.specs, self.runs)
+        for run in plan.removed:
+            del self.runs[run.id]
+        if plan.removed:
+            gone = {r.id for r in plan.removed}
+            self.execution.task_runs = [r for r in self.execution.task_runs if r.id not in gone]
+            self._by_key = {k: r for k, r in self._by_key.items() if r.id not in gone}
+            self._maybe_paused = [r for r in self._maybe_paused if r.id not in gone]
+            self.outputs = {}
+            for run in self.execution.task_runs:
+                self._record_outputs(run)
+        self._cursors = {}
+        for run in plan.reopened:
             spec = self.specs[run.task_id]
             run.error = None
+            run.scratch.pop("timedOut", None)
             if self._is_flowable(spec):
                 run.transition(State.RUNNING, now)
             else:
                 run.transition(State.CREATED, now)
             self._touch(run)
-            restarted.append(run)
-        if restarted:
+        if plan.reopened or plan.removed:
             self.execution.attempt += 1
+            self.execution.labels = {**self.execution.labels, RESTARTED_LABEL: "true"}
             self.execution.kill_requested = False
             self.execution.pause_requested = False
             self.execution.exit_state = self.execution.exit_run = None
             self.execution.error = None
             self._set_execution(State.RUNNING)
-        return restarted
+        return plan.reopened, plan.removed
 
     def recover(self, now: datetime) -> list[TaskRun]:
         """After a crash: runnable runs that were RUNNING get a fresh attempt on the next step."""

@@ -317,10 +317,12 @@ class Runner:
         logs: Sequence[LogRecord] = (),
         metrics: Sequence[MetricRecord] = (),
         also: Sequence[Execution] = (),
+        removed: Sequence[str] = (),
     ) -> None:
         """Every write of an execution by this runner: fenced by its lease, which is renewed,
         or given back when the execution has ended. ``also`` are new executions this runner
-        then holds (a flow-level retry's next try)."""
+        then holds (a flow-level retry's next try); ``removed`` are ids of task runs deleted
+        (a restart's)."""
         hold = self._held.get(execution.id)
         if hold is None or not hold.active:
             raise RuntimeError(f"execution {execution.id} saved without holding its lease")
@@ -331,7 +333,13 @@ class Runner:
         lease = Lease(self.owner, hold.epoch, self._expiry(), release)
         try:
             await self.repo.save(
-                execution, changed, logs=logs, metrics=metrics, also=also, lease=lease
+                execution,
+                changed,
+                logs=logs,
+                metrics=metrics,
+                also=also,
+                lease=lease,
+                removed=removed,
             )
         except BaseException as error:
             for other_id in new:
@@ -1364,10 +1372,10 @@ class Runner:
                     f"is {execution.state.value}"
                 )
             flow, executor = await self._executor_for(execution)
-            changed = executor.restart(utcnow())
+            changed, removed = executor.restart(utcnow())
             await self.repo.clear_kill(execution_id)
             await self.repo.clear_pause(execution_id)
-            await self._save(execution, changed)
+            await self._save(execution, changed, removed=[r.id for r in removed])
         except BaseException as error:
             await self._let_go(execution_id, error)
             raise
