@@ -752,7 +752,8 @@ class Executor:
                 still_running = True  # the runner cancels it; its report ends it as KILLED
                 continue
             self._set(run, State.KILLED)
-        self._set_execution(State.KILLING if still_running else State.KILLED)
+        final = self.execution.kill_state or State.KILLED  # a breached SLA's FAILED/CANCELLED
+        self._set_execution(State.KILLING if still_running else final)
 
     def request_pause(self) -> None:
         self.execution.pause_requested = True
@@ -824,6 +825,7 @@ class Executor:
             self.execution.kill_requested = False
             self.execution.pause_requested = False
             self.execution.exit_state = self.execution.exit_run = None
+            self.execution.kill_state = None
             self.execution.error = None
             self._set_execution(State.RUNNING)
         return plan.reopened, plan.removed

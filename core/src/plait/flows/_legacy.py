@@ -46,6 +46,7 @@ _RENAMED_TYPES: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 _PAUSES = frozenset({"io.kestra.plugin.core.flow.Pause", "plait.core.Pause"})
+_SUBFLOWS = frozenset({"io.kestra.plugin.core.flow.Subflow", "plait.core.Subflow"})
 
 #: Keys of a task holding lists of child tasks (or, for ``cases``, a map of such lists).
 _CHILD_KEYS = ("tasks", "errors", "finally", "afterExecution", "then", "else", "defaults")
@@ -312,6 +313,16 @@ def _task(
                 (*path, "tasks"),
                 "a Pause's tasks",
                 "write them after the Pause (they run once it is resumed)",
+                rewritten=False,
+            )
+        )
+    if task.get("type") in _SUBFLOWS and isinstance(task.get("outputs"), MutableMapping):
+        found.append(
+            Deprecation(
+                (*path, "outputs"),
+                "a Subflow's outputs",
+                "declare outputs on the subflow's flow (they are read from the subflow "
+                "execution the same way)",
                 rewritten=False,
             )
         )

@@ -397,6 +397,58 @@ class TriggerSpec(Model):
 # -- the flow ----------------------------------------------------------------------------------
 
 
+class SlaType(StrEnum):
+    MAX_DURATION = "MAX_DURATION"
+    """Breached once the execution has run longer than ``duration``."""
+    EXECUTION_ASSERTION = "EXECUTION_ASSERTION"
+    """Breached when ``assert`` does not render true once the execution has ended."""
+
+
+class SlaBehavior(StrEnum):
+    FAIL = "FAIL"
+    """The execution fails (its unfinished task runs are killed)."""
+    CANCEL = "CANCEL"
+    """The execution is cancelled (its unfinished task runs are killed)."""
+    NONE = "NONE"
+    """Nothing but a warning in the logs and the SLA's labels."""
+
+
+class Sla(Model):
+    """One service-level agreement of a flow (Kestra's ``sla``): what to do with an execution
+    that runs too long (``MAX_DURATION``) or ends without meeting an assertion
+    (``EXECUTION_ASSERTION``). Its ``labels`` are added to a breaching execution."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    type: SlaType
+    behavior: SlaBehavior
+    duration: timedelta | None = None
+    """``MAX_DURATION``: the longest an execution may run, counted from its creation."""
+    assert_: str | None = Field(default=None, alias="assert")
+    """``EXECUTION_ASSERTION``: an expression that must render true when the execution ends."""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_map(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not all(isinstance(i, dict) and set(i) == {"key", "value"} for i in value):
+                raise ValueError("a label list holds {key, value} pairs")
+            value = {str(i["key"]): i["value"] for i in value}
+        if isinstance(value, dict):
+            return {str(k): _label_text(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Sla:
+        if self.type is SlaType.MAX_DURATION and self.duration is None:
+            raise ValueError("a MAX_DURATION sla needs a duration (such as PT8H)")
+        if self.duration is not None and self.duration <= timedelta(0):
+            raise ValueError("the duration of an sla must be positive")
+        if self.type is SlaType.EXECUTION_ASSERTION and not self.assert_:
+            raise ValueError("an EXECUTION_ASSERTION sla needs an assert expression")
+        return self
+
+
 class Flow(Model):
     """A whole flow file."""
 
@@ -418,6 +470,8 @@ class Flow(Model):
     concurrency: Concurrency | None = None
     retry: FlowRetry | None = None
     timeout: timedelta | None = None
+    sla: list[Sla] = Field(default_factory=list)
+    """Kestra's service-level agreements (plait.engine._sla enforces them)."""
     disabled: bool = False
     plugin_defaults: list[PluginDefault] = Field(default_factory=list)
 
