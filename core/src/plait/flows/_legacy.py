@@ -36,6 +36,8 @@ _PACKAGES = (
     ("io.kestra.plugin.fs.http.", "io.kestra.plugin.core.http."),
 )
 
+_PURGE = "io.kestra.plugin.core.storage.PurgeCurrentExecutionFiles"
+
 #: Types whose current form has another name (and property names: old -> new).
 _RENAMED_TYPES: dict[str, tuple[str, dict[str, str]]] = {
     "io.kestra.core.tasks.flows.Flow": ("io.kestra.plugin.core.flow.Subflow", {}),
@@ -43,6 +45,8 @@ _RENAMED_TYPES: dict[str, tuple[str, dict[str, str]]] = {
     "io.kestra.core.tasks.debugs.Echo": ("io.kestra.plugin.core.log.Log", {"format": "message"}),
     "io.kestra.plugin.core.debug.Echo": ("io.kestra.plugin.core.log.Log", {"format": "message"}),
     "io.kestra.core.tasks.scripts.Bash": ("io.kestra.plugin.scripts.shell.Commands", {}),
+    "io.kestra.core.tasks.storages.PurgeExecution": (_PURGE, {}),
+    "io.kestra.plugin.core.storage.PurgeExecution": (_PURGE, {}),
 }
 
 _PAUSES = frozenset({"io.kestra.plugin.core.flow.Pause", "plait.core.Pause"})
