@@ -24,7 +24,7 @@ from plait_sdk import UserError
 from plait.builtin import flowable as fl
 from plait.engine._context import kestra_date, run_envs, run_globals
 from plait.engine._model import Attempt, Execution, TaskRun
-from plait.engine._restart import RESTARTED_LABEL, plan_restart
+from plait.engine._restart import RESTARTED_LABEL, WORKING_DIRECTORY, plan_restart
 from plait.engine._retry import next_attempt_at
 from plait.flows import (
     Flow,
@@ -244,6 +244,19 @@ class Executor:
             ctx["parents"] = parents
             if parents:
                 ctx["parent"] = parents[0]
+            # Inside a WorkingDirectory, Kestra's worker task: its task run is workerTaskrun.
+            worker = next(
+                (a for a in ancestors if self.specs[a.task_id].type == WORKING_DIRECTORY), None
+            )
+            if worker is not None:
+                ctx["workerTaskrun"] = {
+                    "id": worker.id,
+                    "startDate": kestra_date(worker.history[0].date if worker.history else None),
+                    "value": self.value_of(worker),
+                    "iteration": self.iteration_of(worker),
+                    "attemptsCount": 0,
+                    "parentId": worker.parent_id,
+                }
         return ctx
 
     async def render(self, run: TaskRun | None, value: Any) -> Any:
