@@ -26,6 +26,7 @@ from plait.engine._context import kestra_date, run_envs, run_globals
 from plait.engine._model import Attempt, Execution, TaskRun
 from plait.engine._restart import RESTARTED_LABEL, WORKING_DIRECTORY, plan_restart
 from plait.engine._retry import next_attempt_at
+from plait.engine._templated import retry_for, timeout_of
 from plait.flows import (
     Flow,
     FlowableTask,
@@ -549,8 +550,14 @@ class Executor:
                 self._start_attempt(run)
             return
         model = spec.flowable
-        if spec.timeout is not None and self._flowable_timed_out(spec, run):
-            return
+        if spec.timeout is not None:
+            try:
+                timeout = await timeout_of(self.render, run, spec)
+            except (TemplateError, UserError) as error:
+                self._fail(run, f"task '{spec.id}': {error}")
+                return
+            if timeout is not None and self._flowable_timed_out(run, timeout):
+                return
         try:
             handler = _HANDLERS[type(model)]
         except KeyError:
@@ -561,19 +568,18 @@ class Executor:
         except (TemplateError, UserError) as error:
             self._fail(run, f"task '{spec.id}': {error}")
 
-    def _flowable_timed_out(self, spec: TaskSpec, run: TaskRun) -> bool:
+    def _flowable_timed_out(self, run: TaskRun, timeout: timedelta) -> bool:
         """A flowable task past its ``timeout``: its unfinished children are killed (running
         ones cancelled by the runner) and it fails once none is left running."""
-        assert spec.timeout is not None
         started = next((t.date for t in run.history if t.state is State.RUNNING), None)
         if started is None:
             return False
-        deadline = started + spec.timeout
+        deadline = started + timeout
         if self._now < deadline and "timedOut" not in run.scratch:
             self._wake(deadline)
             return False
         if "timedOut" not in run.scratch:
-            run.scratch["timedOut"] = format_duration(spec.timeout)
+            run.scratch["timedOut"] = format_duration(timeout)
             self._touch(run)
         still_running = False
         for child in self.descendants(run):
@@ -641,7 +647,7 @@ class Executor:
             attempt.state = State.SUCCESS
             run.outputs = outputs or {}
             run.error = None
-            policy = self.retry_of(spec)
+            policy = retry_for(self.retry_of(spec), run)
             warn = policy is not None and policy.warning_on_retry and len(run.attempts) > 1
             self._end(run, State.WARNING if warn else State.SUCCESS)
         else:
@@ -650,7 +656,7 @@ class Executor:
             run.error = error
             first = run.attempts[0].started or now
             due = next_attempt_at(
-                self.retry_of(spec),
+                retry_for(self.retry_of(spec), run),
                 attempts_made=len(run.attempts),
                 first_started=first,
                 now=now,

@@ -56,6 +56,7 @@ from plait.engine._repository import (
 )
 from plait.engine._retry import next_attempt_at
 from plait.engine._sealing import mark, register, reveal, seal_text
+from plait.engine._templated import resolve_attempts, timeout_of
 from plait.flows import (
     ConcurrencyBehavior,
     Flow,
@@ -1006,14 +1007,15 @@ class Runner:
                 ctx = self._context(flow, execution, d, run)
                 d.contexts[run.id] = ctx
                 task = await self._materialise(d, run, spec)
-                if spec.timeout is not None:
+                # timeout and maxAttempts may be templates (plait.engine._templated).
+                await resolve_attempts(d.executor.render, run, d.executor.retry_of(spec))
+                timeout = await timeout_of(d.executor.render, run, spec)
+                if timeout is not None:
                     try:
-                        result = await asyncio.wait_for(task.run(ctx), spec.timeout.total_seconds())
+                        result = await asyncio.wait_for(task.run(ctx), timeout.total_seconds())
                     except TimeoutError:
                         ctx.cancel()
-                        raise TaskFailure(
-                            f"timed out after {format_duration(spec.timeout)}"
-                        ) from None
+                        raise TaskFailure(f"timed out after {format_duration(timeout)}") from None
                 else:
                     result = await task.run(ctx)
                 # Kept intact for the tasks after this one; what holds a secret is sealed at
