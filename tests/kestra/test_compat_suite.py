@@ -9,7 +9,9 @@ Each file under ``flows/`` is a flow copied from a Kestra documentation page (it
   the order they ran) for one that runs in a loop; only the keys given are compared, and a
   string starting with ``~re:`` is a regular expression the whole value must match;
 - ``states``: the final state of a task's (last) run, by task id;
-- ``warnings``: text each of some validation warning must contain (deprecated forms).
+- ``warnings``: text each of some validation warning must contain (deprecated forms);
+- ``absent``: tasks that must not have run;
+- ``labels``: labels the execution must carry (others may be there too).
 
 All of them run in ONE ``plait run-examples --json`` (the real CLI and engine, in-process),
 so the suite stays fast as it grows.
@@ -97,6 +99,10 @@ def test_documented_flow_ends_as_kestra_says(name: str, results: dict[str, Any])
     for task_id, state in (expected.get("states") or {}).items():
         assert task_id in runs, f"{task_id} did not run"
         assert runs[task_id][-1]["state"] == state, task_id
+    for task_id in expected.get("absent") or []:
+        assert task_id not in runs, f"{task_id} ran"
+    for key, value in (expected.get("labels") or {}).items():
+        assert execution["labels"].get(key) == value, (key, execution["labels"])
     for text in expected.get("warnings") or []:
         assert any(text in warning for warning in item["warnings"]), (text, item["warnings"])
     if not expected.get("warnings"):

@@ -232,9 +232,13 @@ tasks:
     assert execution["state"] == "SUCCESS", execution["error"]
     assert execution["inputs"]["when"][:10] == execution["inputs"]["day"]
     assert execution["inputs"]["when"][:4] == execution["history"][0]["date"][:4]
-    # range() stops before its end (Python's and Jinja's, where Pebble's includes it).
+    # range(a, b) includes b, as Pebble's does.
     values = [run["outputs"]["value"] for run in execution["taskRuns"] if run["taskId"] == "r"]
-    assert values == ["1 dflt ", "2 dflt "]  # an input given no value is null: ??? keeps it
+    assert values == [
+        "1 dflt ",
+        "2 dflt ",
+        "3 dflt ",
+    ]  # an input given no value is null: ??? keeps it
 
 
 LISTENERS = """\

@@ -66,6 +66,11 @@ class Storage(abc.ABC):
         """
         raise NotImplementedError(f"{type(self).__name__} cannot delete files")
 
+    async def delete_execution_files(self) -> list[str]:
+        """Delete every file of this execution (Kestra's PurgeCurrentExecutionFiles); the
+        URIs deleted. Optional: a storage that cannot raises ``NotImplementedError``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot purge an execution's files")
+
 
 class KeyValueStore(abc.ABC):
     """The namespaced key-value store, seen from a flow (its namespace is the default).

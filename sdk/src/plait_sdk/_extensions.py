@@ -53,6 +53,12 @@ class StorageBackend(abc.ABC):
     async def delete(self, key: str) -> bool:
         """Delete ``key``; True when something was deleted."""
 
+    async def keys(self, prefix: str) -> list[str]:
+        """The keys under ``prefix`` (a directory-like prefix, without its trailing ``/``),
+        sorted. Optional: a backend that cannot list raises ``NotImplementedError`` (then
+        PurgeCurrentExecutionFiles cannot run on it)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its keys")
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections; called once on shutdown."""
 

@@ -291,6 +291,10 @@ class Subflow(_ChildFlow):
     blueprint_version: str | None = None
     """With ``blueprint``: the blueprint versions accepted, a range such as ``>=1.0,<2``
     (``version:`` on a task selects the task type's version, as on every task)."""
+    outputs: dict[str, Any] | None = None
+    """Deprecated (Kestra before 0.15): outputs to take from the subflow execution, each a
+    template rendered in that execution's context (``{{ outputs.task.value }}``); used when the
+    subflow's flow declares no ``outputs`` of its own."""
 
     @model_validator(mode="after")
     def _one_target(self) -> Subflow:

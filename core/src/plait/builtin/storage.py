@@ -367,10 +367,52 @@ class Delete(Task):
         return DeleteOutput(uri=self.uri, deleted=deleted)
 
 
+class PurgeOutput(Output):
+    uris: list[str]
+    """The deleted files' internal-storage URIs."""
+
+
+class PurgeCurrentExecutionFiles(Task):
+    """Delete every file this execution wrote to internal storage (its inputs' files, its
+    tasks' outputs); nothing to delete is not a failure."""
+
+    type_name: ClassVar[str] = "plait.core.storage.PurgeCurrentExecutionFiles"
+    # Kestra's older PurgeExecution is rewritten to this name (plait.flows._legacy).
+    aliases: ClassVar[tuple[str, ...]] = _aliases("PurgeCurrentExecutionFiles")
+    examples: ClassVar[tuple[Example, ...]] = (
+        Example(
+            title="Clean up at the end of the execution",
+            code="id: purge\ntype: plait.core.storage.PurgeCurrentExecutionFiles",
+        ),
+    )
+
+    include_child_executions: bool | str = False
+    """Accepted as Kestra accepts it; subflow executions keep their own files (Kestra's task
+    does not purge them either)."""
+    include_states: bool | str = False
+    """Accepted as Kestra accepts it; Plait keeps no state files."""
+
+    async def run(self, ctx: RunContext) -> PurgeOutput:
+        try:
+            uris = await ctx.storage.delete_execution_files()
+        except NotImplementedError as error:
+            raise TaskFailure(f"this internal storage cannot purge files: {error}") from None
+        return PurgeOutput(uris=uris)
+
+
 def _checked_extension(value: str) -> str:
     if not re.fullmatch(r"\.[A-Za-z0-9_-]{1,20}", value):
         raise ValueError(f"expected an extension such as .csv, got {value!r}")
     return value
 
 
-STORAGE_TASKS = (Write, Concat, Split, Size, Delete, ForEachItemSplit, ForEachItemMerge)
+STORAGE_TASKS = (
+    Write,
+    Concat,
+    Split,
+    Size,
+    Delete,
+    PurgeCurrentExecutionFiles,
+    ForEachItemSplit,
+    ForEachItemMerge,
+)

@@ -24,7 +24,9 @@ from plait_sdk import UserError
 from plait.builtin import flowable as fl
 from plait.engine._context import kestra_date, run_envs, run_globals
 from plait.engine._model import Attempt, Execution, TaskRun
+from plait.engine._restart import RESTARTED_LABEL, WORKING_DIRECTORY, plan_restart
 from plait.engine._retry import next_attempt_at
+from plait.engine._templated import retry_for, timeout_of
 from plait.flows import (
     Flow,
     FlowableTask,
@@ -243,6 +245,19 @@ class Executor:
             ctx["parents"] = parents
             if parents:
                 ctx["parent"] = parents[0]
+            # Inside a WorkingDirectory, Kestra's worker task: its task run is workerTaskrun.
+            worker = next(
+                (a for a in ancestors if self.specs[a.task_id].type == WORKING_DIRECTORY), None
+            )
+            if worker is not None:
+                ctx["workerTaskrun"] = {
+                    "id": worker.id,
+                    "startDate": kestra_date(worker.history[0].date if worker.history else None),
+                    "value": self.value_of(worker),
+                    "iteration": self.iteration_of(worker),
+                    "attemptsCount": 0,
+                    "parentId": worker.parent_id,
+                }
         return ctx
 
     async def render(self, run: TaskRun | None, value: Any) -> Any:
@@ -535,8 +550,14 @@ class Executor:
                 self._start_attempt(run)
             return
         model = spec.flowable
-        if spec.timeout is not None and self._flowable_timed_out(spec, run):
-            return
+        if spec.timeout is not None:
+            try:
+                timeout = await timeout_of(self.render, run, spec)
+            except (TemplateError, UserError) as error:
+                self._fail(run, f"task '{spec.id}': {error}")
+                return
+            if timeout is not None and self._flowable_timed_out(run, timeout):
+                return
         try:
             handler = _HANDLERS[type(model)]
         except KeyError:
@@ -547,19 +568,18 @@ class Executor:
         except (TemplateError, UserError) as error:
             self._fail(run, f"task '{spec.id}': {error}")
 
-    def _flowable_timed_out(self, spec: TaskSpec, run: TaskRun) -> bool:
+    def _flowable_timed_out(self, run: TaskRun, timeout: timedelta) -> bool:
         """A flowable task past its ``timeout``: its unfinished children are killed (running
         ones cancelled by the runner) and it fails once none is left running."""
-        assert spec.timeout is not None
         started = next((t.date for t in run.history if t.state is State.RUNNING), None)
         if started is None:
             return False
-        deadline = started + spec.timeout
+        deadline = started + timeout
         if self._now < deadline and "timedOut" not in run.scratch:
             self._wake(deadline)
             return False
         if "timedOut" not in run.scratch:
-            run.scratch["timedOut"] = format_duration(spec.timeout)
+            run.scratch["timedOut"] = format_duration(timeout)
             self._touch(run)
         still_running = False
         for child in self.descendants(run):
@@ -627,7 +647,7 @@ class Executor:
             attempt.state = State.SUCCESS
             run.outputs = outputs or {}
             run.error = None
-            policy = self.retry_of(spec)
+            policy = retry_for(self.retry_of(spec), run)
             warn = policy is not None and policy.warning_on_retry and len(run.attempts) > 1
             self._end(run, State.WARNING if warn else State.SUCCESS)
         else:
@@ -636,7 +656,7 @@ class Executor:
             run.error = error
             first = run.attempts[0].started or now
             due = next_attempt_at(
-                self.retry_of(spec),
+                retry_for(self.retry_of(spec), run),
                 attempts_made=len(run.attempts),
                 first_started=first,
                 now=now,
@@ -751,7 +771,8 @@ class Executor:
                 still_running = True  # the runner cancels it; its report ends it as KILLED
                 continue
             self._set(run, State.KILLED)
-        self._set_execution(State.KILLING if still_running else State.KILLED)
+        final = self.execution.kill_state or State.KILLED  # a breached SLA's FAILED/CANCELLED
+        self._set_execution(State.KILLING if still_running else final)
 
     def request_pause(self) -> None:
         self.execution.pause_requested = True
@@ -791,29 +812,42 @@ class Executor:
             if r.state is State.PAUSED and isinstance(self.specs[r.task_id].flowable, fl.Subflow)
         ]
 
-    def restart(self, now: datetime) -> list[TaskRun]:
-        """Restart from the failed task runs: a new attempt for each, earlier outputs kept."""
+    def restart(self, now: datetime) -> tuple[list[TaskRun], list[TaskRun]]:
+        """Restart as Kestra does (plait.engine._restart): failed runs and their ancestors are
+        reopened, a new attempt for each runnable one, other outputs kept; handler runs and
+        the runs inside a reopened WorkingDirectory are removed. Returns (reopened, removed)."""
         self._now = now
-        restarted = []
-        for run in self.runs.values():
-            if run.state not in (State.FAILED, State.KILLED):
-                continue
+        plan = plan_restart(self.flow, self.specs, self.runs)
+        for run in plan.removed:
+            del self.runs[run.id]
+        if plan.removed:
+            gone = {r.id for r in plan.removed}
+            self.execution.task_runs = [r for r in self.execution.task_runs if r.id not in gone]
+            self._by_key = {k: r for k, r in self._by_key.items() if r.id not in gone}
+            self._maybe_paused = [r for r in self._maybe_paused if r.id not in gone]
+            self.outputs = {}
+            for run in self.execution.task_runs:
+                self._record_outputs(run)
+        self._cursors = {}
+        for run in plan.reopened:
             spec = self.specs[run.task_id]
             run.error = None
+            run.scratch.pop("timedOut", None)
             if self._is_flowable(spec):
                 run.transition(State.RUNNING, now)
             else:
                 run.transition(State.CREATED, now)
             self._touch(run)
-            restarted.append(run)
-        if restarted:
+        if plan.reopened or plan.removed:
             self.execution.attempt += 1
+            self.execution.labels = {**self.execution.labels, RESTARTED_LABEL: "true"}
             self.execution.kill_requested = False
             self.execution.pause_requested = False
             self.execution.exit_state = self.execution.exit_run = None
+            self.execution.kill_state = None
             self.execution.error = None
             self._set_execution(State.RUNNING)
-        return restarted
+        return plan.reopened, plan.removed
 
     def recover(self, now: datetime) -> list[TaskRun]:
         """After a crash: runnable runs that were RUNNING get a fresh attempt on the next step."""

@@ -160,6 +160,11 @@ class Execution(Model):
     """Set by an Exit task: the state the execution ends in once nothing runs any more."""
     exit_run: str | None = None
     """The Exit task run that set ``exit_state``."""
+    kill_state: State | None = None
+    """The state a kill ends the execution in (FAILED or CANCELLED for a breached SLA);
+    KILLED when unset."""
+    slas_breached: list[str] = Field(default_factory=list)
+    """Ids of the flow's SLAs this execution breached (each acts once)."""
     task_runs: list[TaskRun] = Field(default_factory=list)
 
     @field_serializer("inputs", "trigger", "outputs", "variables")

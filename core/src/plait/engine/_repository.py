@@ -168,8 +168,11 @@ class Repository(abc.ABC):
         metrics: Sequence[MetricRecord] = (),
         also: Sequence[Execution] = (),
         lease: Lease | None = None,
+        removed: Sequence[str] = (),
     ) -> None:
-        """Insert or update the execution header and the given task runs, atomically.
+        """Insert or update the execution header and the given task runs, atomically; delete
+        the task runs whose ids are in ``removed`` (a restart drops some) in the same
+        transaction.
 
         ``execution.task_runs`` is not written implicitly; pass the runs that changed. Logs and
         metrics given here are written in the same transaction, so a task run is never stored

@@ -48,7 +48,9 @@ def next_attempt_at(
     """When the next attempt is due, or ``None`` when the policy allows no more."""
     if policy is None:
         return None
-    if policy.max_attempts is not None and attempts_made >= policy.max_attempts:
+    # A templated maxAttempts not rendered (plait.engine._templated.retry_for) allows none.
+    limit = policy.max_attempts if isinstance(policy.max_attempts, int) else 1
+    if policy.max_attempts is not None and attempts_made >= limit:
         return None
     due = now + delay(policy, attempts_made, rng)
     if policy.max_duration is not None and due - first_started > policy.max_duration:

@@ -41,6 +41,8 @@ import pydantic
 from plait_sdk import Output, StorageBackend, TaskFailure, UserError
 
 from plait.blueprints import find, subflow_flow_id, subflow_source
+from plait.builtin import flowable as fl
+from plait.engine import _sla as sla
 from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import LOOP_VALUES, Executor, value_key
 from plait.engine._files import TemplateFiles
@@ -54,6 +56,7 @@ from plait.engine._repository import (
 )
 from plait.engine._retry import next_attempt_at
 from plait.engine._sealing import mark, register, reveal, seal_text
+from plait.engine._templated import resolve_attempts, timeout_of
 from plait.flows import (
     ConcurrencyBehavior,
     Flow,
@@ -317,10 +320,12 @@ class Runner:
         logs: Sequence[LogRecord] = (),
         metrics: Sequence[MetricRecord] = (),
         also: Sequence[Execution] = (),
+        removed: Sequence[str] = (),
     ) -> None:
         """Every write of an execution by this runner: fenced by its lease, which is renewed,
         or given back when the execution has ended. ``also`` are new executions this runner
-        then holds (a flow-level retry's next try)."""
+        then holds (a flow-level retry's next try); ``removed`` are ids of task runs deleted
+        (a restart's)."""
         hold = self._held.get(execution.id)
         if hold is None or not hold.active:
             raise RuntimeError(f"execution {execution.id} saved without holding its lease")
@@ -331,7 +336,13 @@ class Runner:
         lease = Lease(self.owner, hold.epoch, self._expiry(), release)
         try:
             await self.repo.save(
-                execution, changed, logs=logs, metrics=metrics, also=also, lease=lease
+                execution,
+                changed,
+                logs=logs,
+                metrics=metrics,
+                also=also,
+                lease=lease,
+                removed=removed,
             )
         except BaseException as error:
             for other_id in new:
@@ -686,6 +697,8 @@ class Runner:
                     f"execution timed out after {format_duration(flow.timeout or timedelta())}"
                 )
                 executor.request_kill()
+            if flow.sla:
+                self._log_sla(d, execution, sla.due(flow, execution, now))
             step = await executor.step(now)
             for run in step.changed:
                 # Failures the executor decided (a flowable's template, a runIf) have no worker
@@ -701,6 +714,11 @@ class Runner:
                         )
                     )
             if execution.state.terminal:
+                if flow.sla:
+                    render = functools.partial(
+                        self._render_for(execution, d.masker), executor.context_for(None)
+                    )
+                    self._log_sla(d, execution, await sla.assert_ended(flow, execution, render))
                 await self._finalize(flow, execution, d)
             for run in step.changed:
                 d.unsaved[run.id] = run
@@ -736,11 +754,16 @@ class Runner:
             if execution.state.terminal:
                 return
             idle = not d.workers and not d.children
-            if execution.state is State.PAUSED and idle and step.wake_at is None:
+            breach = sla.next_deadline(flow, execution) if flow.sla else None
+            if breach is not None and execution.kill_requested:
+                breach = None
+            if execution.state is State.PAUSED and idle and step.wake_at is None and not breach:
                 return  # waits for a resume; a timed pause (wake_at) is waited for here
             wake = step.wake_at
             if deadline is not None and not execution.kill_requested:
                 wake = deadline if wake is None else min(wake, deadline)
+            if breach is not None:
+                wake = breach if wake is None else min(wake, breach)
             if execution.state is State.PAUSED and idle and wake is not None:
                 outcome = await self._wait_released(execution, d, hold, wake)
                 if outcome == "handed":
@@ -851,6 +874,13 @@ class Runner:
             # Labels are shown and indexed in clear: a secret in one is masked, not sealed.
             execution.labels.update(d.masker.mask_value(run.outputs.get("labels", {})))
 
+    @staticmethod
+    def _log_sla(d: _Driving, execution: Execution, warnings: list[str]) -> None:
+        for message in warnings:
+            d.log.add(
+                LogRecord(execution_id=execution.id, level="WARN", message=d.masker.mask(message))
+            )
+
     async def _persist(self, execution: Execution, changed: list[TaskRun], d: _Driving) -> None:
         # One transaction: a task run is never stored as ended without its logs and metrics,
         # nor an execution as RETRIED without the execution that retries it.
@@ -872,7 +902,29 @@ class Runner:
         also = [d.successor] if d.successor is not None else []
         await self._save(execution, changed, logs=d.log.take(), metrics=metrics, also=also)
 
+    def _parent_outputs_mapping(self, execution: Execution) -> dict[str, Any] | None:
+        """The older ``outputs`` mapping of the Subflow task that started ``execution``
+        (Kestra before 0.15), when its parent is driven here."""
+        parent = self._driving.get(execution.parent_execution_id or "")
+        if parent is None or execution.parent_taskrun_id is None:
+            return None
+        run = parent.executor.runs.get(execution.parent_taskrun_id)
+        model = parent.executor.specs[run.task_id].flowable if run is not None else None
+        mapping = getattr(model, "outputs", None) if isinstance(model, fl.Subflow) else None
+        return mapping if isinstance(mapping, dict) else None
+
     async def _finalize(self, flow: Flow, execution: Execution, d: _Driving) -> None:
+        succeeded = execution.state in (State.SUCCESS, State.WARNING)
+        mapping = None if flow.outputs or not succeeded else self._parent_outputs_mapping(execution)
+        if mapping:
+            render = self._render_for(execution, d.masker)
+            try:
+                legacy = await render(d.executor.context_for(None), mapping)
+            except (TemplateError, UserError) as error:
+                execution.error = f"the Subflow task's outputs: {error}"
+                execution.transition(State.FAILED)
+            else:
+                execution.outputs = mark(self.key_ring, d.masker, plain_value(legacy))
         if execution.state in (State.SUCCESS, State.WARNING) and flow.outputs:
             context = d.executor.context_for(None)
             outputs: dict[str, Any] = {}
@@ -955,14 +1007,15 @@ class Runner:
                 ctx = self._context(flow, execution, d, run)
                 d.contexts[run.id] = ctx
                 task = await self._materialise(d, run, spec)
-                if spec.timeout is not None:
+                # timeout and maxAttempts may be templates (plait.engine._templated).
+                await resolve_attempts(d.executor.render, run, d.executor.retry_of(spec))
+                timeout = await timeout_of(d.executor.render, run, spec)
+                if timeout is not None:
                     try:
-                        result = await asyncio.wait_for(task.run(ctx), spec.timeout.total_seconds())
+                        result = await asyncio.wait_for(task.run(ctx), timeout.total_seconds())
                     except TimeoutError:
                         ctx.cancel()
-                        raise TaskFailure(
-                            f"timed out after {format_duration(spec.timeout)}"
-                        ) from None
+                        raise TaskFailure(f"timed out after {format_duration(timeout)}") from None
                 else:
                     result = await task.run(ctx)
                 # Kept intact for the tasks after this one; what holds a secret is sealed at
@@ -1364,10 +1417,10 @@ class Runner:
                     f"is {execution.state.value}"
                 )
             flow, executor = await self._executor_for(execution)
-            changed = executor.restart(utcnow())
+            changed, removed = executor.restart(utcnow())
             await self.repo.clear_kill(execution_id)
             await self.repo.clear_pause(execution_id)
-            await self._save(execution, changed)
+            await self._save(execution, changed, removed=[r.id for r in removed])
         except BaseException as error:
             await self._let_go(execution_id, error)
             raise

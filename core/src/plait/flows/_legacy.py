@@ -36,6 +36,8 @@ _PACKAGES = (
     ("io.kestra.plugin.fs.http.", "io.kestra.plugin.core.http."),
 )
 
+_PURGE = "io.kestra.plugin.core.storage.PurgeCurrentExecutionFiles"
+
 #: Types whose current form has another name (and property names: old -> new).
 _RENAMED_TYPES: dict[str, tuple[str, dict[str, str]]] = {
     "io.kestra.core.tasks.flows.Flow": ("io.kestra.plugin.core.flow.Subflow", {}),
@@ -43,9 +45,12 @@ _RENAMED_TYPES: dict[str, tuple[str, dict[str, str]]] = {
     "io.kestra.core.tasks.debugs.Echo": ("io.kestra.plugin.core.log.Log", {"format": "message"}),
     "io.kestra.plugin.core.debug.Echo": ("io.kestra.plugin.core.log.Log", {"format": "message"}),
     "io.kestra.core.tasks.scripts.Bash": ("io.kestra.plugin.scripts.shell.Commands", {}),
+    "io.kestra.core.tasks.storages.PurgeExecution": (_PURGE, {}),
+    "io.kestra.plugin.core.storage.PurgeExecution": (_PURGE, {}),
 }
 
 _PAUSES = frozenset({"io.kestra.plugin.core.flow.Pause", "plait.core.Pause"})
+_SUBFLOWS = frozenset({"io.kestra.plugin.core.flow.Subflow", "plait.core.Subflow"})
 
 #: Keys of a task holding lists of child tasks (or, for ``cases``, a map of such lists).
 _CHILD_KEYS = ("tasks", "errors", "finally", "afterExecution", "then", "else", "defaults")
@@ -312,6 +317,16 @@ def _task(
                 (*path, "tasks"),
                 "a Pause's tasks",
                 "write them after the Pause (they run once it is resumed)",
+                rewritten=False,
+            )
+        )
+    if task.get("type") in _SUBFLOWS and isinstance(task.get("outputs"), MutableMapping):
+        found.append(
+            Deprecation(
+                (*path, "outputs"),
+                "a Subflow's outputs",
+                "declare outputs on the subflow's flow (they are read from the subflow "
+                "execution the same way)",
                 rewritten=False,
             )
         )

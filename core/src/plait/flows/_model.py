@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from plait_sdk import Model
 from pydantic import Field, PrivateAttr, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
@@ -67,9 +68,28 @@ TERMINAL_STATES = frozenset(
 # -- retry ------------------------------------------------------------------------------------
 
 
+def is_template(value: Any) -> bool:
+    """Whether ``value`` is text holding a template (rendered when the task runs)."""
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
 class _RetryBase(Model):
-    max_attempts: int | None = Field(default=None, ge=1)
-    """Total attempts including the first; unlimited when unset (then maxDuration bounds it)."""
+    max_attempts: int | str | None = None
+    """Total attempts including the first; unlimited when unset (then maxDuration bounds it).
+    On a task's retry, a template (``"{{ inputs.attempts }}"``) is rendered when the task runs."""
+
+    @field_validator("max_attempts", mode="after")
+    @classmethod
+    def _attempts(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, str) and not is_template(value):
+            try:
+                value = int(value)
+            except ValueError:
+                raise ValueError(f"maxAttempts must be a whole number, got {value!r}") from None
+        if isinstance(value, int) and value < 1:
+            raise ValueError("maxAttempts must be at least 1")
+        return value
+
     max_duration: timedelta | None = None
     """Stop retrying once this much time has passed since the first attempt started."""
     warning_on_retry: bool = False
@@ -145,6 +165,12 @@ class RetryBehavior(StrEnum):
 
 
 class _FlowRetry(Model):
+    @model_validator(mode="after")
+    def _no_template(self) -> _FlowRetry:
+        if is_template(getattr(self, "max_attempts", None)):
+            raise ValueError("a flow's retry takes a number of attempts, not a template")
+        return self
+
     behavior: RetryBehavior = RetryBehavior.RETRY_FAILED_TASK
     """``RETRY_FAILED_TASK``: every task without a retry of its own gets this one.
     ``CREATE_NEW_EXECUTION``: a FAILED execution is retried as a new execution of the same
@@ -284,7 +310,8 @@ class TaskSpec(Model):
     type: str
     description: str | None = None
     retry: Retry | None = None
-    timeout: timedelta | None = None
+    timeout: timedelta | str | None = None
+    """A duration, or a template rendering one (rendered when the task runs)."""
     disabled: bool = False
     allow_failure: bool = False
     allow_warning: bool = False
@@ -297,6 +324,14 @@ class TaskSpec(Model):
     """The version of the task type to use; the latest installed when omitted."""
     properties: dict[str, Any] = Field(default_factory=dict)
     """The type's own properties, as written (templates unrendered)."""
+
+    @field_validator("timeout", mode="after")
+    @classmethod
+    def _timeout(cls, value: timedelta | str | None) -> timedelta | str | None:
+        if isinstance(value, str) and not is_template(value):
+            # Reported as pydantic's own duration error (with its "write PT1H" hint).
+            raise PydanticCustomError("time_delta_parsing", "not a valid ISO-8601 duration")
+        return value
 
     # Filled by the flow validator once the type is resolved.
     _type_info: Any = PrivateAttr(default=None)
@@ -397,6 +432,58 @@ class TriggerSpec(Model):
 # -- the flow ----------------------------------------------------------------------------------
 
 
+class SlaType(StrEnum):
+    MAX_DURATION = "MAX_DURATION"
+    """Breached once the execution has run longer than ``duration``."""
+    EXECUTION_ASSERTION = "EXECUTION_ASSERTION"
+    """Breached when ``assert`` does not render true once the execution has ended."""
+
+
+class SlaBehavior(StrEnum):
+    FAIL = "FAIL"
+    """The execution fails (its unfinished task runs are killed)."""
+    CANCEL = "CANCEL"
+    """The execution is cancelled (its unfinished task runs are killed)."""
+    NONE = "NONE"
+    """Nothing but a warning in the logs and the SLA's labels."""
+
+
+class Sla(Model):
+    """One service-level agreement of a flow (Kestra's ``sla``): what to do with an execution
+    that runs too long (``MAX_DURATION``) or ends without meeting an assertion
+    (``EXECUTION_ASSERTION``). Its ``labels`` are added to a breaching execution."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    type: SlaType
+    behavior: SlaBehavior
+    duration: timedelta | None = None
+    """``MAX_DURATION``: the longest an execution may run, counted from its creation."""
+    assert_: str | None = Field(default=None, alias="assert")
+    """``EXECUTION_ASSERTION``: an expression that must render true when the execution ends."""
+    labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_map(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            if not all(isinstance(i, dict) and set(i) == {"key", "value"} for i in value):
+                raise ValueError("a label list holds {key, value} pairs")
+            value = {str(i["key"]): i["value"] for i in value}
+        if isinstance(value, dict):
+            return {str(k): _label_text(v) for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> Sla:
+        if self.type is SlaType.MAX_DURATION and self.duration is None:
+            raise ValueError("a MAX_DURATION sla needs a duration (such as PT8H)")
+        if self.duration is not None and self.duration <= timedelta(0):
+            raise ValueError("the duration of an sla must be positive")
+        if self.type is SlaType.EXECUTION_ASSERTION and not self.assert_:
+            raise ValueError("an EXECUTION_ASSERTION sla needs an assert expression")
+        return self
+
+
 class Flow(Model):
     """A whole flow file."""
 
@@ -418,6 +505,8 @@ class Flow(Model):
     concurrency: Concurrency | None = None
     retry: FlowRetry | None = None
     timeout: timedelta | None = None
+    sla: list[Sla] = Field(default_factory=list)
+    """Kestra's service-level agreements (plait.engine._sla enforces them)."""
     disabled: bool = False
     plugin_defaults: list[PluginDefault] = Field(default_factory=list)
 

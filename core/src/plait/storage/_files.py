@@ -107,6 +107,21 @@ class LocalStorageBackend(StorageBackend):
             return False
         return True
 
+    async def keys(self, prefix: str) -> list[str]:
+        top = self._path(prefix)
+
+        def walk() -> list[str]:
+            if not top.is_dir():
+                return []
+            found = []
+            for path in top.rglob("*"):
+                # Files only; a ".name.<hex>.tmp" is a write in progress, not a file yet.
+                if path.is_file() and not (path.name.startswith(".") and path.suffix == ".tmp"):
+                    found.append(path.relative_to(self.root).as_posix())
+            return sorted(found)
+
+        return await asyncio.to_thread(walk)
+
 
 def execution_prefix(namespace: str, flow_id: str, execution_id: str) -> str:
     return "/".join([*namespace.split("."), flow_id, "executions", execution_id])
@@ -181,6 +196,14 @@ class ExecutionStorage(Storage):
         if not key.startswith(self.read_prefixes[0] + "/"):
             raise StorageError(f"{uri} is not a file of this execution; deletion refused")
         return await self.backend.delete(key)
+
+    async def delete_execution_files(self) -> list[str]:
+        own = self.read_prefixes[0]  # this execution's prefix (a subflow's parent's come after)
+        deleted = []
+        for key in await self.backend.keys(own):
+            if await self.backend.delete(key):
+                deleted.append(SCHEME + "/" + key)
+        return deleted
 
 
 async def _stream(data: bytes | AsyncIterable[bytes] | Path) -> AsyncIterator[bytes]:

@@ -38,6 +38,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -417,6 +418,7 @@ class SqlRepository(Repository):
         metrics: Sequence[MetricRecord] = (),
         also: Sequence[Execution] = (),
         lease: Lease | None = None,
+        removed: Sequence[str] = (),
     ) -> None:
         header = _execution_row(execution)
         others = [_execution_row(e) for e in also]
@@ -437,6 +439,7 @@ class SqlRepository(Repository):
                 (kind, others),
                 ("logs", _log_rows(logs)),
                 ("metrics", _metric_rows(metrics)),
+                ("task_runs_removed", [{"id": i} for i in removed]),
             ],
             done=asyncio.get_running_loop().create_future(),
         )
@@ -941,6 +944,10 @@ class SqlRepository(Repository):
                 "task_runs": (self._upsert_task_runs, task_runs),
                 "logs": (insert(logs_table), logs_table),
                 "metrics": (insert(metrics_table), metrics_table),
+                "task_runs_removed": (
+                    delete(task_runs).where(task_runs.c.id == bindparam("id")),
+                    task_runs,
+                ),
             }[kind]
             found = cache[(kind, keys)] = Prepared(statement, table, keys, conn.dialect)
         return found

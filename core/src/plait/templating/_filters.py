@@ -106,24 +106,80 @@ def format_duration(value: timedelta) -> str:
     return out
 
 
-def to_datetime(value: Any) -> datetime:
+def to_datetime(
+    value: Any, time_zone: str | None = None, existing_format: str | None = None
+) -> datetime:
+    """``value`` as an aware datetime. A value without a zone is read in ``time_zone`` (UTC by
+    default), as Kestra's date filters read it with their ``timeZone``; text is ISO-8601, or
+    written in the Java pattern ``existing_format`` (Kestra's ``existingFormat``)."""
     if isinstance(value, Undefined):
         str(value)  # raises, naming the undefined path
+    zone = _zone(time_zone) if time_zone else UTC
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return value if value.tzinfo else value.replace(tzinfo=zone)
     if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        return datetime(value.year, value.month, value.day, tzinfo=zone)
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 1e11 else value  # epoch millis vs seconds
         return datetime.fromtimestamp(seconds, UTC)
+    if isinstance(value, str) and existing_format:
+        try:
+            parsed = datetime.strptime(value.strip(), _strptime_pattern(existing_format))
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a date written as {existing_format!r} (existingFormat)"
+            ) from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
     if isinstance(value, str):
         text = value.strip().replace("Z", "+00:00")
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
             raise ValueError(f"not a date or datetime: {value!r}") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
     raise ValueError(f"not a date or datetime: {value!r}")
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r} (timeZone): use an IANA name such as "
+            "'Europe/Paris' or 'UTC'"
+        ) from None
+
+
+#: Java DateTimeFormatter letters as strptime reads them (Kestra's existingFormat).
+_PARSE = {
+    "y": "%Y", "u": "%Y", "yy": "%y", "uu": "%y", "MMMM": "%B", "MMM": "%b", "M": "%m",
+    "d": "%d", "H": "%H", "h": "%I", "m": "%M", "s": "%S", "S": "%f", "a": "%p", "EEEE": "%A",
+    "E": "%a", "D": "%j", "X": "%z", "x": "%z", "Z": "%z", "z": "%Z",
+}  # fmt: skip
+
+
+def _strptime_pattern(pattern: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for match in _JAVA.finditer(pattern):
+        out.append(pattern[pos : match.start()].replace("%", "%%"))
+        pos = match.end()
+        token = match.group(0)
+        if token == "''":
+            out.append("'")
+        elif token.startswith("'"):
+            out.append(token[1:-1].replace("''", "'").replace("%", "%%"))
+        else:
+            found = _PARSE.get(token) or _PARSE.get(token[0])
+            if found is None:
+                raise ValueError(f"existingFormat: the pattern letter {token[0]!r} is unsupported")
+            out.append(found)
+    out.append(pattern[pos:].replace("%", "%%"))
+    return "".join(out)
 
 
 _JAVA = re.compile(r"''|'(?:[^']|'')*'|([a-zA-Z])\1*")
@@ -135,14 +191,20 @@ _JAVA_MAP = {
 
 
 def format_date(
-    value: Any, pattern: str = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX", timezone: str | None = None
+    value: Any,
+    pattern: str = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX",
+    timezone: str | None = None,
+    **named: Any,
 ) -> str:
-    """Format with a Java ``DateTimeFormatter`` pattern (Kestra's) or a ``strftime`` one."""
-    moment = to_datetime(value)
-    if timezone:
-        from zoneinfo import ZoneInfo
+    """Format with a Java ``DateTimeFormatter`` pattern (Kestra's) or a ``strftime`` one.
 
-        moment = moment.astimezone(ZoneInfo(timezone))
+    Kestra's named arguments: ``format`` (the pattern), ``timeZone`` (the zone the date is
+    shown in, and the one a date without a zone is read in), ``existingFormat`` (the Java
+    pattern text is written in) and ``locale`` (accepted; names are English)."""
+    pattern, time_zone, existing = _date_arguments("date", pattern, timezone, named)
+    moment = to_datetime(value, time_zone, existing)
+    if time_zone:
+        moment = moment.astimezone(_zone(time_zone))
     if "%" in pattern:
         return moment.strftime(pattern)
     if pattern in ("iso", "ISO"):
@@ -206,8 +268,31 @@ def date_add(value: Any, amount: int, unit: str = "DAYS") -> datetime:
     return to_datetime(value) + timedelta(**{_UNITS[key]: amount})
 
 
-def timestamp(value: Any) -> int:
-    return int(to_datetime(value).timestamp())
+def _date_arguments(
+    name: str, pattern: str | None, timezone: str | None, named: dict[str, Any]
+) -> tuple[str, str | None, str | None]:
+    """Kestra's named arguments of its date filters: (format, timeZone, existingFormat)."""
+    unknown = set(named) - {"format", "timeZone", "existingFormat", "locale"}
+    if unknown:
+        raise TypeError(
+            f"{name}() has no argument {', '.join(sorted(unknown))}; "
+            "it takes format, timeZone, existingFormat and locale"
+        )
+    fmt = named.get("format", pattern)
+    return str(fmt), named.get("timeZone", timezone), named.get("existingFormat")
+
+
+def date_instant(value: Any, named: dict[str, Any], name: str) -> datetime:
+    """The instant a timestamp filter reads: ``timeZone`` places a date without a zone,
+    ``existingFormat`` reads text (Kestra's arguments of timestamp, timestampMilli...)."""
+    _, time_zone, existing = _date_arguments(name, "", None, named)
+    return to_datetime(value, time_zone, existing)
+
+
+def timestamp(value: Any, **named: Any) -> int:
+    """Unix time in seconds (Kestra's ``timestamp``; ``timeZone`` places a date without a
+    zone, ``existingFormat`` reads text)."""
+    return int(date_instant(value, named, "timestamp").timestamp())
 
 
 # -- strings and collections ----------------------------------------------------------------

@@ -916,29 +916,29 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _FRACTION = re.compile(r"\d{2}:\d{2}:\d{2}[.,](\d{7,})")
 
 
-def _epoch_nanos(value: Any) -> int:
+def _epoch_nanos(value: Any, named: dict[str, Any], name: str) -> int:
     """Nanoseconds since 1970-01-01 UTC; ISO text keeps digits beyond the microsecond."""
-    nanos = (f.to_datetime(value) - _EPOCH) // timedelta(microseconds=1) * 1000
-    if isinstance(value, str):
+    nanos = (f.date_instant(value, named, name) - _EPOCH) // timedelta(microseconds=1) * 1000
+    if isinstance(value, str) and not named.get("existingFormat"):
         extra = _FRACTION.search(value)
         if extra is not None:
             nanos += int(extra.group(1)[6:9].ljust(3, "0"))
     return nanos
 
 
-def timestamp_milli(value: Any) -> int:
-    """Unix time in milliseconds."""
-    return _epoch_nanos(value) // 1_000_000
+def timestamp_milli(value: Any, **named: Any) -> int:
+    """Unix time in milliseconds (``timeZone``, ``existingFormat`` as ``timestamp``)."""
+    return _epoch_nanos(value, named, "timestampMilli") // 1_000_000
 
 
-def timestamp_micro(value: Any) -> int:
+def timestamp_micro(value: Any, **named: Any) -> int:
     """Unix time in microseconds."""
-    return _epoch_nanos(value) // 1_000
+    return _epoch_nanos(value, named, "timestampMicro") // 1_000
 
 
-def timestamp_nano(value: Any) -> int:
+def timestamp_nano(value: Any, **named: Any) -> int:
     """Unix time in nanoseconds."""
-    return _epoch_nanos(value)
+    return _epoch_nanos(value, named, "timestampNano")
 
 
 def uuid() -> str:

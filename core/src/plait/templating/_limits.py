@@ -642,8 +642,21 @@ def guard_function(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def bounded_range(*args: int) -> range:
-    """``range()``: refused past ``template_max_items`` items."""
-    numbers = range(*args)
+    """``range()`` as Pebble's: ``range(start, end[, step])`` includes ``end`` (``range(1, 3)``
+    is 1, 2, 3; ``range(5, 1, -2)`` is 5, 3, 1), a step of 0 is refused. ``range(n)``, which
+    Pebble lacks, is Jinja's: the ``n`` numbers from 0. Refused past ``template_max_items``."""
+    if len(args) == 1:
+        numbers = range(args[0])
+    elif len(args) in (2, 3):
+        start, end, step = (*args, 1) if len(args) == 2 else args
+        if step == 0:
+            raise TemplateRenderError("range(): the step must not be 0")
+        # Pebble's range includes its end: one past it, in the step's direction.
+        numbers = range(start, end + (1 if step > 0 else -1), step)
+    else:
+        raise TemplateRenderError(
+            f"range() takes (start, end) or (start, end, step), got {len(args)} arguments"
+        )
     check_items(len(numbers), "the range")
     return numbers
 
