@@ -66,6 +66,7 @@ from plait.flows import (
 )
 from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV, plain_value
+from plait.nsfiles import NamespaceFileStore, ScopedNamespaceFiles
 from plait.limits import limits
 from plait.plugins import PluginHost, installed, requirement_problems, version_problem
 from plait.runtime import configured_engine
@@ -172,6 +173,7 @@ class Runner:
         on_step: Callable[[Execution], None] | None = None,
         on_secret_read: SecretAudit | None = None,
         kv: KVStore | None = None,
+        namespace_files: NamespaceFileStore | None = None,
         key_ring: KeyRing | None = None,
         poll_interval: float = 1.0,
         rng_seed: int | None = None,
@@ -188,6 +190,7 @@ class Runner:
         self._on_step = on_step
         self._on_secret_read = on_secret_read
         self.kv = kv
+        self.namespace_files = namespace_files
         # SECRET inputs are sealed before they are stored; without a configured ring the key
         # lives only in this process (recovering such an execution elsewhere fails clearly).
         self.key_ring = key_ring or KeyRing([MasterKey.generate()])
@@ -1058,6 +1061,11 @@ class Runner:
             secret=secret,
             metrics=d.metrics,
             kv=ScopedKV(self.kv, flow.namespace) if self.kv is not None else None,
+            namespace_files=(
+                ScopedNamespaceFiles(self.namespace_files, flow.namespace)
+                if self.namespace_files is not None
+                else None
+            ),
             log_level=d.executor.spec_of(run).log_level,
         )
 
