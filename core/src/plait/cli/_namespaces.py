@@ -148,9 +148,19 @@ def list_files(
 
         async def fetch(client: Remote) -> list[dict[str, Any]]:
             _, body = await client.call(
-                "GET", f"/namespaces/{ns}/files/search", params={"path": "/" + prefix}
+                "GET",
+                f"/namespaces/{ns}/files/directory",
+                params={"path": "/" + prefix.lstrip("/"), "recursive": "true"},
             )
-            return list(body["results"])
+            return [
+                {
+                    "path": item["path"].lstrip("/"),
+                    "size": item["size"],
+                    "version": item["version"],
+                    "updated": item["lastModifiedTime"],
+                }
+                for item in body["results"]
+            ]
 
         rows = _remote(server, token, fetch)
     else:
@@ -204,7 +214,7 @@ def delete(
             _, body = await client.call(
                 "DELETE", f"/namespaces/{ns}/files", params={"path": "/" + clean}
             )
-            return list(body.get("deleted", []))
+            return [str(p).lstrip("/") for p in body.get("deleted", [])]
 
         gone = _remote(server, token, remove)
     else:

@@ -172,9 +172,9 @@ async def _run_one(
     progress: Progress,
     files: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> Execution:
+    from plait.cli._inputs import local_inputs
     from plait.engine import new_id
     from plait.flows import validate_flow_text
-    from plait.cli._inputs import local_inputs
     from plait.local import LocalHome, local_runner
 
     async with local_runner(

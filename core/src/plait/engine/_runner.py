@@ -66,8 +66,8 @@ from plait.flows import (
 )
 from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV, plain_value
-from plait.nsfiles import NamespaceFileStore, ScopedNamespaceFiles
 from plait.limits import limits
+from plait.nsfiles import NamespaceFileStore, ScopedNamespaceFiles
 from plait.plugins import PluginHost, installed, requirement_problems, version_problem
 from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed

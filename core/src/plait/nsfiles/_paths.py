@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable
 from pathlib import PurePosixPath
 
@@ -53,7 +54,8 @@ def check_path(path: str, *, directory: bool = False) -> str:
     if not clean:
         raise UserError("invalid namespace file path: empty")
     for part in clean.split("/"):
-        if part in ("", ".", ".."):
+        # Also a segment that URL-decodes to one: a path may be decoded again on its way.
+        if part in ("", ".", "..") or urllib.parse.unquote(part) in (".", ".."):
             raise UserError(
                 f"invalid namespace file path {path!r}: '..', '.' and empty segments are refused"
             )

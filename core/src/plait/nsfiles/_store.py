@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
+
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from plait_sdk import NamespaceFiles, UserError
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select
@@ -124,7 +126,9 @@ class NamespaceFileStore:
             rows = conn.execute(query).all()
             conn.commit()
             found: dict[str, FileStat] = {}
-            for path, version, size, created in rows:
+            for path, version, size, stored in rows:
+                # SQLite gives timestamps back without their zone: they are UTC.
+                created = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
                 first = found.get(path)
                 found[path] = FileStat(
                     path=path,
@@ -141,7 +145,7 @@ class NamespaceFileStore:
         clean = check_path(path)
         return next((f for f in await self.list(namespace, clean) if f.path == clean), None)
 
-    async def delete(self, namespace: str, path: str) -> list[str]:
+    async def delete(self, namespace: str, path: str) -> builtins.list[str]:
         """Delete the file ``path``, or every file under the directory ``path``; the paths
         deleted."""
         check_namespace(namespace)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.dialects.mysql import LONGBLOB
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -20,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.mysql import LONGBLOB
 
 metadata = MetaData()
 

@@ -270,6 +270,7 @@ class ScriptTask(Task):
         open."""
         seen: dict[str, str] = {}
         changes: dict[str, Any] = {}
+        new: str | list[str]
         for name in ("script", "commands", "before_commands"):
             value = getattr(self, name, None)
             if isinstance(value, str):
