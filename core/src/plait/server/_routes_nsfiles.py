@@ -20,12 +20,12 @@ from plait.server._models import aware
 
 
 class FilePath(Model):
-    path: str = Field(max_length=1024, description="The file's path, as `/scripts/etl.py`.")
+    path: str = Field(max_length=401, description="The file's path, as `/scripts/etl.py`.")
 
 
 class DirectoryPath(Model):
     path: str = Field(
-        "/", max_length=1024, description="The folder's path (`/`, the default, is the root)."
+        "/", max_length=401, description="The folder's path (`/`, the default, is the root)."
     )
     recursive: bool = Field(
         False, description="Plait's addition: every file below the folder, not only its entries."
@@ -33,7 +33,7 @@ class DirectoryPath(Model):
 
 
 class SearchQuery(Model):
-    q: str = Field("", max_length=1024, description="Text the paths must contain.")
+    q: str = Field("", max_length=401, description="Text the paths must contain.")
 
 
 class FileAttributes(Model):
