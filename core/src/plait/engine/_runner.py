@@ -1108,9 +1108,9 @@ class Runner:
         if not WORKDIR_PROPERTIES & spec.properties.keys():
             return
         render = self._render_for(execution, d.masker)
-        ctx = self._context(flow, execution, d, owner)
 
         async def prepare() -> None:
+            ctx = self._context(flow, execution, d, owner)  # its storage view and its logs
             await self._workdir_setup.prepare(
                 execution_id=execution.id,
                 run_id=owner.id,
