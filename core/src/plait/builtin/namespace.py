@@ -4,6 +4,7 @@ io.kestra.plugin.core.namespace.*), over ``ctx.namespace_files``."""
 from __future__ import annotations
 
 import json
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -14,6 +15,8 @@ from pydantic import BeforeValidator, Field, field_validator
 from plait.nsfiles import check_path, matcher
 
 _K = "io.kestra.plugin.core.namespace."
+#: Characters a storage name refuses (a namespace file name may have spaces, accents...).
+_SAFE = re.compile(r"[^A-Za-z0-9._@+=,~-]")
 
 
 def _one_or_many(value: Any) -> Any:
@@ -157,7 +160,8 @@ class DownloadFiles(Task):
             local = ctx.working_dir.joinpath(*(f"{base}/{path}" if base else path).split("/"))
             await ctx.run_blocking(local.parent.mkdir, parents=True, exist_ok=True)
             await ctx.run_blocking(local.write_bytes, data)
-            out[path] = await ctx.storage.put(f"{base}/{path}" if base else path, data)
+            name = "/".join(_SAFE.sub("_", part) for part in path.split("/"))
+            out[path] = await ctx.storage.put(name, data)
         return FilesOutput(files=out)
 
 
