@@ -1238,8 +1238,14 @@ class Runner:
                 if r.level == "ERROR"
             ]
 
+        store = self.namespace_files
+
+        async def namespace_file(path: str) -> bytes | None:
+            return None if store is None else await store.get(execution.namespace, path)
+
         files = TemplateFiles(
-            lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
+            lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution)),
+            namespace_file if store is not None else None,
         )
         return {"errorLogs": error_logs, **files.functions()}
 
