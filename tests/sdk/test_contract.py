@@ -130,6 +130,7 @@ def test_the_testing_package_exports_exactly_its_all() -> None:
         "HarnessStorage",
         "LogLine",
         "MemoryKeyValueStore",
+        "MemoryNamespaceFiles",
         "Metric",
         "RENDERER_ENTRY_POINT",
         "TaskHarness",

@@ -44,6 +44,8 @@ def test_the_curl_calls_of_docs_api_md_work(tmp_path: Path) -> None:
         assert "released (looks good)" in out  # approved
         assert out.count("event: end\ndata: SUCCESS") == 2
         assert '"outputs": {"ref": "refs/heads/main"}' in out  # the signed GitHub webhook
+        assert '{"path": "/scripts/etl.py", "version": 1}' in out  # a namespace file uploaded
+        assert "hello from a namespace file" in out  # and read back
     finally:
         live.stop()
 

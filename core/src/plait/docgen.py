@@ -62,9 +62,11 @@ DIFFERENCES = {
     "plait.core.EachParallel": "deprecated in Kestra too: prefer ForEach with concurrencyLimit",
     "plait.core.Log": "Echo's `format` becomes `message`",
     "plait.core.Subflow": "no older `outputs` mapping (use the subflow's flow outputs)",
-    "plait.core.WorkingDirectory": "no `cache`",
-    "plait.scripts.python.Script": "`containerImage` ignored with a warning: runs as a local "
-    "process; no Docker task runner",
+    "plait.core.namespace.DeleteFiles": "`files` output: deleted path -> namespace",
+    "plait.core.namespace.UploadFiles": "no `files` output",
+    "plait.core.WorkingDirectory": "no `outputFiles`; `cache` saved at the end of the execution",
+    "plait.scripts.python.Script": "`containerImage` and the Docker task runner accepted: runs as "
+    "a local process, with a warning naming the image",
     "plait.scripts.python.Commands": "as python.Script",
     "plait.scripts.shell.Script": "as python.Script",
     "plait.scripts.shell.Commands": "as python.Script; old `runner: PROCESS` rewritten",

@@ -65,6 +65,9 @@ class Limits:
     log_max_bytes_per_task_run: int = 16 * 1024 * 1024
     """Log bytes stored per task run; the rest are counted in one closing summary line."""
 
+    namespace_file_max_bytes: int = 32 * 1024 * 1024
+    """Largest namespace file stored (upload, API, ``UploadFiles``); a larger one is refused."""
+
     backfill_max_ticks: int = 100_000
     """Ticks one schedule backfill may cover (start to end); a larger range is refused."""
 

@@ -22,6 +22,7 @@ from plait_sdk import SecretBackend, UserError
 from plait.engine import Execution, LogRecord
 from plait.engine._runner import Runner
 from plait.kv import KVStore
+from plait.nsfiles import NamespaceFileStore
 from plait.runtime import plugin_host, settle_heap
 from plait.secrets import ENV_KEY, ENV_KEY_FILE, KeyRing, load_key_ring
 from plait.secrets._backends import SecretResolver
@@ -195,6 +196,7 @@ async def local_runner(
                 on_step=on_step,
                 on_secret_read=audit,
                 kv=KVStore(repo),
+                namespace_files=NamespaceFileStore(repo),
                 key_ring=ring,
             )
             settle_heap()  # start-up is done (see plait._entry)

@@ -3,10 +3,18 @@
 The public API is exactly ``__all__``; every other module is private.
 """
 
-from plait_sdk._context import KeyValueStore, MetricType, RunContext, Storage, TaskLogger
+from plait_sdk._context import (
+    KeyValueStore,
+    MetricType,
+    NamespaceFiles,
+    RunContext,
+    Storage,
+    TaskLogger,
+)
 from plait_sdk._docstrings import DocumentedSchema, attribute_docstrings
 from plait_sdk._errors import PlaitError, PluginError, TaskFailure, UserError, ValidationError
 from plait_sdk._extensions import BLUEPRINT_ID_PATTERN, Blueprint, SecretBackend, StorageBackend
+from plait_sdk._globs import path_matcher
 from plait_sdk._hookspecs import (
     RegisterBlueprint,
     RegisterCommand,
@@ -54,6 +62,7 @@ __all__ = [
     "Masker",
     "MetricType",
     "Model",
+    "NamespaceFiles",
     "Output",
     "PlaitError",
     "PluginError",
@@ -87,6 +96,7 @@ __all__ = [
     "attribute_docstrings",
     "hookimpl",
     "hookspec",
+    "path_matcher",
     "register_task_runner",
     "task_runner_class",
     "task_runner_types",

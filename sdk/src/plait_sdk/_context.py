@@ -110,6 +110,38 @@ class KeyValueStore(abc.ABC):
         """The live keys starting with ``prefix``, sorted."""
 
 
+class NamespaceFiles(abc.ABC):
+    """The namespace files (Kestra's namespace files): code and data shared by the flows of a
+    namespace, seen from a flow (its namespace is the default). Added in plugin API 1.0.
+
+    Paths are relative to the namespace's root, ``/`` separated (a leading ``/`` is accepted,
+    as Kestra writes them); a path that could climb out (``..``), an absolute Windows path or a
+    control character is refused with a :class:`UserError`.
+
+    Example::
+
+        for path in await ctx.namespace_files.list("scripts/"):
+            data = await ctx.namespace_files.read(path)
+        await ctx.namespace_files.write("reports/today.csv", b"a,b\n1,2\n")
+    """
+
+    @abc.abstractmethod
+    async def list(self, prefix: str = "", *, namespace: str | None = None) -> list[str]:
+        """The paths of the files under ``prefix`` (a directory, or ``""`` for all), sorted."""
+
+    @abc.abstractmethod
+    async def read(self, path: str, *, namespace: str | None = None) -> bytes:
+        """The content of the latest version of the file; a :class:`UserError` if missing."""
+
+    @abc.abstractmethod
+    async def write(self, path: str, data: bytes, *, namespace: str | None = None) -> int:
+        """Store ``data`` as a new version of the file; returns the version number (1, 2...)."""
+
+    @abc.abstractmethod
+    async def delete(self, path: str, *, namespace: str | None = None) -> bool:
+        """Delete the file (every version); whether there was one."""
+
+
 class RunContext(abc.ABC):
     """Everything a task may use of the hub while it runs.
 
@@ -176,6 +208,11 @@ class RunContext(abc.ABC):
     def kv(self) -> KeyValueStore:
         """The key-value store (flow namespace by default). Added in plugin API 1.0."""
         raise NotImplementedError("this Plait runtime has no key-value store")
+
+    @property
+    def namespace_files(self) -> NamespaceFiles:
+        """The namespace files (flow namespace by default). Added in plugin API 1.0."""
+        raise NotImplementedError("this Plait runtime has no namespace files")
 
     def now(self) -> datetime:
         """The current time (UTC, timezone-aware). Added in plugin API 1.0.

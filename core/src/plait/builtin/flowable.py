@@ -163,12 +163,34 @@ class AllowFailure(_WithHandlers):
     tasks: list[TaskSpec] = Field(min_length=1)
 
 
+class WorkingDirectoryCache(Model):
+    """Kestra's WorkingDirectory ``cache``."""
+
+    patterns: list[str] = Field(min_length=1)
+    """Globs of the files to keep (`node_modules/**`, `.venv/**`)."""
+    ttl: timedelta | str | None = None
+    """How long a saved cache is restored (ISO-8601 duration); forever when unset."""
+
+
 class WorkingDirectory(_WithHandlers):
-    """Run child tasks sharing one temporary working directory."""
+    """Run child tasks sharing one temporary working directory.
+
+    Before the first child runs, the directory gets the restored `cache` (if any, and fresh),
+    the `namespaceFiles` selected and the `inputFiles`; when the WorkingDirectory ends in
+    SUCCESS, the files matching `cache.patterns` are saved for the next executions of the flow.
+    """
 
     type_name: ClassVar[str] = "plait.core.WorkingDirectory"
     aliases: ClassVar[tuple[str, ...]] = (_K + "WorkingDirectory",)
     tasks: list[TaskSpec] = Field(min_length=1)
+    input_files: dict[str, Any] | str | None = None
+    """Files to create in the directory first, by relative path: inline content, or a
+    `plait:///` URI of internal storage (a FILE input, an output file)."""
+    namespace_files: dict[str, Any] | None = None
+    """Namespace files to copy in first: `{enabled: true, include: [...], exclude: [...]}`, as
+    on the script tasks."""
+    cache: WorkingDirectoryCache | None = None
+    """Files kept from one execution of the flow to the next: `{patterns: [...], ttl: P1D}`."""
 
 
 class PauseBehavior(StrEnum):

@@ -27,6 +27,7 @@ from plait.builtin.basic import (
 )
 from plait.builtin.flowable import FLOWABLE_TASKS
 from plait.builtin.kv import KV_TASKS
+from plait.builtin.namespace import NAMESPACE_TASKS
 from plait.builtin.storage import STORAGE_TASKS
 
 PLAIT_PLUGIN_API = ">=1.0,<2"
@@ -47,7 +48,7 @@ RUNNABLE_TASKS = (
 
 @hookimpl
 def register_tasks(register: RegisterTask) -> None:
-    for task in (*RUNNABLE_TASKS, *KV_TASKS, *STORAGE_TASKS, *FLOWABLE_TASKS):
+    for task in (*RUNNABLE_TASKS, *KV_TASKS, *NAMESPACE_TASKS, *STORAGE_TASKS, *FLOWABLE_TASKS):
         register(task)
 
 

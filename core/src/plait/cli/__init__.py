@@ -11,6 +11,7 @@ from plait.cli import (  # noqa: F401
     _executions,
     _flows,
     _kv,
+    _namespaces,
     _plugins,
     _remote,
     _run,

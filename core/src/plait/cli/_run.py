@@ -30,14 +30,15 @@ home_option = click.option(
 )
 
 
-def parse_pairs(pairs: tuple[str, ...], what: str) -> dict[str, str]:
-    """``key=value`` options as a dict; ``key=@path`` reads the value from a file."""
+def parse_pairs(pairs: tuple[str, ...], what: str, *, read_files: bool = True) -> dict[str, str]:
+    """``key=value`` options as a dict; ``key=@path`` reads the value from a file (unless
+    ``read_files`` is false: then the value keeps its ``@``)."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UserError(f"--{what} {pair!r}: expected KEY=VALUE")
-        if value.startswith("@"):
+        if value.startswith("@") and read_files:
             try:
                 value = Path(value[1:]).read_text("utf-8")
             except OSError as error:
@@ -128,7 +129,9 @@ def run(
         if not isinstance(loaded, dict):
             raise UserError("inputs must be a JSON object", file=str(inputs_json))
         given.update(loaded)
-    given.update(parse_pairs(inputs, "input"))
+    # ``@path`` is read once the flow says the input's type: a FILE input is uploaded as a file.
+    pairs = parse_pairs(inputs, "input", read_files=False)
+    given.update(pairs)
     progress = Progress(err_console, live=True, quiet=quiet or as_json)
     # Files are read before the event loop starts: no blocking I/O inside it.
     source = _read(flow_file)
@@ -140,7 +143,15 @@ def run(
             if file.resolve() != flow_file.resolve()
         ]
     execution = asyncio.run(
-        _run_one((flow_file, source), siblings, given, parse_pairs(labels, "label"), home, progress)
+        _run_one(
+            (flow_file, source),
+            siblings,
+            given,
+            parse_pairs(labels, "label"),
+            home,
+            progress,
+            files=set(pairs),
+        )
     )
     progress.finish(execution)
     if as_json:
@@ -159,7 +170,10 @@ async def _run_one(
     labels: dict[str, str],
     home: Path | None,
     progress: Progress,
+    files: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> Execution:
+    from plait.cli._inputs import local_inputs
+    from plait.engine import new_id
     from plait.flows import validate_flow_text
     from plait.local import LocalHome, local_runner
 
@@ -179,7 +193,11 @@ async def _run_one(
         flow_obj, revision = await runner.deploy(flow[1], file=str(flow[0]))
         for warning in flow_obj.warnings:  # deprecated Kestra forms: they run, say the new one
             err_console.print(f"[yellow]warning:[/] {escape(printable(str(warning)))}")
-        return await runner.run(flow_obj, revision, inputs, labels=labels)
+        execution_id = new_id()
+        inputs = await local_inputs(runner, flow_obj, execution_id, inputs, files)
+        return await runner.run(
+            flow_obj, revision, inputs, labels=labels, execution_id=execution_id
+        )
 
 
 def _calls_subflows(source: str) -> bool:

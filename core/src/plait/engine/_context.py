@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from plait_sdk import KeyValueStore, MetricType, RunContext, Storage, TaskLogger, UserError
+from plait_sdk import (
+    KeyValueStore,
+    MetricType,
+    NamespaceFiles,
+    RunContext,
+    Storage,
+    TaskLogger,
+    UserError,
+)
 
 from plait.engine._model import LogRecord, MetricRecord, TaskRun
 from plait.limits import limits
@@ -213,6 +221,7 @@ class ContextBase(RunContext):
         secret: Callable[[str], Any],
         metrics: list[MetricRecord],
         kv: KeyValueStore | None = None,
+        namespace_files: NamespaceFiles | None = None,
     ) -> None:
         self.namespace = namespace
         self.flow_id = flow_id
@@ -229,6 +238,7 @@ class ContextBase(RunContext):
         self._metrics = metrics
         self._cancelled = False
         self._kv = kv
+        self._namespace_files = namespace_files
 
     @property
     def log(self) -> TaskLogger:
@@ -243,6 +253,12 @@ class ContextBase(RunContext):
         if self._kv is None:
             raise RuntimeError("no key-value store is configured for this runner")
         return self._kv
+
+    @property
+    def namespace_files(self) -> NamespaceFiles:
+        if self._namespace_files is None:
+            raise RuntimeError("no namespace file store is configured for this runner")
+        return self._namespace_files
 
     @property
     def working_dir(self) -> Path:
@@ -306,6 +322,7 @@ class TaskRunContext(ContextBase):
         secret: Callable[[str], Any],
         metrics: list[MetricRecord],
         kv: KeyValueStore | None = None,
+        namespace_files: NamespaceFiles | None = None,
         log_level: str | None = None,
     ) -> None:
         super().__init__(
@@ -323,6 +340,7 @@ class TaskRunContext(ContextBase):
             secret=secret,
             metrics=metrics,
             kv=kv,
+            namespace_files=namespace_files,
         )
         self._run = run
 

@@ -7,7 +7,7 @@ could open: its own and, for a subflow, its parent's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from plait_sdk import UserError
@@ -22,10 +22,17 @@ READ_LIMIT = 32 * 1024 * 1024
 class TemplateFiles:
     """The file functions of one render, over one execution's storage view."""
 
-    def __init__(self, storage: Callable[[], ExecutionStorage]) -> None:
+    def __init__(
+        self,
+        storage: Callable[[], ExecutionStorage],
+        namespace_file: Callable[[str], Awaitable[bytes | None]] | None = None,
+    ) -> None:
         # Made on first use: most renders call no file function.
         self._make = storage
         self._view: ExecutionStorage | None = None
+        #: Kestra's ``read('scripts/q.sql')``: a path that is not a URI names a namespace file
+        #: of the flow's namespace.
+        self._namespace_file = namespace_file
 
     @property
     def _storage(self) -> ExecutionStorage:
@@ -42,7 +49,19 @@ class TemplateFiles:
         }
 
     async def read(self, uri: Any) -> str:
-        """The file's content as UTF-8 text."""
+        """The file's content as UTF-8 text: a ``plait:///`` URI of internal storage, or the path
+        of a namespace file (``scripts/q.sql``, ``nsfile:///scripts/q.sql``)."""
+        if isinstance(uri, str) and not uri.startswith("plait://") and self._namespace_file:
+            path = uri.removeprefix("nsfile://")
+            found = await self._namespace_file(path)
+            if found is None:
+                raise UserError(f"read({uri!s}): no such namespace file")
+            if len(found) > READ_LIMIT:
+                raise UserError(f"read({uri!s}): the file is larger than templates read")
+            try:
+                return found.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"read({uri!s}): the file is not UTF-8 text") from None
         size = await self._storage.size(_uri("read", uri))
         if size > READ_LIMIT:
             raise UserError(

@@ -57,6 +57,7 @@ from plait.engine._repository import (
 from plait.engine._retry import next_attempt_at
 from plait.engine._sealing import mark, register, reveal, seal_text
 from plait.engine._templated import resolve_attempts, timeout_of
+from plait.engine._workdir import WORKDIR_PROPERTIES, WorkingDirectories
 from plait.flows import (
     ConcurrencyBehavior,
     Flow,
@@ -70,6 +71,7 @@ from plait.flows import (
 from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV, plain_value
 from plait.limits import limits
+from plait.nsfiles import NamespaceFileStore, ScopedNamespaceFiles
 from plait.plugins import PluginHost, installed, requirement_problems, version_problem
 from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed
@@ -175,6 +177,7 @@ class Runner:
         on_step: Callable[[Execution], None] | None = None,
         on_secret_read: SecretAudit | None = None,
         kv: KVStore | None = None,
+        namespace_files: NamespaceFileStore | None = None,
         key_ring: KeyRing | None = None,
         poll_interval: float = 1.0,
         rng_seed: int | None = None,
@@ -191,6 +194,8 @@ class Runner:
         self._on_step = on_step
         self._on_secret_read = on_secret_read
         self.kv = kv
+        self.namespace_files = namespace_files
+        self._workdir_setup = WorkingDirectories(storage, asyncio.to_thread, namespace_files)
         # SECRET inputs are sealed before they are stored; without a configured ring the key
         # lives only in this process (recovering such an execution elsewhere fails clearly).
         self.key_ring = key_ring or KeyRing([MasterKey.generate()])
@@ -629,6 +634,13 @@ class Runner:
                     await self.repo.append_logs(driving.log.take())
                 except Exception as error:  # the store failing must not hide why we stopped
                     log.warning("could not store the last log lines: %s", error)
+            try:  # WorkingDirectory caches of the runs that succeeded
+                runs = driving.executor.runs
+                await self._workdir_setup.finish(
+                    execution.id, lambda rid: rid in runs and runs[rid].state is State.SUCCESS
+                )
+            except (UserError, OSError) as error:
+                log.warning("could not save a WorkingDirectory cache: %s", error)
             if driving.workdirs:
                 paths = list(driving.workdirs.values())
                 await asyncio.to_thread(_remove_dirs, paths)
@@ -1006,6 +1018,7 @@ class Runner:
             async with self._slots:
                 ctx = self._context(flow, execution, d, run)
                 d.contexts[run.id] = ctx
+                await self._prepare_workdir(flow, execution, d, run)
                 task = await self._materialise(d, run, spec)
                 # timeout and maxAttempts may be templates (plait.engine._templated).
                 await resolve_attempts(d.executor.render, run, d.executor.retry_of(spec))
@@ -1111,6 +1124,11 @@ class Runner:
             secret=secret,
             metrics=d.metrics,
             kv=ScopedKV(self.kv, flow.namespace) if self.kv is not None else None,
+            namespace_files=(
+                ScopedNamespaceFiles(self.namespace_files, flow.namespace)
+                if self.namespace_files is not None
+                else None
+            ),
             log_level=d.executor.spec_of(run).log_level,
         )
 
@@ -1123,6 +1141,43 @@ class Runner:
                 pe = parent.executor.execution
                 read.append(execution_prefix(pe.namespace, pe.flow_id, pe.id))
         return read
+
+    async def _prepare_workdir(
+        self, flow: Flow, execution: Execution, d: _Driving, run: TaskRun
+    ) -> None:
+        """Before a child of a WorkingDirectory with ``inputFiles``, ``namespaceFiles`` or
+        ``cache`` runs: its directory filled once (plait.engine._workdir)."""
+        owner = next(
+            (
+                p
+                for p in d.executor.ancestors(run)
+                if d.executor.spec_of(p).type == "plait.core.WorkingDirectory"
+            ),
+            None,
+        )
+        if owner is None:
+            return
+        spec = d.executor.spec_of(owner)
+        if not WORKDIR_PROPERTIES & spec.properties.keys():
+            return
+        render = self._render_for(execution, d.masker)
+
+        async def prepare() -> None:
+            ctx = self._context(flow, execution, d, owner)  # its storage view and its logs
+            await self._workdir_setup.prepare(
+                execution_id=execution.id,
+                run_id=owner.id,
+                properties=spec.properties,
+                path=self._workdir(d, run),
+                render=lambda value: render(d.executor.context_for(owner), value),
+                namespace=flow.namespace,
+                flow_id=flow.id,
+                task_id=owner.task_id,
+                read=ctx.storage.read_bytes,
+                log=lambda message: ctx.log.info("%s", message),
+            )
+
+        await self._workdir_setup.ensure(execution.id, owner.id, prepare)
 
     def _workdir(self, d: _Driving, run: TaskRun) -> Path:
         owner = run
@@ -1236,8 +1291,14 @@ class Runner:
                 if r.level == "ERROR"
             ]
 
+        store = self.namespace_files
+
+        async def namespace_file(path: str) -> bytes | None:
+            return None if store is None else await store.get(execution.namespace, path)
+
         files = TemplateFiles(
-            lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution))
+            lambda: ExecutionStorage(self.storage, "_", self._read_prefixes(execution)),
+            namespace_file if store is not None else None,
         )
         return {"errorLogs": error_logs, **files.functions()}
 

@@ -19,7 +19,7 @@ from plait.server._auth import Principal, principal_of
 from plait.server._errors import ApiError, validation_problems
 from plait.server._models import Role
 
-BodyKind = Literal["json", "yaml", "inputs"]
+BodyKind = Literal["json", "yaml", "inputs", "file"]
 Result = pydantic.BaseModel | web.StreamResponse
 
 

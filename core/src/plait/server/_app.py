@@ -13,6 +13,7 @@ from plait.server import (
     _routes_executions,
     _routes_flows,
     _routes_namespaces,
+    _routes_nsfiles,
     _routes_secrets,
     _routes_system,
     _routes_triggers,
@@ -43,6 +44,7 @@ def operations(hub: Hub) -> Api:
     _routes_executions.install(api, hub)
     _logs_stream.install(api, hub)
     _routes_namespaces.install(api, hub)
+    _routes_nsfiles.install(api, hub)
     _routes_secrets.install(api, hub)
     _routes_users.install(api, hub)
     _routes_system.install(api, hub)

@@ -99,6 +99,19 @@ def _operation(op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"application/x-yaml": {"schema": {"type": "string"}}},
         }
+    elif op.body_kind == "file":
+        out["requestBody"] = {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"fileContent": {"type": "string", "format": "binary"}},
+                        "required": ["fileContent"],
+                    }
+                }
+            },
+        }
     elif op.body is not None:
         ref = refs[(op.body, "validation")]
         content: dict[str, Any] = {"application/json": {"schema": ref}}

@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.dialects.mysql import LONGBLOB
 
 metadata = MetaData()
 
@@ -247,4 +248,20 @@ flow_trigger_events = Table(
     Column("depth", Integer, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Index("ix_flow_trigger_events_execution", "execution_id"),
+)
+
+#: Kestra's namespace files: every version of each file, by namespace and path (relative to the
+#: namespace's root, checked by ``plait.nsfiles.check_path``). The latest version is the file;
+#: deleting a file deletes all its versions. Content is held in the database (LONGBLOB on
+#: MariaDB, whose BLOB stops at 64 KiB) within ``PLAIT_LIMIT_NAMESPACE_FILE_MAX_BYTES``.
+namespace_files = Table(
+    "namespace_files",
+    metadata,
+    Column("namespace", String(255), primary_key=True),
+    # 255 + 400 characters keep the key under MariaDB's 3072-byte index limit in utf8mb4.
+    Column("path", String(400), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content", LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb"), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
 )

@@ -18,19 +18,21 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from plait_sdk import Output, RunContext, Task, TaskFailure
+from plait_sdk import Model, Output, RunContext, Task, TaskFailure
 from pydantic import BeforeValidator, Field, field_validator
 
 from plait_scripts._files import (
     INTERNAL_PREFIX,
     all_files,
+    localise_uris,
     match_output_files,
     upload,
     write_input_files,
+    write_namespace_files,
 )
-from plait_scripts.runners import Stream, runner_for
+from plait_scripts.runners import DockerFallbackRunner, Stream, runner_for
 
 
 #: Kestra's `::{"outputs": {...}}::` lines (also `metrics` and `logs`), on stdout or stderr.
@@ -94,6 +96,29 @@ class RunState:
     direct: list[str] | None = None
 
 
+class NamespaceFilesSpec(Model):
+    """Kestra's `namespaceFiles` block of the script tasks (and of WorkingDirectory)."""
+
+    enabled: bool = True
+    """Copy the files (a block given with `enabled: false` copies none)."""
+    include: list[str] = Field(default_factory=list)
+    """Only the files matching one of these globs or `regex:` patterns (all when empty)."""
+    exclude: list[str] = Field(default_factory=list)
+    """Leave out the files matching one of these."""
+    namespaces: list[str] = Field(default_factory=list)
+    """The namespaces to copy from (the flow's when empty)."""
+    folder_per_namespace: bool = False
+    """Put each namespace's files in a folder named after the namespace."""
+    if_exists: Literal["OVERWRITE", "FAIL", "WARN", "IGNORE"] = "OVERWRITE"
+    """When the working directory has the file already: replace it (OVERWRITE, WARN), fail
+    the task (FAIL) or keep it (IGNORE)."""
+
+    @field_validator("include", "exclude", "namespaces", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class ScriptTask(Task):
     """Common base of the script tasks (not registered itself)."""
 
@@ -124,6 +149,10 @@ class ScriptTask(Task):
     container_image: str | None = None
     """Accepted for Kestra compatibility and ignored (with a warning): scripts run as local
     processes."""
+    namespace_files: NamespaceFilesSpec | None = None
+    """Copy namespace files into the working directory before the run (Kestra's
+    `namespaceFiles`): `{enabled: true}` copies all of the flow's namespace; `include` and
+    `exclude` take globs (`scripts/**`, `**.sql`) or `regex:` patterns."""
     task_runner: dict[str, Any] | None = None
     """Where the command runs: `{type: process}` (the default) runs it as a local subprocess
     of the worker (Kestra's `io.kestra.plugin.core.runner.Process` is the same). Other runner
@@ -167,7 +196,14 @@ class ScriptTask(Task):
 
     async def run(self, ctx: RunContext) -> ScriptOutput:
         runner = runner_for(self.task_runner)
-        if self.container_image:
+        if isinstance(runner, DockerFallbackRunner):
+            ctx.log.warning(
+                "no container runtime here: the %s task runner runs the command as a local "
+                "process instead of in image %r",
+                runner.type,
+                runner.image or self.container_image or "(none given)",
+            )
+        elif self.container_image:
             ctx.log.warning(
                 "containerImage %r is ignored by the %s task runner",
                 self.container_image,
@@ -180,9 +216,12 @@ class ScriptTask(Task):
         created = False
         try:
             run.env = self._environment(ctx, workdir, output_dir)
+            if self.namespace_files is not None:
+                await write_namespace_files(ctx, workdir, self.namespace_files)
             if self.input_files:
                 await write_input_files(ctx, workdir, self.input_files)
-            main = await self.prepare(ctx, run)
+            task = await self._localised(ctx, workdir)
+            main = await task.prepare(ctx, run)
             created = True
             if sum(map(len, run.files.values())) <= _INLINE_WRITE_LIMIT:
                 # Two mkdir and a small write in temporary directories: a worker-thread hop
@@ -190,10 +229,10 @@ class ScriptTask(Task):
                 _set_up(run)
             else:
                 await ctx.run_blocking(_set_up, run)
-            if run.direct is not None and not self._needs_shell():
+            if run.direct is not None and not task._needs_shell():
                 command = run.direct
             else:
-                command = [*self.interpreter, self._wrapper(main)]
+                command = [*task.interpreter, task._wrapper(main)]
             collector = OutputCollector(ctx, warning_on_std_err=self.warning_on_std_err)
             cancel = asyncio.Event()
             watcher = asyncio.create_task(_watch_cancelled(ctx, cancel))
@@ -223,6 +262,26 @@ class ScriptTask(Task):
         finally:
             if created:
                 _clean_up(run)
+
+    async def _localised(self, ctx: RunContext, workdir: Path) -> ScriptTask:
+        """This task with each ``plait:///`` URI in its commands or script replaced by the path
+        of a local copy in the working directory (as Kestra does with ``kestra://`` URIs), so
+        that ``{{ inputs.file }}`` or ``{{ outputs.x.uri }}`` names a file the process can
+        open."""
+        seen: dict[str, str] = {}
+        changes: dict[str, Any] = {}
+        new: str | list[str]
+        for name in ("script", "commands", "before_commands"):
+            value = getattr(self, name, None)
+            if isinstance(value, str):
+                new = await localise_uris(ctx, workdir, value, seen)
+            elif isinstance(value, list):
+                new = [await localise_uris(ctx, workdir, v, seen) for v in value]
+            else:
+                continue
+            if new != value:
+                changes[name] = new
+        return self.model_copy(update=changes) if changes else self
 
     def _needs_shell(self) -> bool:
         return bool(self.before_commands) or tuple(self.interpreter) != DEFAULT_INTERPRETER

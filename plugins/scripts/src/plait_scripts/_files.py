@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from plait_sdk import RunContext, UserError
+from plait_sdk import RunContext, UserError, path_matcher
 
 STORAGE_SCHEME = "plait:///"
 #: Prefix of the files this plugin writes in the working directory for its own use.
@@ -90,3 +91,55 @@ async def upload(ctx: RunContext, files: dict[str, Path]) -> dict[str, str]:
     for relative, path in files.items():
         uris[relative] = await ctx.storage.put(storage_name(relative), path)
     return uris
+
+
+#: A ``plait:///`` URI inside a command or script (Kestra replaces its ``kestra://`` URIs so).
+_URI_IN_TEXT = re.compile(r"plait:///[A-Za-z0-9._@+=,~/%-]+")
+
+
+async def localise_uris(ctx: RunContext, root: Path, text: str, seen: dict[str, str]) -> str:
+    """``text`` with each internal-storage URI replaced by the path of a local copy in the
+    working directory (downloaded once per URI; ``seen`` maps URI -> local path)."""
+    if STORAGE_SCHEME not in text:
+        return text
+    for uri in dict.fromkeys(_URI_IN_TEXT.findall(text)):
+        if uri not in seen:
+            name = PurePosixPath(uri).name or "file"
+            target = root / name
+            n = 1
+            while target.exists():  # two URIs with one name: keep both
+                target = root / f"{n}-{name}"
+                n += 1
+            await ctx.storage.download(uri, target)
+            seen[uri] = str(target)
+        text = text.replace(uri, seen[uri])
+    return text
+
+
+async def write_namespace_files(ctx: RunContext, root: Path, spec: Any) -> int:
+    """Copy the namespace files ``spec`` (Kestra's ``namespaceFiles``) selects into ``root``;
+    returns how many were written."""
+    if spec is None or not spec.enabled:
+        return 0
+    namespaces = spec.namespaces or [ctx.namespace]
+    count = 0
+    for ns in namespaces:
+        for path in await ctx.namespace_files.list(namespace=ns):
+            if spec.include and not path_matcher(spec.include)(path):
+                continue
+            if spec.exclude and path_matcher(spec.exclude)(path):
+                continue
+            relative = f"{ns}/{path}" if spec.folder_per_namespace else path
+            target = inside(root, relative, what="namespaceFiles")
+            if target.exists():
+                if spec.if_exists == "FAIL":
+                    raise UserError(f"namespaceFiles: {relative} exists in the working directory")
+                if spec.if_exists == "IGNORE":
+                    continue
+                if spec.if_exists == "WARN":
+                    ctx.log.warning("namespaceFiles: replaced %s", relative)
+            data = await ctx.namespace_files.read(path, namespace=ns)
+            await ctx.run_blocking(target.parent.mkdir, parents=True, exist_ok=True)
+            await ctx.run_blocking(target.write_bytes, data)
+            count += 1
+    return count

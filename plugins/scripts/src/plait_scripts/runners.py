@@ -32,12 +32,13 @@ from typing import Any, ClassVar
 
 from plait_sdk import TaskRunner, register_task_runner, task_runner_class, task_runner_types
 from plait_sdk._runners import OnLine, Stream
-from pydantic import ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from plait_scripts._process import run_process
 
 __all__ = [
     "DEFAULT_RUNNER",
+    "DockerFallbackRunner",
     "OnLine",
     "ProcessRunner",
     "Stream",
@@ -81,6 +82,23 @@ class ProcessRunner(TaskRunner):
             on_stderr=functools.partial(on_line, "stderr"),
             cancel=cancel,
         )
+
+
+class DockerFallbackRunner(ProcessRunner):
+    """Kestra's Docker task runner, accepted so that flows written for Kestra validate and run:
+    no container runtime is driven from here, so the command runs as a local process and the
+    task logs a warning naming the image it would have used (as for `containerImage`). Its
+    other properties (`pullPolicy`, `volumes`, `cpu`...) are accepted and unused."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type_name: ClassVar[str] = "io.kestra.plugin.scripts.runner.docker.Docker"
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    type: str = "io.kestra.plugin.scripts.runner.docker.Docker"
+    """Kestra's `io.kestra.plugin.scripts.runner.docker.Docker`."""
+    image: str | None = None
+    """The image Kestra would run the command in (`containerImage` of the task when unset)."""
 
 
 DEFAULT_RUNNER = ProcessRunner()
@@ -127,3 +145,4 @@ def _problem(error: Mapping[str, Any]) -> str:
 
 
 register_runner(ProcessRunner)
+register_runner(DockerFallbackRunner)

@@ -95,12 +95,16 @@ async def test_the_process_runner_is_the_default_and_has_kestras_names(
     ("spec", "message"),
     [
         (
-            {"type": "io.kestra.plugin.scripts.runner.docker.Docker", "image": "python"},
-            "unknown taskRunner type 'io.kestra.plugin.scripts.runner.docker.Docker': "
-            "available: process",
+            {"type": "io.kestra.plugin.scripts.runner.kubernetes.Kubernetes"},
+            "unknown taskRunner type 'io.kestra.plugin.scripts.runner.kubernetes.Kubernetes': "
+            "available: io.kestra.plugin.scripts.runner.docker.Docker, process",
         ),
         ({"type": "kubernetes"}, "unknown taskRunner type 'kubernetes'"),
-        ({"image": "python"}, "taskRunner needs a type; available: process"),
+        (
+            {"image": "python"},
+            "taskRunner needs a type; available: "
+            "io.kestra.plugin.scripts.runner.docker.Docker, process",
+        ),
         ({"type": "process", "image": "python"}, "taskRunner 'process': unknown property 'image'"),
     ],
 )
@@ -119,12 +123,40 @@ async def test_an_unknown_runner_fails_the_flow_validation_at_the_task(harness: 
             "id: docker\nnamespace: test.scripts\ntasks:\n"
             "  - id: build\n    type: plait.scripts.shell.Commands\n"
             "    commands: [make]\n"
-            "    taskRunner:\n      type: io.kestra.plugin.scripts.runner.docker.Docker\n",
+            "    taskRunner:\n      type: io.kestra.plugin.scripts.runner.kubernetes.Kubernetes\n",
             file="flow.yaml",
         )
     text = str(refused.value)
     assert text.startswith("flow.yaml:")
-    assert "unknown taskRunner type 'io.kestra.plugin.scripts.runner.docker.Docker'" in text
+    assert "unknown taskRunner type 'io.kestra.plugin.scripts.runner.kubernetes.Kubernetes'" in text
+
+
+@pytest.mark.parametrize(
+    ("spec", "image"),
+    [
+        (
+            {
+                "type": "io.kestra.plugin.scripts.runner.docker.Docker",
+                "image": "python:3.12-slim",
+                "pullPolicy": "IF_NOT_PRESENT",
+            },
+            "python:3.12-slim",
+        ),
+        ({"type": "io.kestra.plugin.scripts.runner.docker.Docker"}, "ubuntu:24.04"),
+    ],
+)
+async def test_kestras_docker_runner_runs_as_a_process_and_warns_naming_the_image(
+    ctx: HarnessContext, spec: dict[str, Any], image: str
+) -> None:
+    task = ShellCommands.model_validate(
+        {"commands": ["echo $$"], "taskRunner": spec, "containerImage": "ubuntu:24.04"}
+    )
+    out = await task.run(ctx)
+    assert out.exit_code == 0
+    assert int(ctx.messages("INFO")[0]) != os.getpid()
+    [warning] = ctx.messages("WARNING")
+    assert "no container runtime here" in warning
+    assert repr(image) in warning
 
 
 async def test_a_runner_from_another_plugin_is_selected_by_its_type(

@@ -22,6 +22,7 @@ Example::
 from plait_sdk.testing._clock import FakeClock
 from plait_sdk.testing._context import CapturedLog, HarnessContext, LogLine, Metric
 from plait_sdk.testing._kv import MemoryKeyValueStore
+from plait_sdk.testing._nsfiles import MemoryNamespaceFiles
 from plait_sdk.testing._render import RENDERER_ENTRY_POINT, TemplateRenderer
 from plait_sdk.testing._storage import HarnessStorage
 from plait_sdk.testing._task import TaskHarness, TaskResult
@@ -36,6 +37,7 @@ __all__ = [
     "HarnessStorage",
     "LogLine",
     "MemoryKeyValueStore",
+    "MemoryNamespaceFiles",
     "Metric",
     "TaskHarness",
     "TaskResult",

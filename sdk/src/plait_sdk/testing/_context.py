@@ -10,7 +10,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
-from plait_sdk._context import KeyValueStore, MetricType, RunContext, TaskLogger
+from plait_sdk._context import (
+    KeyValueStore,
+    MetricType,
+    NamespaceFiles,
+    RunContext,
+    TaskLogger,
+)
 from plait_sdk._masking import Masker
 from plait_sdk.testing._clock import FakeClock
 from plait_sdk.testing._render import TemplateRenderer, render_value
@@ -118,6 +124,7 @@ class HarnessContext(RunContext):
         working_dir: Path,
         kv: KeyValueStore,
         clock: FakeClock,
+        namespace_files: NamespaceFiles | None = None,
         renderer: TemplateRenderer,
         template_context: Callable[[], dict[str, Any]],
         secret: Callable[[str], Awaitable[str]],
@@ -134,6 +141,7 @@ class HarnessContext(RunContext):
         self._storage = storage
         self._working_dir = working_dir
         self._kv = kv
+        self._namespace_files = namespace_files
         self.clock = clock
         self._renderer = renderer
         self._template_context = template_context
@@ -182,6 +190,12 @@ class HarnessContext(RunContext):
     @property
     def kv(self) -> KeyValueStore:
         return self._kv
+
+    @property
+    def namespace_files(self) -> NamespaceFiles:
+        if self._namespace_files is None:
+            raise NotImplementedError("this harness context has no namespace files")
+        return self._namespace_files
 
     def now(self) -> datetime:
         return self.clock.now()

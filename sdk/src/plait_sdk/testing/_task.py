@@ -18,6 +18,7 @@ from plait_sdk._task import Output, Task
 from plait_sdk.testing._clock import FakeClock
 from plait_sdk.testing._context import CapturedLog, HarnessContext, LogLine, Metric
 from plait_sdk.testing._kv import MemoryKeyValueStore
+from plait_sdk.testing._nsfiles import MemoryNamespaceFiles
 from plait_sdk.testing._render import load_renderer, render_value, text_properties
 from plait_sdk.testing._storage import FileStore, HarnessStorage, check_key, execution_prefix
 
@@ -122,6 +123,7 @@ class TaskHarness:
         secrets: Mapping[str, str] | None = None,
         kv: Mapping[str, Any] | None = None,
         files: Mapping[str, bytes | Path] | None = None,
+        namespace_files: Mapping[str, bytes | str] | None = None,
         outputs: Mapping[str, Mapping[str, Any]] | None = None,
         variables: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
@@ -146,6 +148,9 @@ class TaskHarness:
         """The execution's masker: every secret read (and value derived from one) is in it."""
         self.kv = MemoryKeyValueStore(namespace, self.clock)
         self.kv.seed(dict(kv or {}))
+        self.namespace_files = MemoryNamespaceFiles(namespace)
+        """``ctx.namespace_files``: seeded with ``namespace_files=`` (path -> content)."""
+        self.namespace_files.seed(dict(namespace_files or {}))
         self._root = root
         self.store = FileStore(self._root_dir() / "storage")
         self._ids = itertools.count(1)
@@ -251,6 +256,7 @@ class TaskHarness:
             storage=storage,
             working_dir=working_dir or self._root_dir() / "work" / taskrun_id,
             kv=self.kv,
+            namespace_files=self.namespace_files,
             clock=self.clock,
             renderer=self._renderer,
             template_context=lambda: self.template_context(task_id, task_type),
