@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from backends import Backend
-from plait.engine import Execution, LeaseHeld, LeaseLost, utcnow
 from plait.engine._runner import Runner, owner_id, owner_is_dead
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.limits import override_limits
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution, LeaseHeld, LeaseLost, utcnow
+from plait.storage import SqlRepository
 
 from . import testplugin
 from .conftest import runs

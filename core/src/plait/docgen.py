@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 def blueprints_page(page: Path, host: PluginHost) -> str:
     """The page with its generated catalogue of the core's library (registry/blueprints)."""
     from plait.blueprints import entries
-    from plait.blueprints._docs import render
+    from plait.blueprints import render_docs as render
 
     core = [e for e in entries(host.registry) if e.origin.plugin == "core"]
     return render(page.read_text(encoding="utf-8"), core)

@@ -24,6 +24,8 @@ from plait_sdk._hookspecs import (
 from plait_sdk._masking import MASK, Masker
 from plait_sdk._models import Model
 from plait_sdk._runners import (
+    OnLine,
+    OutputStream,
     TaskRunner,
     register_task_runner,
     task_runner_class,
@@ -54,7 +56,9 @@ __all__ = [
     "Masker",
     "MetricType",
     "Model",
+    "OnLine",
     "Output",
+    "OutputStream",
     "PlaitError",
     "PluginError",
     "PollingTrigger",

@@ -14,8 +14,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from plait_sdk import KeyValueStore, MetricType, RunContext, Storage, TaskLogger, UserError
 
-from plait.engine._model import LogRecord, MetricRecord, TaskRun
 from plait.limits import limits
+from plait.records import LogRecord, MetricRecord, TaskRun
 from plait.secrets import Masker
 
 P = ParamSpec("P")
