@@ -61,7 +61,7 @@ def imports_of(file: Path) -> Iterator[Import]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             yield Import(file, node.lineno, node.module, deferred)
             for alias in node.names:
-                if alias.name.startswith("_"):
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
                     yield Import(file, node.lineno, f"{node.module}.{alias.name}", deferred)
         inner = deferred or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda)
         yield from visit(node, inner)

@@ -14,19 +14,24 @@ from plait.catalogue._model import Catalogue, CataloguePackage
 
 ENV_CATALOGUE = "PLAIT_CATALOGUE"
 CATALOGUE_FILE = "catalogue.json"
-#: Package data: core/src/plait/catalogue/_search.py -> plait/_library/catalogue.json.
+#: Package data of an installed wheel (the sdist copies registry/catalogue.json there, see
+#: core/pyproject.toml): plait/catalogue/_search.py -> plait/_library/catalogue.json.
 PACKAGED_CATALOGUE = Path(__file__).resolve().parent.parent / "_library" / CATALOGUE_FILE
+#: A source checkout (editable install): core/src/plait/catalogue/_search.py -> the repository.
+CHECKOUT_CATALOGUE = Path(__file__).resolve().parents[4] / "registry" / CATALOGUE_FILE
 
 
 def default_catalogue_path() -> Path | None:
-    """``$PLAIT_CATALOGUE``, else the catalogue shipped in the ``plait`` wheel as package data
-    (``plait/_library/catalogue.json``; in a checkout, a symbolic link to the repository's
-    ``registry/catalogue.json``); ``None`` when neither exists."""
+    """``$PLAIT_CATALOGUE``, else the catalogue shipped in the ``plait`` wheel as package data,
+    else ``registry/catalogue.json`` of the source checkout Plait runs from; ``None`` when there
+    is none."""
     configured = os.environ.get(ENV_CATALOGUE)
     if configured:
         return Path(configured)
-    packaged = PACKAGED_CATALOGUE
-    return packaged if packaged.is_file() else None
+    for candidate in (PACKAGED_CATALOGUE, CHECKOUT_CATALOGUE):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def load_catalogue(path: Path | None) -> Catalogue:
@@ -35,7 +40,7 @@ def load_catalogue(path: Path | None) -> Catalogue:
     if path is None:
         raise UserError(
             f"no plugin catalogue here: pass --catalogue FILE or set {ENV_CATALOGUE} "
-            f"(this installation of Plait lacks its own, {PACKAGED_CATALOGUE})"
+            "(an installed Plait has its own; this one was built without it)"
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
