@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from plait.storage import ExecutionStorage, LocalStorageBackend, execution_prefix
+from plait.files import ExecutionStorage, LocalStorageBackend, execution_prefix
 from plait_sdk import MetricType, RunContext, Storage, TaskLogger
 
 P = ParamSpec("P")

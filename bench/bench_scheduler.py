@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.runtime import plugin_host
 from plait.server._scheduler import Scheduler
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 
 T0 = datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
 

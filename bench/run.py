@@ -22,9 +22,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.runtime import plugin_host
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 

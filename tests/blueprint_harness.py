@@ -37,14 +37,15 @@ from ci_switch import service_missing
 from live_server import LiveServer, call, start_server
 from moto_server import moto_s3
 from plait.blueprints import find, instantiate, library
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.kv import KVStore
 from plait.plugins import PluginHost
+from plait.records import Execution
 from plait.secrets import KeyRing, MasterKey
 from plait.secrets._backends import SecretResolver
 from plait.secrets._store import SecretStore
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES = os.environ.get("PLAIT_DB_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from plait.blueprints import describe, find, instantiate, library, library_path, load_blueprint
+from plait.blueprints import describe, find, instantiate, library, library_path
 from plait.flows import all_task_specs, load_flow, validate_flow_text
-from plait.plugins import PluginHost
+from plait.plugins import PluginHost, load_blueprint
 from plait_sdk import UserError, ValidationError
 
 TESTS = Path(__file__).resolve().parent

@@ -11,8 +11,8 @@ from typing import Any
 
 from blueprint_harness import Database, Plait, Saas
 from plait.blueprints import find, instantiate
-from plait.engine import Execution
 from plait.flows import State
+from plait.records import Execution
 from plait.server._scheduler import Scheduler
 
 FAILING = """

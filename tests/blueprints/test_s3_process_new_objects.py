@@ -12,8 +12,8 @@ from typing import Any
 
 from blueprint_harness import S3, Plait
 from plait.blueprints import find, instantiate
-from plait.engine import Execution
 from plait.flows import State
+from plait.records import Execution
 from plait.server._scheduler import Scheduler
 
 NAMESPACE = "company.files"

@@ -12,8 +12,8 @@ from typing import Any
 
 from blueprint_harness import S3, Database, Plait
 from plait.blueprints import find, instantiate
-from plait.engine import Execution
 from plait.flows import State
+from plait.records import Execution
 from plait.server._scheduler import Scheduler
 
 T0 = datetime(2026, 3, 10, 2, 29, 58, tzinfo=UTC)

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State, load_flow, validate_flow_text
 from plait.kv import KVStore
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution
+from plait.storage import SqlRepository
 from plait_sdk import ValidationError
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -26,14 +26,15 @@ import aiohttp
 import pytest
 from aiohttp import web
 from ci_switch import service_missing
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.plugins import PluginHost
+from plait.records import Execution
 from plait.secrets import KeyRing, MasterKey
 from plait.secrets._backends import SecretResolver
 from plait.secrets._store import SecretStore
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine

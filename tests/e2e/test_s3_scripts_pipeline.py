@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
 from moto_server import moto_s3
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution
+from plait.storage import SqlRepository
 
 README = Path(__file__).resolve().parents[2] / "plugins" / "s3" / "README.md"
 SECRETS = {

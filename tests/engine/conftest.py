@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.plugins import PluginHost
+from plait.records import Execution
 from plait.secrets._backends import EnvSecretBackend, SecretResolver
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 
 from . import testplugin
 

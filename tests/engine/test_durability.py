@@ -20,8 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from plait.engine import Execution, LogRecord
 from plait.flows import State
+from plait.records import Execution, LogRecord
 from plait.storage import SqlRepository
 
 PLAIT = str(Path(sys.executable).parent / "plait")

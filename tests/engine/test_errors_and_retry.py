@@ -6,11 +6,12 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from plait.engine import Execution, masked_view
 from plait.engine._executor import Executor
 from plait.engine._retry import delay, next_attempt_at
 from plait.flows import ConstantRetry, ExponentialRetry, RandomRetry, State, load_flow
 from plait.plugins import PluginHost
+from plait.records import Execution
+from plait.templating import masked_view
 
 from . import testplugin
 from .conftest import SECRETS, Harness, runs, state_of

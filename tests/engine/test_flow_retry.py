@@ -6,11 +6,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from plait.engine import Execution
 from plait.engine._executor import Executor
 from plait.engine._runner import Runner
 from plait.flows import State, load_flow
 from plait.plugins import PluginHost
+from plait.records import Execution
 
 from . import testplugin
 from .conftest import Harness, runs, state_of

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import re
 
-from plait.engine import new_id
+from plait.records import new_id
 
 ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from backends import Backend
-from plait.engine import Execution, LeaseHeld, LeaseLost, utcnow
 from plait.engine._runner import Runner, owner_id, owner_is_dead
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.limits import override_limits
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution, LeaseHeld, LeaseLost, utcnow
+from plait.storage import SqlRepository
 
 from . import testplugin
 from .conftest import runs
@@ -132,7 +133,7 @@ async def test_an_expired_lease_is_taken_and_the_stale_owner_stops_at_once(
         recovering = asyncio.create_task(taker.recover(execution_id))
         # The stale owner's heartbeat finds the lease taken: its running task is cancelled and
         # it stops driving, before anyone opens the gate.
-        with pytest.raises(LeaseLost, match=f"execution {execution_id} was taken over by"):
+        with pytest.raises(LeaseLost, match=f"execution {execution_id} was taken over"):
             await asyncio.wait_for(running, 10)
         assert "cancelled" in testplugin.CALLS["gate:g"]
         await _gate_started(2)  # the new owner re-runs the task that was cut off

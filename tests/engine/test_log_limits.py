@@ -6,10 +6,10 @@ plugin's tests (plugins/scripts/tests/plait_scripts_tests/test_flows.py)."""
 
 from __future__ import annotations
 
-from plait.engine import LogRecord
 from plait.engine._context import ExecutionLog, cut_line
 from plait.flows import State
 from plait.limits import override_limits
+from plait.records import LogRecord
 from plait.secrets import Masker
 
 from .conftest import SECRETS, Harness

@@ -21,9 +21,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 
 from . import testplugin
 

@@ -11,12 +11,13 @@ import textwrap
 from pathlib import Path
 
 from backends import Backend
-from plait.engine import masked_view
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.plugins import PluginHost
 from plait.secrets._backends import EnvSecretBackend, SecretResolver
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
+from plait.templating import masked_view
 
 from .conftest import SECRETS, Harness, runs
 

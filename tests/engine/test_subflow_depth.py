@@ -4,9 +4,9 @@ running; a direct self-call is refused by validation (tests/flows/invalid/subflo
 from __future__ import annotations
 
 import pytest
-from plait.engine import Execution
 from plait.flows import State
 from plait.limits import override_limits
+from plait.records import Execution
 from plait_sdk import ValidationError
 
 from .conftest import Harness, runs

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 from plait.flows import Flow, coerce_inputs, load_flow, parse, read_flow_file
-from plait.flows._yaml import YamlLimitError, safe_load
 from plait.limits import override_limits
 from plait.plugins import TypeRegistry
+from plait.safeyaml import YamlLimitError, safe_load
 from plait.templating import TemplateEngine, TemplateRenderError
 from plait_sdk import UserError, ValidationError
 

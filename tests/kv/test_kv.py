@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.kv import KVStore
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 from plait_sdk import UserError
 
 

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,11 @@ TIMEOUT = 300
 
 
 def _run(*args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("VIRTUAL_ENV", "UV_", "PLAIT_CATALOGUE"))
+    }
     # pip compiles every installed module by default: seconds of CPU per install, not tested here.
     env["PIP_NO_COMPILE"] = "1"
     env.update(kwargs.pop("env", {}))
@@ -50,6 +55,10 @@ def _ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
     assert proc.returncode == 0, f"{proc.args}\n{proc.stdout}\n{proc.stderr}"
     return proc
 
+
+CATALOGUE_PATH = (
+    "from plait.catalogue import default_catalogue_path; print(default_catalogue_path())"
+)
 
 INSTALLED = """\
 import importlib.metadata as m, json
@@ -146,6 +155,20 @@ def test_the_connector_installed_from_its_wheel_with_plain_pip(venv: Venv) -> No
     }
     assert plugins["plait-http"]["status"] == "ok"
     assert "plait.http.Request" in plugins["plait-http"]["types"]
+
+
+def test_the_plait_wheel_ships_the_catalogue_and_search_reads_it(venv: Venv) -> None:
+    [wheel] = venv.wheels.glob("plait-0.1.0-py3-none-any.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = json.loads(archive.read("plait/_library/catalogue.json"))
+    assert shipped == json.loads((ROOT / "registry" / "catalogue.json").read_text("utf-8"))
+    # Run from outside any checkout, with no $PLAIT_CATALOGUE: only the packaged file can answer.
+    found = json.loads(
+        _ok(venv.plait("plugins", "search", "postgres", "--json", cwd=venv.root)).stdout
+    )
+    assert [(row["name"], row["installed"]) for row in found] == [("plait-db", None)]
+    where = _ok(_run(venv.python, "-c", CATALOGUE_PATH)).stdout.strip()
+    assert where.startswith(str(venv.root))
 
 
 def test_plugins_install_and_uninstall_a_connector_from_a_folder(venv: Venv) -> None:

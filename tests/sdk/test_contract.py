@@ -7,12 +7,13 @@ import subprocess
 import sys
 import types
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import plait_sdk
 import plait_sdk.testing
 import pluggy
 import pytest
+from plait.sdk_reference import PACKAGES, documentation, has_example
 from plait_sdk import (
     Example,
     Output,
@@ -116,6 +117,85 @@ def test_all_matches_the_public_names_exactly() -> None:
     defined = public_names(plait_sdk)
     assert sorted(defined - set(exported)) == [], "public but missing from __all__"
     assert sorted(set(exported) - defined) == [], "in __all__ but not defined"
+
+
+def test_the_public_api_is_pinned() -> None:
+    """A name added to or removed from the SDK is a decision: change this list with it (and the
+    plugin API version: minor for an addition, major for a removal)."""
+    assert sorted(plait_sdk.__all__) == [
+        "BLUEPRINT_ID_PATTERN",
+        "Blueprint",
+        "DocumentedSchema",
+        "Example",
+        "ExecutionRequest",
+        "KeyValueStore",
+        "MASK",
+        "Masker",
+        "MetricType",
+        "Model",
+        "NamespaceFiles",
+        "OnLine",
+        "Output",
+        "OutputStream",
+        "PLUGIN_API_VERSION",
+        "PlaitError",
+        "PluginError",
+        "PollingTrigger",
+        "RealtimeTrigger",
+        "RegisterBlueprint",
+        "RegisterCommand",
+        "RegisterRoute",
+        "RegisterSecretBackend",
+        "RegisterStorageBackend",
+        "RegisterTask",
+        "RegisterTaskRunner",
+        "RegisterTemplateExtension",
+        "RegisterTrigger",
+        "RunContext",
+        "SecretBackend",
+        "StatefulTrigger",
+        "Storage",
+        "StorageBackend",
+        "Task",
+        "TaskFailure",
+        "TaskLogger",
+        "TaskRunner",
+        "TemplateExtensionKind",
+        "Trigger",
+        "UserError",
+        "ValidationError",
+        "WebhookRequest",
+        "WebhookTrigger",
+        "__version__",
+        "attribute_docstrings",
+        "hookimpl",
+        "hookspec",
+        "path_matcher",
+        "register_task_runner",
+        "task_runner_class",
+        "task_runner_types",
+        "type_schema",
+    ]
+
+
+@pytest.mark.parametrize("package", PACKAGES, ids=lambda p: p.__name__)
+def test_every_public_name_is_documented_with_an_example(package: types.ModuleType) -> None:
+    """Constants and aliases too (their docstring is the string under the assignment); this is
+    what docs/reference/sdk.md shows."""
+    missing = [n for n, doc in documentation(package).items() if not has_example(doc)]
+    assert missing == []
+
+
+def test_documentation_is_the_names_own() -> None:
+    # A Protocol without a docstring must not borrow typing.Protocol's (which has an example).
+    class Bare(Protocol):
+        def __call__(self) -> None: ...
+
+    module = types.ModuleType("bare")
+    module.__file__ = __file__
+    module.__all__ = ["Bare"]  # type: ignore[attr-defined]
+    module.Bare = Bare  # type: ignore[attr-defined]
+    assert documentation(module) == {"Bare": ""}
 
 
 def test_the_testing_package_exports_exactly_its_all() -> None:

@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 
 import pytest
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 from plait_sdk import (
     ExecutionRequest,
     Output,

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from backends import Backend
-from plait.engine._model import Execution, TaskRun
 from plait.engine._reseal import reseal_stored, stored_keys_in_use
 from plait.engine._sealing import reveal, seal_text
+from plait.records import Execution, TaskRun
 from plait.secrets import KeyRing, MasterKey, Sealed
 from plait.storage import SqlRepository
 

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 from backends import Backend
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.limits import override_limits
+from plait.records import Execution
 from plait.runtime import plugin_host
 from plait.server._scheduler import Scheduler
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 
 UPSTREAM = """id: extract
 namespace: team

@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from backends import Backend
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
+from plait.records import Execution
 from plait.runtime import plugin_host
 from plait.server._scheduler import Scheduler, set_disabled
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 
 T0 = datetime(2026, 1, 1, 0, 0, 30, tzinfo=UTC)
 

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from backends import Backend
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
+from plait.records import Execution
 from plait.runtime import plugin_host
 from plait.server._scheduler import Scheduler
 from plait.server._trigger_gate import unlock
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.storage import SqlRepository
 from plait_sdk import ValidationError
 from sqlalchemy import update
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from backends import Backend
-from plait.engine import Execution, Lease, LeaseLost, LogRecord, TaskRun, utcnow
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.flows import State
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution, Lease, LeaseLost, LogRecord, TaskRun, utcnow
+from plait.storage import SqlRepository
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 from backends import Backend
-from plait.engine import Execution, Lease, LeaseLost, LogRecord, TaskRun, utcnow
 from plait.flows import State
+from plait.records import Execution, Lease, LeaseLost, LogRecord, TaskRun, utcnow
 from plait.storage import SqlRepository
 
 

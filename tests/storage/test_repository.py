@@ -9,15 +9,10 @@ from pathlib import Path
 
 import pytest
 from backends import Backend
-from plait.engine import Execution, LogRecord, MetricRecord, TaskRun, utcnow
+from plait.files import ExecutionStorage, LocalStorageBackend, StorageError
 from plait.flows import State
-from plait.storage import (
-    ExecutionStorage,
-    LocalStorageBackend,
-    SqlRepository,
-    StorageError,
-    _migrate,
-)
+from plait.records import Execution, LogRecord, MetricRecord, TaskRun, utcnow
+from plait.storage import SqlRepository, _migrate
 
 
 @pytest.fixture

@@ -103,7 +103,7 @@ def test_a_hostile_template_fails_fast_with_bounded_memory(source: str, variable
 
 
 def test_a_recursive_yaml_alias_is_refused_by_the_yaml_reader() -> None:
-    """The yaml() function reads through the bounded YAML reader (plait.flows._yaml)."""
+    """The yaml() function reads through the bounded YAML reader (plait.safeyaml)."""
     out = _render_capped("{{ yaml('a: &a [1, *a]') }}")
     assert out.startswith("TemplateRenderError"), out
     assert "recursive alias *a" in out

@@ -19,16 +19,14 @@ from typing import Any
 
 from plait_sdk import SecretBackend, UserError
 
-from plait.engine import Execution, LogRecord
-from plait.engine._runner import Runner
+from plait.engine import Runner
+from plait.files import LocalStorageBackend, make_private_dirs, tighten
 from plait.kv import KVStore
 from plait.nsfiles import NamespaceFileStore
+from plait.records import Execution, LogRecord
 from plait.runtime import plugin_host, settle_heap
-from plait.secrets import ENV_KEY, ENV_KEY_FILE, KeyRing, load_key_ring
-from plait.secrets._backends import SecretResolver
-from plait.secrets._store import SecretStore
-from plait.storage import LocalStorageBackend, SqlRepository
-from plait.storage._private import make_private_dirs, tighten
+from plait.secrets import ENV_KEY, ENV_KEY_FILE, KeyRing, SecretResolver, SecretStore, load_key_ring
+from plait.storage import SqlRepository
 
 ENV_HOME = "PLAIT_HOME"
 DEFAULT_HOME = ".plait"

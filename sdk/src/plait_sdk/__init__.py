@@ -32,6 +32,8 @@ from plait_sdk._hookspecs import (
 from plait_sdk._masking import MASK, Masker
 from plait_sdk._models import Model
 from plait_sdk._runners import (
+    OnLine,
+    OutputStream,
     TaskRunner,
     register_task_runner,
     task_runner_class,
@@ -63,7 +65,9 @@ __all__ = [
     "MetricType",
     "Model",
     "NamespaceFiles",
+    "OnLine",
     "Output",
+    "OutputStream",
     "PlaitError",
     "PluginError",
     "PollingTrigger",

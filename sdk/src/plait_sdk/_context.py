@@ -12,12 +12,24 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MetricType = Literal["counter", "timer", "gauge"]
+"""How a metric adds up: a ``counter`` is summed, a ``timer`` holds seconds, a ``gauge`` keeps
+its last value.
+
+Example::
+
+    ctx.metric("rows", 120)  # a counter
+    ctx.metric("fetch", 0.42, type="timer", tags={"host": "api"})
+"""
 
 
 class TaskLogger(Protocol):
     """Logs of a task run: stored with the execution, streamed live, secrets masked.
 
     ``%``-style arguments as in :mod:`logging`.
+
+    Example::
+
+        ctx.log.info("fetched %d rows from %s", len(rows), self.table)
     """
 
     def debug(self, msg: str, *args: object) -> None: ...

@@ -110,6 +110,11 @@ class DocumentedSchema(GenerateJsonSchema):
 
     An explicit ``Field(description=...)`` wins over the docstring. Pass it as
     ``schema_generator=DocumentedSchema`` to ``model_json_schema``.
+
+    Example::
+
+        schema = Query.model_json_schema(schema_generator=DocumentedSchema)
+        assert schema["properties"]["sql"]["description"] == "The statement to run."
     """
 
     def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:

@@ -10,7 +10,15 @@ from collections.abc import Iterable, Sequence
 
 
 class PlaitError(Exception):
-    """Base class of every error Plait raises on purpose."""
+    """Base class of every error Plait raises on purpose.
+
+    Example::
+
+        try:
+            await task.run(ctx)
+        except PlaitError as error:  # a UserError, TaskFailure, PluginError...
+            print(error)
+    """
 
 
 class UserError(PlaitError):
@@ -90,4 +98,9 @@ class TaskFailure(PlaitError):
 
 
 class PluginError(PlaitError):
-    """A plugin could not be loaded or misbehaved while registering."""
+    """A plugin could not be loaded or misbehaved while registering.
+
+    Example::
+
+        raise PluginError("acme-plait needs libacme >= 2, found 1.4")
+    """

@@ -35,6 +35,18 @@ class StorageBackend(abc.ABC):
     """Raw object storage behind internal storage (local disk by default, S3 through a plugin).
 
     Keys are relative paths; the core enforces per-execution prefixes before calling these.
+    Registered with the experimental ``register_storage_backends`` hook.
+
+    Example::
+
+        class MemoryBackend(StorageBackend):
+            def __init__(self) -> None:
+                self.objects: dict[str, bytes] = {}
+
+            async def put(self, key: str, data: AsyncIterable[bytes]) -> int:
+                self.objects[key] = b"".join([chunk async for chunk in data])
+                return len(self.objects[key])
+            ...  # get, exists, size, delete, list
     """
 
     @abc.abstractmethod
@@ -64,7 +76,12 @@ class StorageBackend(abc.ABC):
 
 
 BLUEPRINT_ID_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$"
-"""``category.name``: lowercase words joined by ``-``, one dot (``etl.http-to-postgres``)."""
+"""``category.name``: lowercase words joined by ``-``, one dot (``etl.http-to-postgres``).
+
+Example::
+
+    assert re.match(BLUEPRINT_ID_PATTERN, "etl.http-to-postgres")
+"""
 
 
 class Blueprint(Model):

@@ -33,55 +33,150 @@ from plait_sdk._trigger import Trigger
 
 PROJECT_NAME = "plait"
 
-#: Marks a function as a hook specification (used by the SDK itself).
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
-#: Marks a plugin function as an implementation of one of the hooks below.
+"""Marks a function as a hook specification of the project ``plait``: the SDK declares every
+hook with it, plugins never need it.
+
+Example::
+
+    @hookspec
+    def register_tasks(register: RegisterTask) -> None:
+        '''Register task types.'''
+"""
+
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a plugin function as an implementation of one of the hooks (its name says which).
+
+Example::
+
+    from plait_sdk import hookimpl
+
+    @hookimpl
+    def register_tasks(register):
+        register(Hello)
+"""
 
 TemplateExtensionKind = Literal["function", "filter", "test"]
+"""What a template extension is: a ``function`` (``{{ rot13(x) }}``), a ``filter``
+(``{{ x | rot13 }}``) or a ``test`` (``{% if x is palindrome %}``).
+
+Example::
+
+    register("palindrome", lambda s: s == s[::-1], kind="test")
+"""
 
 
 class RegisterTask(Protocol):
+    """The ``register`` callback of ``register_tasks``: one call per task class.
+
+    Example::
+
+        register(Hello)
+    """
+
     def __call__(self, task: type[Task], /) -> None: ...
 
 
 class RegisterTrigger(Protocol):
+    """The ``register`` callback of ``register_triggers``: one call per trigger class.
+
+    Example::
+
+        register(NewFiles)
+    """
+
     def __call__(self, trigger: type[Trigger], /) -> None: ...
 
 
 class RegisterTemplateExtension(Protocol):
+    """The ``register`` callback of ``register_template_extensions``: a name, the function, and
+    its :data:`TemplateExtensionKind`.
+
+    Example::
+
+        register("rot13", lambda s: codecs.encode(s, "rot13"), kind="filter")
+    """
+
     def __call__(
         self, name: str, fn: Callable[..., Any], /, *, kind: TemplateExtensionKind = "function"
     ) -> None: ...
 
 
 class RegisterTaskRunner(Protocol):
+    """The ``register`` callback of ``register_task_runners``: one call per
+    :class:`TaskRunner` subclass.
+
+    Example::
+
+        register(DockerRunner)
+    """
+
     def __call__(self, runner: type[Any], /) -> None: ...
 
 
 class RegisterSecretBackend(Protocol):
+    """The ``register`` callback of ``register_secret_backends``: a backend name and a factory
+    taking the configuration mapping the core offers.
+
+    Example::
+
+        register("vault", lambda config: VaultSecrets(os.environ["VAULT_ADDR"]))
+    """
+
     def __call__(
         self, name: str, factory: Callable[[dict[str, Any]], SecretBackend], /
     ) -> None: ...
 
 
 class RegisterStorageBackend(Protocol):
+    """The ``register`` callback of ``register_storage_backends`` (experimental: collected, not
+    used by the core yet).
+
+    Example::
+
+        register("s3", lambda config: S3Storage(**config))
+    """
+
     def __call__(
         self, name: str, factory: Callable[[dict[str, Any]], StorageBackend], /
     ) -> None: ...
 
 
 class RegisterCommand(Protocol):
+    """The ``register`` callback of ``register_commands``: a ``click`` command or group, added
+    under ``plait``.
+
+    Example::
+
+        register(my_click_group)
+    """
+
     def __call__(self, command: Any, /) -> None: ...
 
 
 class RegisterRoute(Protocol):
+    """The ``register`` callback of ``register_routes`` (experimental: collected, not mounted by
+    the server yet): an HTTP method, a path and an aiohttp handler.
+
+    Example::
+
+        register("GET", "/api/v1/acme/status", status)
+    """
+
     def __call__(
         self, method: str, path: str, handler: Callable[[Any], Awaitable[Any]], /
     ) -> None: ...
 
 
 class RegisterBlueprint(Protocol):
+    """The ``register`` callback of ``register_blueprints``: a :class:`Blueprint`, or a directory
+    of ``<id>/blueprint.yaml`` + ``flow.yaml``.
+
+    Example::
+
+        register(Path(__file__).parent / "blueprints")
+    """
+
     def __call__(self, blueprint: Blueprint | Path, /) -> None: ...
 
 
@@ -162,6 +257,10 @@ def register_secret_backends(register: RegisterSecretBackend) -> None:
 def register_storage_backends(register: RegisterStorageBackend) -> None:
     """Add an internal-storage backend: ``register(name, factory)``.
 
+    Experimental: the core collects these (``PluginHost.storage_backends``) but does not use
+    them yet; every run keeps its files on the local disk. The signature may change before a
+    consumer exists.
+
     Example::
 
         @hookimpl
@@ -187,6 +286,9 @@ def register_routes(register: RegisterRoute) -> None:
     """Add server routes: ``register("GET", "/api/v1/acme/status", handler)``.
 
     ``handler`` is an aiohttp handler (``async def handler(request) -> web.Response``).
+
+    Experimental: the core collects these (``PluginHost.routes``) but the server does not mount
+    them yet. The signature may change before it does.
 
     Example::
 

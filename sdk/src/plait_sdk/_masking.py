@@ -19,6 +19,14 @@ from collections.abc import Iterable
 from typing import Any
 
 MASK = "******"
+"""What a masked value is replaced by, in logs, errors and outputs.
+
+Example::
+
+    masker = Masker()
+    masker.add("s3cr3t-value")
+    assert masker.mask("token=s3cr3t-value") == f"token={MASK}"
+"""
 #: Shorter values are not masked: masking "a" or "42" would shred every log line while
 #: protecting nothing a guess could not find. docs/secrets.md says so.
 MIN_LENGTH = 3

@@ -16,9 +16,26 @@ from typing import ClassVar, Literal
 
 from plait_sdk._models import Model
 
-Stream = Literal["stdout", "stderr"]
-#: Receives each line of output (without its line ending) and the stream it was written to.
-OnLine = Callable[[Stream, str], None]
+OutputStream = Literal["stdout", "stderr"]
+"""Which of a command's output streams a line was written to.
+
+Example::
+
+    def on_line(stream: OutputStream, line: str) -> None:
+        (errors if stream == "stderr" else lines).append(line)
+"""
+Stream = OutputStream
+
+OnLine = Callable[[OutputStream, str], None]
+"""Receives each line of a command's output (without its line ending) and the stream it was
+written to, from the event loop; :meth:`TaskRunner.run` calls it.
+
+Example::
+
+    lines: list[str] = []
+    on_line: OnLine = lambda stream, line: lines.append(f"{stream}: {line}")
+    code = await runner.run(["echo", "hi"], env={}, cwd=workdir, on_line=on_line, cancel=cancel)
+"""
 
 
 class TaskRunner(Model, abc.ABC):
@@ -70,7 +87,15 @@ _RUNNERS: dict[str, type[TaskRunner]] = {}
 
 def register_task_runner(cls: type[TaskRunner]) -> type[TaskRunner]:
     """Make ``cls`` selectable by its ``type_name`` and aliases (the core calls this for every
-    class a plugin registers through ``register_task_runners``; usable as a decorator)."""
+    class a plugin registers through ``register_task_runners``; usable as a decorator).
+
+    Example::
+
+        @register_task_runner
+        class DockerRunner(TaskRunner):
+            type_name: ClassVar[str] = "acme.runner.Docker"
+            ...
+    """
     if not (isinstance(cls, type) and issubclass(cls, TaskRunner)):
         raise TypeError(f"{cls!r} is not a TaskRunner subclass")
     if not cls.type_name:
@@ -85,10 +110,21 @@ def register_task_runner(cls: type[TaskRunner]) -> type[TaskRunner]:
 
 
 def task_runner_class(name: str) -> type[TaskRunner] | None:
-    """The runner class a type name (or alias) selects, if any is registered."""
+    """The runner class a type name (or alias) selects, if any is registered.
+
+    Example::
+
+        cls = task_runner_class(spec["type"])
+        runner = cls.model_validate(spec) if cls is not None else DEFAULT_RUNNER
+    """
     return _RUNNERS.get(name)
 
 
 def task_runner_types() -> list[str]:
-    """The registered runner type names (without aliases), sorted."""
+    """The registered runner type names (without aliases), sorted.
+
+    Example::
+
+        raise ValueError(f"unknown taskRunner type; available: {', '.join(task_runner_types())}")
+    """
     return sorted({cls.type_name for cls in _RUNNERS.values()})

@@ -35,7 +35,14 @@ class ExecutionRequest(Model):
 
 
 class Trigger(Model):
-    """Common base of every trigger type (see the three subclasses)."""
+    """Common base of every trigger type: subclass :class:`PollingTrigger`,
+    :class:`RealtimeTrigger` or :class:`WebhookTrigger`, never this one directly.
+
+    Example::
+
+        def is_trigger_type(cls: type) -> bool:
+            return issubclass(cls, Trigger)  # polling, realtime and webhook triggers alike
+    """
 
     type_name: ClassVar[str] = ""
     aliases: ClassVar[tuple[str, ...]] = ()
@@ -68,6 +75,22 @@ class StatefulTrigger(Trigger):
     execution it started, how it ended, before its next evaluation (across restarts too: the
     executions it waits for are kept with its state); what it changes in ``self.state`` is
     stored. ``plait.http.Trigger``'s ``stopAfter`` is built on it.
+
+    Example::
+
+        class Cursor(Model):
+            last_id: int = 0
+
+        class NewRows(PollingTrigger):  # a StatefulTrigger
+            type_name: ClassVar[str] = "acme.NewRows"
+            state_model: ClassVar[type[BaseModel] | None] = Cursor
+
+            async def evaluate(self, ctx: RunContext) -> ExecutionRequest | None:
+                rows = await fetch_after(self.state.last_id)
+                if not rows:
+                    return None
+                self.state.last_id = rows[-1]["id"]  # stored with the execution, atomically
+                return ExecutionRequest(variables={"rows": rows})
     """
 
     #: The model of ``self.state`` (its fields need defaults); ``None``: a plain dict.
@@ -168,7 +191,14 @@ class RealtimeTrigger(StatefulTrigger):
 
 
 class WebhookRequest(Model):
-    """An incoming HTTP request as a webhook trigger sees it."""
+    """An incoming HTTP request as a webhook trigger sees it.
+
+    Example::
+
+        async def to_request(self, request: WebhookRequest, ctx: RunContext):
+            event = json.loads(request.body)
+            return ExecutionRequest(variables={"event": event, "path": request.path})
+    """
 
     method: str
     path: str
@@ -182,6 +212,17 @@ class WebhookTrigger(Trigger):
 
     ``key`` is the secret part of the URL; :meth:`verify` checks a provider signature
     (constant-time) and :meth:`to_request` turns the payload into an execution request.
+
+    Example::
+
+        class Hook(WebhookTrigger):
+            type_name: ClassVar[str] = "acme.Hook"
+            secret: str
+
+            async def verify(self, request: WebhookRequest, ctx: RunContext) -> bool:
+                given = request.headers.get("x-acme-signature", "")
+                wanted = hmac.new(self.secret.encode(), request.body, "sha256").hexdigest()
+                return hmac.compare_digest(given, wanted)
     """
 
     key: str

@@ -12,8 +12,8 @@ from plait.blueprints._catalogue import (
     subflow_source,
     summarize,
 )
+from plait.blueprints._docs import render as render_docs
 from plait.blueprints._library import library, library_path
-from plait.blueprints._load import load_blueprint, load_blueprints
 from plait.blueprints._models import (
     BlueprintDetail,
     BlueprintInput,
@@ -36,8 +36,7 @@ __all__ = [
     "instantiate",
     "library",
     "library_path",
-    "load_blueprint",
-    "load_blueprints",
+    "render_docs",
     "search",
     "subflow_flow_id",
     "subflow_source",

@@ -16,8 +16,7 @@ from plait.blueprints._models import (
     BlueprintOutput,
     BlueprintSummary,
 )
-from plait.flows import Input, safe_load
-from plait.flows._model import ID_PATTERN, NAMESPACE_PATTERN
+from plait.flows import ID_PATTERN, NAMESPACE_PATTERN, Input, safe_load
 from plait.plugins import Origin, TypeRegistry, unknown_blueprint
 
 #: The flow id a blueprint runs as when a Subflow names it (in the calling flow's namespace,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from plait_sdk import Blueprint
 
-from plait.blueprints._load import load_blueprints
+from plait.plugins import load_blueprints
 
 #: The package data (in a checkout: the link to registry/blueprints).
 _PACKAGED = Path(__file__).resolve().parent.parent / "_library" / "blueprints"

@@ -63,7 +63,7 @@ def register_triggers(register: RegisterTrigger) -> None:
 
 @hookimpl
 def register_secret_backends(register: RegisterSecretBackend) -> None:
-    from plait.secrets._backends import env_backend_factory, file_backend_factory
+    from plait.secrets import env_backend_factory, file_backend_factory
 
     register("store", _store_backend)
     register("env", env_backend_factory)
@@ -72,7 +72,7 @@ def register_secret_backends(register: RegisterSecretBackend) -> None:
 
 def _store_backend(config: dict[str, Any]) -> SecretBackend:
     """The encrypted store in the Plait database (needs the repository and the key ring)."""
-    from plait.secrets._store import SecretStore
+    from plait.secrets import SecretStore
 
     return SecretStore(config["repository"], config["key_ring"], reload=config.get("reload_keys"))
 

@@ -14,17 +14,24 @@ from plait.catalogue._model import Catalogue, CataloguePackage
 
 ENV_CATALOGUE = "PLAIT_CATALOGUE"
 CATALOGUE_FILE = "catalogue.json"
+#: Package data of an installed wheel (the sdist copies registry/catalogue.json there, see
+#: core/pyproject.toml): plait/catalogue/_search.py -> plait/_library/catalogue.json.
+PACKAGED_CATALOGUE = Path(__file__).resolve().parent.parent / "_library" / CATALOGUE_FILE
+#: A source checkout (editable install): core/src/plait/catalogue/_search.py -> the repository.
+CHECKOUT_CATALOGUE = Path(__file__).resolve().parents[4] / "registry" / CATALOGUE_FILE
 
 
 def default_catalogue_path() -> Path | None:
-    """``$PLAIT_CATALOGUE``, else ``registry/catalogue.json`` of the source checkout Plait runs
-    from (an editable install); ``None`` when neither exists."""
+    """``$PLAIT_CATALOGUE``, else the catalogue shipped in the ``plait`` wheel as package data,
+    else ``registry/catalogue.json`` of the source checkout Plait runs from; ``None`` when there
+    is none."""
     configured = os.environ.get(ENV_CATALOGUE)
     if configured:
         return Path(configured)
-    # core/src/plait/catalogue/_search.py -> the repository root is four levels up.
-    checkout = Path(__file__).resolve().parents[4] / "registry" / CATALOGUE_FILE
-    return checkout if checkout.is_file() else None
+    for candidate in (PACKAGED_CATALOGUE, CHECKOUT_CATALOGUE):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def load_catalogue(path: Path | None) -> Catalogue:
@@ -33,7 +40,7 @@ def load_catalogue(path: Path | None) -> Catalogue:
     if path is None:
         raise UserError(
             f"no plugin catalogue here: pass --catalogue FILE or set {ENV_CATALOGUE} "
-            "(a Plait checkout has one in registry/catalogue.json)"
+            "(an installed Plait has its own; this one was built without it)"
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -18,8 +18,9 @@ from rich.text import Text
 from rich.tree import Tree
 
 from plait.cli._terminal import printable
-from plait.engine import Execution, LogRecord, TaskRun, masked_view
 from plait.flows import State
+from plait.records import Execution, LogRecord, TaskRun
+from plait.templating import masked_view
 
 STYLE = {
     State.CREATED: "dim",

@@ -17,11 +17,11 @@ from rich.table import Table
 from plait.cli._app import cli, err_console, notify
 from plait.cli._display import STYLE, duration_of, execution_json, log_line, summary
 from plait.cli._run import Progress, exit_code, home_option, parse_pairs
-from plait.engine import Execution
 from plait.flows import State
+from plait.records import Execution
 
 if TYPE_CHECKING:
-    from plait.engine._runner import Recovery
+    from plait.engine import Recovery
 
 T = TypeVar("T")
 U = TypeVar("U")

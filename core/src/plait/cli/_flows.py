@@ -10,26 +10,12 @@ from plait_sdk import UserError
 
 from plait.cli._app import cli, err_console
 from plait.cli._terminal import printable
-
-FLOW_SUFFIXES = (".yaml", ".yml")
+from plait.flows import flow_files
 
 
 @cli.group()
 def flows() -> None:
     """Flow files: validation and editor schema."""
-
-
-def flow_files(paths: tuple[Path, ...]) -> list[Path]:
-    """Flow files named directly, and those found below named directories (sorted)."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in FLOW_SUFFIXES))
-        elif path.exists():
-            found.append(path)
-        else:
-            raise UserError("no such file or directory", file=str(path))
-    return found
 
 
 @flows.command("validate")

@@ -12,8 +12,8 @@ from typing import Any
 
 from plait_sdk import UserError
 
+from plait.files import SCHEME, check_key, execution_prefix
 from plait.flows import Flow, InputType
-from plait.storage import SCHEME, check_key, execution_prefix
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,~-]")
 _CHUNK = 1 << 20

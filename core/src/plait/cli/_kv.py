@@ -53,8 +53,7 @@ def set_value(
     namespace: str, key: str, value: str, kind: str | None, ttl: str | None, home: Path | None
 ) -> None:
     """Store VALUE under NAMESPACE/KEY."""
-    from plait.flows import Input, InputType, coerce_value
-    from plait.flows._inputs import InputError
+    from plait.flows import Input, InputError, InputType, coerce_value
 
     expires = None
     if ttl:

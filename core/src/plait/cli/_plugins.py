@@ -101,15 +101,14 @@ def doc(type_name: str, as_json: bool, version: int | None) -> None:
     "--catalogue",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="The catalogue file (default: $PLAIT_CATALOGUE, or registry/catalogue.json of a "
-    "source checkout).",
+    help="The catalogue file (default: $PLAIT_CATALOGUE, or the catalogue shipped with Plait).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def search(word: str, catalogue: Path | None, as_json: bool) -> None:
     """Find plugin packages in the catalogue by WORD: name, summary, tag, type or alias."""
     from plait.catalogue import load_catalogue
     from plait.catalogue import search as find
-    from plait.plugins._install import installed
+    from plait.plugins import installed_distributions as installed
 
     found = find(load_catalogue(catalogue), word)
     present = installed()

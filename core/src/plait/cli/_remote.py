@@ -175,7 +175,7 @@ def _sync(coro: Any) -> Any:
 
 
 def _sources(paths: tuple[Path, ...]) -> list[tuple[Path, str]]:
-    from plait.cli._flows import flow_files
+    from plait.flows import flow_files
 
     files = flow_files(paths)
     if not files:

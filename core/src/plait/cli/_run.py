@@ -18,10 +18,10 @@ from rich.text import Text
 
 from plait.cli._app import cli, err_console, notify
 from plait.cli._display import execution_json, log_line, summary
-from plait.cli._flows import flow_files
 from plait.cli._terminal import printable
-from plait.engine import Execution, LogRecord, masked_view
-from plait.flows import State
+from plait.flows import State, flow_files
+from plait.records import Execution, LogRecord
+from plait.templating import masked_view
 
 home_option = click.option(
     "--home",
@@ -173,9 +173,9 @@ async def _run_one(
     files: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> Execution:
     from plait.cli._inputs import local_inputs
-    from plait.engine import new_id
     from plait.flows import validate_flow_text
     from plait.local import LocalHome, local_runner
+    from plait.records import new_id
 
     async with local_runner(
         LocalHome.resolve(home),

@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 def _with_store(home: Path | None, action: Callable[..., Awaitable[T]], *, create: bool) -> T:
     from plait.local import LocalHome, local_repository
-    from plait.secrets._store import SecretStore
+    from plait.secrets import SecretStore
 
     local = LocalHome.resolve(home)
 
@@ -140,7 +140,7 @@ def rotate_key(home: Path | None) -> None:
         import os
 
         from plait.local import LocalHome
-        from plait.secrets._store import SecretStore
+        from plait.secrets import SecretStore
 
         assert isinstance(store, SecretStore)
         assert isinstance(local, LocalHome)
@@ -165,8 +165,8 @@ def rotate_key(home: Path | None) -> None:
 
 async def _reseal_everything(store: object) -> int:
     """Re-seal the store's secrets and the sealed values of executions under the primary key."""
-    from plait.engine._reseal import reseal_stored
-    from plait.secrets._store import SecretStore
+    from plait.engine import reseal_stored
+    from plait.secrets import SecretStore
 
     assert isinstance(store, SecretStore)
     return await store.reseal_all() + await reseal_stored(store.repo, store.ring)
@@ -189,7 +189,7 @@ def remove_key(key_id: str, home: Path | None) -> None:
 
     async def remove(store: object, local: object) -> None:
         from plait.local import LocalHome
-        from plait.secrets._store import SecretStore
+        from plait.secrets import SecretStore
 
         assert isinstance(store, SecretStore)
         assert isinstance(local, LocalHome)
@@ -198,7 +198,7 @@ def remove_key(key_id: str, home: Path | None) -> None:
             raise UserError(f"no key {key_id} in {local.key_file}")
         if keys[0].id == key_id:
             raise UserError(f"{key_id} is the primary key; rotate first")
-        from plait.engine._reseal import stored_keys_in_use
+        from plait.engine import stored_keys_in_use
 
         in_store = (await store.keys_in_use()).get(key_id, 0)
         in_runs = (await stored_keys_in_use(store.repo)).get(key_id, 0)

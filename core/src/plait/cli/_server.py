@@ -41,8 +41,7 @@ def local(
     home: Path | None,
 ) -> None:
     """Serve the API with the embedded SQLite backend, every role in one process."""
-    from plait.server import load_config
-    from plait.server._serve import configure_logging, serve
+    from plait.server import configure_logging, load_config, serve
 
     overrides: dict[str, object] = {"host": host, "port": port, "home": home}
     if deploy:
@@ -75,13 +74,13 @@ def token() -> None:
 @home_option
 def create_token(name: str, role: str, namespace: str | None, home: Path | None) -> None:
     """Create a token and print it: it is shown this once (only its hash is stored)."""
-    from plait.server._models import TokenCreate
+    from plait.server import TokenCreate
 
     spec = TokenCreate.model_validate({"name": name, "role": role, "namespace": namespace})
 
     async def go() -> str:
         from plait.local import LocalHome, local_repository
-        from plait.server._auth import TokenStore
+        from plait.server import TokenStore
 
         async with local_repository(LocalHome.resolve(home)) as repo:
             made = await TokenStore(repo).create(spec.name, spec.role, spec.namespace)
@@ -98,7 +97,7 @@ def list_tokens(home: Path | None) -> None:
 
     async def go() -> list[tuple[str, ...]]:
         from plait.local import LocalHome, local_repository
-        from plait.server._auth import TokenStore
+        from plait.server import TokenStore
 
         async with local_repository(LocalHome.resolve(home)) as repo:
             found = await TokenStore(repo).list()
@@ -120,7 +119,7 @@ def revoke_token(token_id: str, home: Path | None) -> None:
 
     async def go() -> bool:
         from plait.local import LocalHome, local_repository
-        from plait.server._auth import TokenStore
+        from plait.server import TokenStore
 
         async with local_repository(LocalHome.resolve(home)) as repo:
             return await TokenStore(repo).revoke(token_id)
@@ -150,14 +149,14 @@ def create_user(
 ) -> None:
     """Create user NAME; the password comes from a prompt or stdin, never the command line."""
 
-    from plait.server._models import TokenCreate
+    from plait.server import TokenCreate
 
     spec = TokenCreate.model_validate({"name": name, "role": role, "namespace": namespace})
     password = _read_password(name, password_stdin)
 
     async def go() -> None:
         from plait.local import LocalHome, local_repository
-        from plait.server._users import UserStore
+        from plait.server import UserStore
 
         async with local_repository(LocalHome.resolve(home)) as repo:
             await UserStore(repo).create(spec.name, spec.role, password, spec.namespace)
@@ -174,7 +173,7 @@ def list_users(home: Path | None) -> None:
 
     async def go() -> list[tuple[str, ...]]:
         from plait.local import LocalHome, local_repository
-        from plait.server._users import UserStore
+        from plait.server import UserStore
 
         async with local_repository(LocalHome.resolve(home)) as repo:
             found = await UserStore(repo).list()
@@ -193,7 +192,7 @@ def delete_user(name: str, home: Path | None) -> None:
 
     async def go() -> bool:
         from plait.local import LocalHome, local_repository
-        from plait.server._users import UserStore
+        from plait.server import UserStore
 
         async with local_repository(LocalHome.resolve(home)) as repo:
             return await UserStore(repo).delete(name)
@@ -218,7 +217,7 @@ def set_password(name: str, password_stdin: bool, home: Path | None) -> None:
 
     async def go() -> bool:
         from plait.local import LocalHome, local_repository
-        from plait.server._users import UserStore
+        from plait.server import UserStore
 
         async with local_repository(LocalHome.resolve(home)) as repo:
             return await UserStore(repo).set_password(name, password)

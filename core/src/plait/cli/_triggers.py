@@ -87,7 +87,7 @@ def _backfill(b: dict[str, Any] | None) -> str:
 
 
 async def _list(runner: Any, repo: Any, namespace: str | None, flow_id: str | None) -> Any:
-    from plait.server._routes_triggers import trigger_list
+    from plait.server import trigger_list
 
     found = await trigger_list(runner, repo, namespace, flow_id)
     return [t.model_dump(mode="json", by_alias=True) for t in found]
@@ -116,7 +116,7 @@ def _toggle(verb: str, off: bool) -> None:
         token: str | None,
     ) -> None:
         async def apply(repo: Any, found: dict[str, Any]) -> None:
-            from plait.server._scheduler import set_disabled
+            from plait.server import set_disabled
 
             await set_disabled(repo, namespace, flow_id, trigger_id, found["type"], off)
 
@@ -148,7 +148,7 @@ def unlock_trigger(
     TRIGGER_ID); a lock also expires by itself five minutes after it was taken."""
 
     async def apply(repo: Any, found: dict[str, Any]) -> None:
-        from plait.server._trigger_gate import unlock
+        from plait.server import unlock
 
         if not await unlock(repo, namespace, flow_id, trigger_id):
             raise UserError(f"trigger {namespace}.{flow_id}/{trigger_id} is not locked")

@@ -1,45 +1,16 @@
-"""The execution engine: durable executions, the executor, workers and persistence."""
+"""The execution engine: the executor, workers, task contexts and re-sealing stored values.
+
+The records it decides from and the repository interface are in plait.records.
+"""
 
 from plait.engine._context import ContextBase
-from plait.engine._model import (
-    Attempt,
-    Execution,
-    FlowRevision,
-    LogRecord,
-    MetricRecord,
-    TaskRun,
-    Transition,
-    new_id,
-    utcnow,
-)
-from plait.engine._repository import (
-    EXIT_UNFINISHED,
-    DatabaseFault,
-    Lease,
-    LeaseHeld,
-    LeaseHolder,
-    LeaseLost,
-    Repository,
-)
-from plait.templating._taint import masked_view
+from plait.engine._reseal import reseal_stored, stored_keys_in_use
+from plait.engine._runner import Recovery, Runner
 
 __all__ = [
-    "EXIT_UNFINISHED",
-    "Attempt",
     "ContextBase",
-    "DatabaseFault",
-    "Execution",
-    "FlowRevision",
-    "Lease",
-    "LeaseHeld",
-    "LeaseHolder",
-    "LeaseLost",
-    "LogRecord",
-    "MetricRecord",
-    "Repository",
-    "TaskRun",
-    "Transition",
-    "masked_view",
-    "new_id",
-    "utcnow",
+    "Recovery",
+    "Runner",
+    "reseal_stored",
+    "stored_keys_in_use",
 ]

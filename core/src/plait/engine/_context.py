@@ -22,8 +22,8 @@ from plait_sdk import (
     UserError,
 )
 
-from plait.engine._model import LogRecord, MetricRecord, TaskRun
 from plait.limits import limits
+from plait.records import LogRecord, MetricRecord, TaskRun
 from plait.secrets import Masker
 
 P = ParamSpec("P")

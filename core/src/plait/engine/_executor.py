@@ -23,7 +23,6 @@ from plait_sdk import UserError
 
 from plait.builtin import flowable as fl
 from plait.engine._context import kestra_date, run_envs, run_globals
-from plait.engine._model import Attempt, Execution, TaskRun
 from plait.engine._restart import RESTARTED_LABEL, WORKING_DIRECTORY, plan_restart
 from plait.engine._retry import next_attempt_at
 from plait.engine._templated import retry_for, timeout_of
@@ -36,6 +35,7 @@ from plait.flows import (
     all_task_specs,
     nested_inputs,
 )
+from plait.records import Attempt, Execution, TaskRun
 from plait.templating import TemplateError, format_duration
 
 Render = Callable[[dict[str, Any], Any], Awaitable[Any]]

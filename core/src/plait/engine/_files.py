@@ -12,7 +12,7 @@ from typing import Any
 
 from plait_sdk import UserError
 
-from plait.storage import ExecutionStorage, StorageError
+from plait.files import ExecutionStorage, StorageError
 
 #: ``read()`` puts a whole file in memory and in the rendered value; beyond this, pass the URI
 #: to a task that streams it instead.

@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, select, update
 
 from plait.secrets import KeyRing, Sealed
-from plait.storage._sql import SqlRepository
-from plait.storage._tables import executions, task_runs
-from plait.templating._taint import SECRET, SECRET_KEY
+from plait.storage import SqlRepository, executions, task_runs
+from plait.templating import SECRET, SECRET_KEY
 
 #: SECRET inputs (plait.engine._runner), sealed for one execution and input name.
 _INPUT = "$sealed"

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from plait.engine._model import TaskRun
 from plait.flows import Flow, FlowableTask, State, TaskSpec, all_task_specs
+from plait.records import TaskRun
 
 #: The flowable type whose children are all redone when it is reopened (Kestra's worker task).
 WORKING_DIRECTORY = "plait.core.WorkingDirectory"

@@ -8,7 +8,7 @@ it acted on; :meth:`Runner.recover` resumes such executions and re-runs only the
 had not finished.
 
 An execution is driven by one runner at a time: the runner holds its lease (see
-:mod:`plait.engine._repository`), taken when it creates or claims the execution, renewed by one
+:mod:`plait.records`), taken when it creates or claims the execution, renewed by one
 heartbeat task per runner (one UPDATE for all its leases, every third of
 ``limits().lease_seconds``) and by every save, and given back by the save that ends the
 execution or when the runner stops driving it. Every save is fenced by the lease: a runner
@@ -46,38 +46,42 @@ from plait.engine import _sla as sla
 from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import LOOP_VALUES, Executor, value_key
 from plait.engine._files import TemplateFiles
-from plait.engine._model import Execution, LogRecord, MetricRecord, TaskRun, new_id, utcnow
-from plait.engine._repository import (
-    DatabaseFault,
-    Lease,
-    LeaseHeld,
-    LeaseLost,
-    Repository,
-)
 from plait.engine._retry import next_attempt_at
 from plait.engine._sealing import mark, register, reveal, seal_text
 from plait.engine._templated import resolve_attempts, timeout_of
 from plait.engine._workdir import WORKDIR_PROPERTIES, WorkingDirectories
+from plait.files import ExecutionStorage, execution_prefix
 from plait.flows import (
     ConcurrencyBehavior,
     Flow,
     Input,
+    InputError,
     InputType,
     State,
     coerce_inputs,
     coerce_value,
     load_flow,
 )
-from plait.flows._inputs import InputError
 from plait.kv import KVStore, ScopedKV, plain_value
 from plait.limits import limits
 from plait.nsfiles import NamespaceFileStore, ScopedNamespaceFiles
 from plait.plugins import PluginHost, installed, requirement_problems, version_problem
+from plait.records import (
+    DatabaseFault,
+    Execution,
+    Lease,
+    LeaseHeld,
+    LeaseLost,
+    LogRecord,
+    MetricRecord,
+    Repository,
+    TaskRun,
+    new_id,
+    utcnow,
+)
 from plait.runtime import configured_engine
 from plait.secrets import KeyRing, Masker, MasterKey, Sealed
-from plait.storage import ExecutionStorage, execution_prefix
-from plait.templating import TemplateError, format_duration
-from plait.templating._taint import SecretText, holds_secret, tracking
+from plait.templating import SecretText, TemplateError, format_duration, holds_secret, tracking
 
 log = logging.getLogger(__name__)
 

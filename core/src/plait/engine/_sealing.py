@@ -13,7 +13,7 @@ import base64
 from typing import Any
 
 from plait.secrets import KeyRing, Masker, Sealed
-from plait.templating._taint import SECRET, SECRET_KEY, SecretText, is_sealed
+from plait.templating import SECRET, SECRET_KEY, SecretText, is_sealed
 
 #: The associated data of sealed engine values. They are not bound to one execution: a replay
 #: copies them, a subflow hands them to its parent (whoever can write the database can change

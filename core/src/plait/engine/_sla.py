@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from plait.engine._model import Execution
 from plait.flows import Flow, Sla, SlaBehavior, SlaType, State
+from plait.records import Execution
 from plait.templating import TemplateError, format_duration
 
 Render = Callable[[Any], Awaitable[Any]]

@@ -14,9 +14,14 @@ from typing import Any
 import pydantic
 from plait_sdk import Model, UserError
 
-from plait.engine._model import TaskRun
 from plait.flows import Retry, TaskSpec
-from plait.flows._model import is_template
+from plait.records import TaskRun
+from plait.templating import is_template as _is_template_text
+
+
+def is_template(value: object) -> bool:
+    """Whether ``value`` is text holding a template (rendered when the task runs)."""
+    return isinstance(value, str) and _is_template_text(value)
 
 
 class _Duration(Model):

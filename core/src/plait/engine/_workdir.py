@@ -25,7 +25,7 @@ from typing import Any
 
 from plait_sdk import StorageBackend, UserError, path_matcher
 
-from plait.engine._model import utcnow
+from plait.records import utcnow
 
 #: The WorkingDirectory properties that need its directory prepared.
 WORKDIR_PROPERTIES = frozenset({"inputFiles", "namespaceFiles", "cache"})

@@ -1,9 +1,12 @@
 """The flow language: model, loading and validation."""
 
+from plait.flows._files import flow_files
 from plait.flows._flowable import FlowableTask
-from plait.flows._inputs import coerce_inputs, coerce_value, nested_inputs
+from plait.flows._inputs import InputError, coerce_inputs, coerce_value, nested_inputs
 from plait.flows._legacy import Deprecation, older_type_names
 from plait.flows._model import (
+    ID_PATTERN,
+    NAMESPACE_PATTERN,
     TERMINAL_STATES,
     Concurrency,
     ConcurrencyBehavior,
@@ -27,9 +30,11 @@ from plait.flows._model import (
 )
 from plait.flows._upgrade import upgrade_text
 from plait.flows._validate import load_flow, read_flow_file, validate_flow_text
-from plait.flows._yaml import Document, Position, parse, safe_load
+from plait.safeyaml import Document, Position, parse, safe_load
 
 __all__ = [
+    "ID_PATTERN",
+    "NAMESPACE_PATTERN",
     "TERMINAL_STATES",
     "Concurrency",
     "ConcurrencyBehavior",
@@ -41,6 +46,7 @@ __all__ = [
     "FlowOutput",
     "FlowableTask",
     "Input",
+    "InputError",
     "InputType",
     "PluginDefault",
     "Position",
@@ -56,6 +62,7 @@ __all__ = [
     "all_task_specs",
     "coerce_inputs",
     "coerce_value",
+    "flow_files",
     "load_flow",
     "nested_inputs",
     "older_type_names",

@@ -10,7 +10,7 @@ from typing import Any
 import pydantic
 from plait_sdk import UserError
 
-from plait.flows._yaml import Document, Path, dotted
+from plait.safeyaml import Document, Path, dotted
 from plait.templating import is_template
 
 

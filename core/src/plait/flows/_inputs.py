@@ -14,7 +14,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticError
 
 from plait.flows._model import Flow, Input, InputType
-from plait.flows._yaml import Path, YamlLimitError, safe_load
+from plait.safeyaml import Path, YamlLimitError, safe_load
 
 _DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

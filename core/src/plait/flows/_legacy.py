@@ -17,7 +17,7 @@ from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from plait.flows._yaml import Path, dotted
+from plait.safeyaml import Path, dotted
 
 #: Kestra's packages before 0.17, by their current names.
 _PACKAGES = (

@@ -14,7 +14,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.util import load_yaml_guess_indent
 
 from plait.flows._legacy import Deprecation, modernize
-from plait.flows._yaml import safe_load
+from plait.safeyaml import safe_load
 
 
 def upgrade_text(text: str, resolves: Callable[[str], bool]) -> tuple[str, list[Deprecation]]:

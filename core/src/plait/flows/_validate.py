@@ -23,7 +23,6 @@ from plait.flows._model import (
     TaskSpec,
     TriggerSpec,
 )
-from plait.flows._yaml import Document, Path, dotted, parse, safe_load, too_large
 from plait.limits import limits
 from plait.plugins import (
     TypeInfo,
@@ -34,6 +33,7 @@ from plait.plugins import (
     unknown_blueprint,
     version_problem,
 )
+from plait.safeyaml import Document, Path, dotted, parse, safe_load, too_large
 from plait.templating import TemplateEngine, TemplateSyntaxError, is_template
 
 _checker = TemplateEngine()

@@ -15,9 +15,8 @@ from typing import Any
 from plait_sdk import KeyValueStore, UserError
 from sqlalchemy import Connection, and_, delete, insert, or_, select
 
-from plait.engine._model import utcnow
-from plait.storage import SqlRepository
-from plait.storage._tables import kv
+from plait.records import utcnow
+from plait.storage import SqlRepository, kv
 from plait.templating import format_duration
 
 TYPES = ("STRING", "NUMBER", "BOOLEAN", "DATETIME", "DATE", "DURATION", "JSON")
@@ -48,8 +47,7 @@ def infer_type(value: Any) -> str:
 
 def encode(value: Any, kind: str) -> str:
     """``value`` as the JSON text stored for ``kind`` (converting text for typed kinds)."""
-    from plait.flows import Input, InputType, coerce_value
-    from plait.flows._inputs import InputError
+    from plait.flows import Input, InputError, InputType, coerce_value
 
     if kind not in TYPES:
         raise UserError(f"unknown KV type {kind!r}; one of {', '.join(TYPES)}")

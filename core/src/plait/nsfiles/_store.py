@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from plait_sdk import NamespaceFiles, UserError
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select
 
-from plait.engine._model import utcnow
 from plait.limits import limits
 from plait.nsfiles._paths import below, check_namespace, check_path
+from plait.records import utcnow
 from plait.storage import SqlRepository
-from plait.storage._tables import namespace_files as table
+from plait.storage import namespace_files as table
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Plugin discovery, the type registry and the hook facade."""
 
 from plait.plugins._awaiting import resolve
+from plait.plugins._blueprints import load_blueprint, load_blueprints
 from plait.plugins._host import (
     ENTRY_POINT_GROUP,
     PluginHost,
@@ -9,6 +10,7 @@ from plait.plugins._host import (
     TemplateExtension,
 )
 from plait.plugins._install import Installer, InstallResult
+from plait.plugins._install import installed as installed_distributions
 from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry, UnknownVersion
 from plait.plugins._requirements import (
     installed,
@@ -31,6 +33,9 @@ __all__ = [
     "TypeRegistry",
     "UnknownVersion",
     "installed",
+    "installed_distributions",
+    "load_blueprint",
+    "load_blueprints",
     "requirement_problems",
     "resolve",
     "unknown_blueprint",

@@ -31,6 +31,7 @@ from plait_sdk import _hookspecs as hookspecs
 from stevedore import ExtensionManager
 
 from plait.plugins._awaiting import resolve
+from plait.plugins._blueprints import load_blueprints
 from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry
 
 log = logging.getLogger(__name__)
@@ -294,10 +295,6 @@ def _blueprints_of(given: object, record: PluginRecord, hook_name: str) -> list[
     if isinstance(given, Blueprint):
         return [given]
     if isinstance(given, Path):
-        # Imported here: the blueprint loader reads YAML with the flow package's guarded
-        # loader, and the flow package imports this one.
-        from plait.blueprints import load_blueprints
-
         try:
             return load_blueprints(given)
         except UserError as error:

@@ -62,7 +62,7 @@ def read_key_file(path: Path) -> list[MasterKey]:
 
 def write_key_file(path: Path, keys: list[MasterKey]) -> None:
     """Write keys (primary first) atomically with mode 0600."""
-    from plait.storage._private import make_private_dirs
+    from plait.files import make_private_dirs
 
     make_private_dirs(path.parent)  # usually the home: created 0700 like the rest of it
     tmp = path.with_name(path.name + ".tmp")

@@ -15,11 +15,10 @@ from datetime import datetime
 from plait_sdk import SecretBackend, UserError
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
-from plait.engine._model import utcnow
+from plait.records import utcnow
 from plait.secrets._backends import check_name, namespace_chain
 from plait.secrets._crypto import KeyRing, Sealed
-from plait.storage import SqlRepository
-from plait.storage._tables import secret_reads, secrets
+from plait.storage import SqlRepository, secret_reads, secrets
 
 NAMESPACE_PATTERN_HINT = "letters, digits, '_', '-' separated by dots"
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from sqlalchemy import Connection, insert, select, update
 
-from plait.engine._model import new_id, utcnow
+from plait.records import new_id, utcnow
 from plait.server._errors import ApiError, Handler
 from plait.server._models import Role, TokenOut, aware
 from plait.server._throttle import LoginThrottle
@@ -31,8 +31,7 @@ from plait.server._users import (
     UserStore,
     csrf_ok,
 )
-from plait.storage import SqlRepository
-from plait.storage._tables import api_tokens
+from plait.storage import SqlRepository, api_tokens
 
 PREFIX = "plait_"
 RANKS: dict[str, int] = {"viewer": 1, "editor": 2, "admin": 3}

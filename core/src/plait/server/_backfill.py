@@ -19,11 +19,10 @@ from zoneinfo import ZoneInfo
 from plait_sdk import UserError
 from sqlalchemy import Connection, and_, select, update
 
-from plait.engine import Execution, Lease
-from plait.engine._runner import Runner
+from plait.engine import Runner
 from plait.flows import TERMINAL_STATES, Flow, TriggerSpec
-from plait.storage import SqlRepository
-from plait.storage._tables import executions, trigger_states
+from plait.records import Execution, Lease
+from plait.storage import SqlRepository, executions, trigger_states
 from plait.triggers import Backfill, BackfillProgress, Schedule, begin_backfill
 
 log = logging.getLogger("plait.server.triggers")

@@ -3,7 +3,7 @@ stores in one transaction: ``SqlRepository.save_flow_checked``)."""
 
 from __future__ import annotations
 
-from plait.engine import FlowRevision
+from plait.records import FlowRevision
 from plait.server._errors import ApiError
 from plait.storage import FlowConflict, SqlRepository
 

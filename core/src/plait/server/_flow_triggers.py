@@ -24,15 +24,13 @@ from plait_sdk import UserError
 from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from plait.engine import Execution, Lease
-from plait.engine._model import utcnow
-from plait.engine._runner import Runner
+from plait.engine import Runner
 from plait.flows import Flow, TriggerSpec
 from plait.limits import limits
+from plait.records import Execution, Lease, utcnow
 from plait.server._trigger_gate import acquire, conditions_met, release, upsert_state
-from plait.storage import SqlRepository, execution_row
-from plait.storage._tables import executions as executions_table
-from plait.storage._tables import flow_trigger_events
+from plait.storage import SqlRepository, execution_row, flow_trigger_events
+from plait.storage import executions as executions_table
 from plait.triggers import FilterField, FlowTrigger
 
 log = logging.getLogger("plait.server.triggers")

@@ -8,10 +8,9 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from plait.engine import Execution, LogRecord
-from plait.engine._runner import Runner
-from plait.flows import Flow
-from plait.flows._model import all_task_specs
+from plait.engine import Runner
+from plait.flows import Flow, all_task_specs
+from plait.records import Execution, LogRecord
 from plait.server._auth import TokenStore
 from plait.server._config import ServerConfig
 from plait.server._metrics import Metrics

@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from plait.engine import Execution
+from plait.records import Execution
 from plait.server._api import Api, Call, check_id
 from plait.server._errors import ApiError, not_found
 from plait.server._hub import Hub

@@ -9,8 +9,8 @@ from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from plait.engine import Execution
 from plait.flows import State
+from plait.records import Execution
 from plait.server._errors import Handler
 
 #: Task-run states counted as queued: created, waiting for a worker, or waiting for a retry.

@@ -12,9 +12,9 @@ import pydantic
 from plait_sdk import Model
 from pydantic import Field
 
-from plait.engine import Execution, LogRecord, TaskRun, masked_view
-from plait.engine._model import FlowRevision, Transition
 from plait.flows import State
+from plait.records import Execution, FlowRevision, LogRecord, TaskRun, Transition
+from plait.templating import masked_view
 
 Role = Literal["viewer", "editor", "admin"]
 MASKED = "******"

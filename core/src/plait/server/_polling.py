@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from plait_sdk import PollingTrigger
 
-from plait.engine._runner import Runner
+from plait.engine import Runner
 from plait.flows import Flow, TriggerSpec
 from plait.server import _trigger_runs as runs
 from plait.server._trigger_gate import acquire, release

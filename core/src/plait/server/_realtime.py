@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from plait_sdk import RealtimeTrigger
 
-from plait.engine._runner import Runner
+from plait.engine import Runner
 from plait.flows import Flow, TriggerSpec
 from plait.server import _trigger_runs as runs
 from plait.storage import SqlRepository

@@ -13,9 +13,9 @@ from aiohttp.http_exceptions import HttpProcessingError
 from plait_sdk import UserError
 from sqlalchemy import Connection, select
 
-from plait.engine import Execution
-from plait.engine._model import new_id
+from plait.files import SCHEME, check_key, execution_prefix, key_of
 from plait.flows import Flow, InputType, State
+from plait.records import Execution, new_id
 from plait.server._api import Api, Call, check_id
 from plait.server._errors import ApiError, not_found, validation_problems
 from plait.server._hub import Hub
@@ -32,8 +32,7 @@ from plait.server._models import (
     execution_out,
 )
 from plait.server._routes_flows import labels_of
-from plait.storage._files import SCHEME, check_key, execution_prefix, key_of
-from plait.storage._tables import executions as executions_table
+from plait.storage import executions as executions_table
 
 JSON_TYPES = ("application/json", "")
 BodyT = TypeVar("BodyT", ExecutionCreate, ResumeBody)

@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from plait.engine._model import FlowRevision
 from plait.flows import Flow, load_flow, safe_load, validate_flow_text
+from plait.records import FlowRevision
 from plait.server._api import Api, Call, check_id
 from plait.server._errors import ApiError, not_found
 from plait.server._flow_store import NEW, save_checked

@@ -11,8 +11,7 @@ from plait_sdk import Model, UserError, type_schema
 from pydantic import Field
 
 from plait.reference import type_markdown
-from plait.secrets._backends import check_name
-from plait.secrets._store import SecretStore
+from plait.secrets import SecretStore, check_name
 from plait.server._api import Api, Call, check_id
 from plait.server._errors import ApiError, not_found
 from plait.server._hub import Hub

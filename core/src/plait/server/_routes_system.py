@@ -11,7 +11,7 @@ from plait.server._api import Api, Call, check_id
 from plait.server._errors import ApiError, not_found
 from plait.server._hub import Hub
 from plait.server._models import Deleted, Health, TokenCreate, TokenList, TokenOut
-from plait.storage import _migrate
+from plait.storage import SCHEMA_HEAD, current_revision
 
 
 def install_public(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
@@ -22,7 +22,7 @@ def install_public(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
 
     async def ready(request: web.Request) -> web.Response:
         def check(conn: Connection) -> str | None:
-            current = _migrate.current_revision(conn)
+            current = current_revision(conn)
             conn.commit()
             return current
 
@@ -31,7 +31,7 @@ def install_public(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
         except Exception as error:  # the database is not reachable: not ready
             body = Health(status="DOWN", database=f"{type(error).__name__}")
             return web.json_response(body.model_dump(mode="json", exclude_none=True), status=503)
-        up = current == _migrate.HEAD and hub.accepting
+        up = current == SCHEMA_HEAD and hub.accepting
         body = Health(status="UP" if up else "DOWN", database="UP", migrations=current)
         return web.json_response(body.model_dump(mode="json"), status=200 if up else 503)
 

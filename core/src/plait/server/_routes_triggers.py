@@ -10,7 +10,7 @@ from typing import Any
 import pydantic
 from plait_sdk import Model, UserError
 
-from plait.engine._runner import Runner
+from plait.engine import Runner
 from plait.server._api import Api, Call, check_id
 from plait.server._backfill import change
 from plait.server._errors import ApiError, not_found

@@ -21,13 +21,12 @@ from zoneinfo import ZoneInfo
 from plait_sdk import PollingTrigger, RealtimeTrigger, UserError
 from sqlalchemy import Connection, Select, and_, false, func, insert, select, tuple_, update
 
-from plait.engine import Execution, Lease
-from plait.engine._runner import Runner
+from plait.engine import Runner
 from plait.flows import Flow, TriggerSpec
+from plait.records import Execution, Lease
 from plait.server._trigger_gate import conditions_met, record_condition
-from plait.storage import SqlRepository
-from plait.storage._tables import flows as flows_table
-from plait.storage._tables import trigger_states
+from plait.storage import SqlRepository, trigger_states
+from plait.storage import flows as flows_table
 from plait.triggers import FlowTrigger, RecoverMissed, Schedule
 
 log = logging.getLogger("plait.server.triggers")

@@ -138,6 +138,6 @@ def _bound_port(app_runner: web.AppRunner, wanted: int) -> int:
 
 
 def _read_flows(paths: list[Path]) -> list[tuple[Path, str]]:
-    from plait.cli._flows import flow_files
+    from plait.flows import flow_files
 
     return [(file, file.read_text("utf-8")) for file in flow_files(tuple(paths))]

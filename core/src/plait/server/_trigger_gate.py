@@ -20,10 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from plait.engine._runner import Runner
+from plait.engine import Runner
 from plait.flows import Flow, TriggerSpec
-from plait.storage import SqlRepository
-from plait.storage._tables import trigger_states
+from plait.storage import SqlRepository, trigger_states
 from plait.triggers import ConditionContext, check
 
 log = logging.getLogger("plait.server.triggers")

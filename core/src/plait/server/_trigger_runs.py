@@ -18,15 +18,14 @@ from plait_sdk import ExecutionRequest, StatefulTrigger, TaskLogger
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from plait.engine import ContextBase, Execution, Lease, MetricRecord
-from plait.engine._model import utcnow
-from plait.engine._runner import Runner
+from plait.engine import ContextBase, Runner
+from plait.files import ExecutionStorage
 from plait.flows import TERMINAL_STATES, Flow, TriggerSpec
 from plait.kv import ScopedKV
+from plait.records import Execution, Lease, MetricRecord, utcnow
 from plait.secrets import Masker
 from plait.server._trigger_gate import clear_condition, conditions_met, record_condition
-from plait.storage import ExecutionStorage, SqlRepository
-from plait.storage._tables import executions, trigger_states, webhook_deliveries
+from plait.storage import SqlRepository, executions, trigger_states, webhook_deliveries
 
 log = logging.getLogger("plait.server.triggers")
 #: The most executions a trigger waits to hear the end of (``execution_ended``); beyond it the

@@ -24,10 +24,9 @@ from plait_sdk import UserError
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from plait.engine._model import new_id, utcnow
+from plait.records import new_id, utcnow
 from plait.server._models import Role
-from plait.storage import SqlRepository
-from plait.storage._tables import sessions, users
+from plait.storage import SqlRepository, sessions, users
 
 SESSION_COOKIE = "plait_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -26,17 +26,16 @@ from prometheus_client import Counter
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from plait.engine import Execution, Lease
-from plait.engine._model import new_id, utcnow
+from plait.files import SCHEME, execution_prefix
 from plait.flows import Flow, TriggerSpec
 from plait.limits import limits
+from plait.records import Execution, Lease, new_id, utcnow
 from plait.server._errors import ApiError, error_response
 from plait.server._hub import Hub
 from plait.server._models import execution_out
 from plait.server._signatures import check
 from plait.server._trigger_gate import conditions_met, record_condition
-from plait.storage import SCHEME, execution_prefix
-from plait.storage._tables import trigger_states, webhook_deliveries
+from plait.storage import trigger_states, webhook_deliveries
 from plait.triggers import FetchType, Provider, Webhook
 
 log = logging.getLogger("plait.server.webhooks")

@@ -1,25 +1,53 @@
-"""Persistence backends (SQL) and internal storage (files between tasks)."""
+"""SQL persistence: the repository of executions on SQLite, PostgreSQL or MySQL/MariaDB, its
+schema and migrations.
 
-from plait.storage._files import (
-    SCHEME,
-    ExecutionStorage,
-    LocalStorageBackend,
-    StorageError,
-    check_key,
-    execution_prefix,
-    key_of,
-)
+The tables are public: the server, the secrets store and the key-value store keep their own
+state in them (trigger state, webhook deliveries, users, tokens, secrets, KV entries) with their
+own queries. Files passed between tasks are in plait.files, not here.
+"""
+
+from plait.storage._migrate import HEAD as SCHEMA_HEAD
+from plait.storage._migrate import current_revision
 from plait.storage._sql import FlowConflict, SqlRepository, execution_row
+from plait.storage._tables import (
+    api_tokens,
+    executions,
+    flow_trigger_events,
+    flows,
+    kv,
+    logs,
+    metadata,
+    metrics,
+    namespace_files,
+    secret_reads,
+    secrets,
+    sessions,
+    task_runs,
+    trigger_states,
+    users,
+    webhook_deliveries,
+)
 
 __all__ = [
-    "SCHEME",
-    "ExecutionStorage",
+    "SCHEMA_HEAD",
     "FlowConflict",
-    "LocalStorageBackend",
     "SqlRepository",
-    "StorageError",
-    "check_key",
-    "execution_prefix",
+    "api_tokens",
+    "current_revision",
     "execution_row",
-    "key_of",
+    "executions",
+    "flow_trigger_events",
+    "flows",
+    "kv",
+    "logs",
+    "metadata",
+    "metrics",
+    "namespace_files",
+    "secret_reads",
+    "secrets",
+    "sessions",
+    "task_runs",
+    "trigger_states",
+    "users",
+    "webhook_deliveries",
 ]

@@ -13,7 +13,7 @@ and each caller is answered only once that transaction has committed.
 
 A database locked by another process is retried with backoff for up to
 ``limits().database_busy_seconds``; a lock held longer, a disk I/O error or a full disk is a
-:class:`~plait.engine._repository.DatabaseFault` saying so in one line, never an internal error.
+:class:`~plait.records.DatabaseFault` saying so in one line, never an internal error.
 """
 
 from __future__ import annotations
@@ -52,10 +52,21 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun, utcnow
-from plait.engine._repository import DatabaseFault, Lease, LeaseHolder, LeaseLost, Repository
 from plait.flows import TERMINAL_STATES, State
 from plait.limits import limits
+from plait.records import (
+    DatabaseFault,
+    Execution,
+    FlowRevision,
+    Lease,
+    LeaseHolder,
+    LeaseLost,
+    LogRecord,
+    MetricRecord,
+    Repository,
+    TaskRun,
+    utcnow,
+)
 from plait.storage import _migrate
 from plait.storage._prepared import Prepared, group
 from plait.storage._private import prepare_sqlite

@@ -319,7 +319,7 @@ def _yaml_dumper() -> Any:
 def _yaml_loader() -> Any:
     import yaml
 
-    from plait.flows._yaml import LimitedComposer  # here: plait.flows imports the templating
+    from plait.safeyaml import LimitedComposer
 
     class Loader(LimitedComposer, yaml.SafeLoader):
         """YAML 1.1 as PyYAML reads it, except that dates and times stay text (as in Jackson),

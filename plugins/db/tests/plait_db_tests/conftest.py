@@ -25,10 +25,11 @@ from typing import Any
 import plait_db.plugin
 import pytest
 from ci_switch import service_missing
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution
+from plait.storage import SqlRepository
 from plait_db import ENGINES
 from plait_sdk.testing import HarnessContext, TaskHarness
 from sqlalchemy import text

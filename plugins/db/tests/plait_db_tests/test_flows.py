@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from plait.engine import Execution
 from plait.flows import State
+from plait.records import Execution
 from plait_db import ENGINES
 from sqlalchemy.engine import make_url
 

@@ -18,10 +18,11 @@ from typing import Any, ParamSpec, TypeVar
 import pytest
 from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
 from aiobotocore.session import get_session  # type: ignore[import-untyped]
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution
+from plait.storage import SqlRepository
 from plait_s3 import plugin
 from plait_sdk.testing import HarnessContext, TaskHarness
 

@@ -30,8 +30,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from plait_sdk import TaskRunner, register_task_runner, task_runner_class, task_runner_types
-from plait_sdk._runners import OnLine, Stream
+from plait_sdk import (
+    OnLine,
+    OutputStream,
+    TaskRunner,
+    register_task_runner,
+    task_runner_class,
+    task_runner_types,
+)
 from pydantic import ConfigDict, ValidationError
 
 from plait_scripts._process import run_process
@@ -102,6 +108,9 @@ class DockerFallbackRunner(ProcessRunner):
 
 
 DEFAULT_RUNNER = ProcessRunner()
+
+#: Kept for plugins written against plait-scripts 0.1: the SDK names it OutputStream.
+Stream = OutputStream
 
 #: Kept for plugins written against plait-scripts 0.1: the registry is the SDK's.
 register_runner = register_task_runner

@@ -9,10 +9,11 @@ from typing import Any
 import plait_scripts.plugin
 import pytest
 from ci_switch import service_missing
-from plait.engine import Execution
 from plait.engine._runner import Runner
+from plait.files import LocalStorageBackend
 from plait.plugins import PluginHost
-from plait.storage import LocalStorageBackend, SqlRepository
+from plait.records import Execution
+from plait.storage import SqlRepository
 from plait_sdk.testing import HarnessContext
 
 from ._support import context

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plait.engine import masked_view
+from plait.templating import masked_view
 
 from .conftest import SECRETS, Harness
 

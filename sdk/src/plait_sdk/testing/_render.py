@@ -23,6 +23,14 @@ from plait_sdk._masking import Masker
 
 #: The entry point group where a runtime offers its template engine (a zero-argument factory).
 RENDERER_ENTRY_POINT = "plait.template_renderer"
+"""The entry-point group where the harness finds the template engine (see
+:class:`TemplateRenderer`).
+
+Example::
+
+    [project.entry-points."plait.template_renderer"]
+    plait = "plait.templating:TemplateEngine"
+"""
 _MARKERS = ("{{", "{%", "{#")
 
 

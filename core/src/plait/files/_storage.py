@@ -20,7 +20,7 @@ from pathlib import Path
 
 from plait_sdk import Storage, StorageBackend, UserError
 
-from plait.storage._private import make_private_dirs, open_private
+from plait.files import make_private_dirs, open_private
 
 SCHEME = "plait://"
 CHUNK = 1 << 20

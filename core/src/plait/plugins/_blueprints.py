@@ -2,7 +2,7 @@
 
 The core's library is read so, and so is a directory a connector registers with
 ``register(Path(...))`` (its own blueprints, shipped as package data). YAML is read with the
-guarded loader of flow files (plait.flows.safe_load), within the flow-file limits.
+guarded loader of flow files (plait.safeyaml.safe_load), within the flow-file limits.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pydantic
 import yaml
 from plait_sdk import Blueprint, UserError, ValidationError
 
-from plait.flows import safe_load
+from plait.safeyaml import safe_load
 
 METADATA_FILE = "blueprint.yaml"
 FLOW_FILE = "flow.yaml"

@@ -23,8 +23,8 @@ from datetime import datetime
 
 from plait_sdk import UserError
 
-from plait.engine._model import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun
 from plait.flows import State
+from plait.records import Execution, FlowRevision, LogRecord, MetricRecord, TaskRun
 
 #: Exit code of the CLI when a run stopped without finishing because of the database or the
 #: loss of the lease (EX_TEMPFAIL: the execution is left for ``plait executions recover``).

@@ -15,7 +15,7 @@ from plait_sdk import Model
 from pydantic import Field, field_serializer
 
 from plait.flows import State
-from plait.templating._taint import at_rest
+from plait.templating import at_rest
 
 _last_ms = 0
 _seq = 0
