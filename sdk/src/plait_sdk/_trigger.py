@@ -149,7 +149,10 @@ class RealtimeTrigger(StatefulTrigger):
 
     The server runs ``listen`` as one long-lived task per trigger: each request it yields
     starts one execution (its ``variables`` as ``trigger.*``), persisted with ``self.state``
-    and the ``dedup_key`` in one transaction before the iterator is resumed. When ``listen``
+    and the ``dedup_key`` in one transaction before the iterator is resumed: acknowledge an
+    event to its source after the ``yield`` returns. While the database cannot store it, the
+    server retries with back-off and keeps the iterator suspended (the event is not lost).
+    When ``listen``
     raises or ends, it is logged, shown as the trigger's last error, and started again after
     an exponential back-off (1 s doubling to 5 min; reset once it has run for a minute). It
     is cancelled (``asyncio.CancelledError`` at its ``await``) when the flow is disabled,
