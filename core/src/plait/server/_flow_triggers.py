@@ -183,6 +183,10 @@ class FlowTriggers:
             await self._record(flow, spec, upstream, "filtered", now)
             return None
         pre = trigger.preconditions
+        ended = upstream.history[-1].date if upstream.history else utcnow()
+        if pre is not None and pre.time_window.bounds(ended) is None:
+            await self._record(flow, spec, upstream, "outside-window", now)
+            return None
         if pre is not None and len(pre.flows) > 1:
             partners = await self._partners(flow, spec, trigger, upstream, info)
             if partners is None:  # the other flows have not all ended in the window yet
@@ -274,7 +278,10 @@ class FlowTriggers:
         assert trigger.preconditions is not None
         pre = trigger.preconditions
         end = upstream.history[-1].date if upstream.history else utcnow()
-        start = end - pre.time_window.window
+        bounds = pre.time_window.bounds(end)
+        if bounds is None:
+            return None
+        start = bounds[0]
 
         def last_start(conn: Connection) -> datetime | None:
             found = conn.execute(
@@ -288,7 +295,8 @@ class FlowTriggers:
             conn.commit()
             return _aware(found)
 
-        fired = await self.repo.call(last_start)
+        # resetOnSuccess (the default): a start resets the count, the others must end again.
+        fired = await self.repo.call(last_start) if pre.reset_on_success else None
         if fired is not None and fired > start:
             start = fired
         partners: list[Execution] = []
