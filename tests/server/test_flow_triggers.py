@@ -436,3 +436,54 @@ def test_time_window_bounds_follow_kestra() -> None:
     ):
         with pytest.raises(ValueError, match=message):
             TimeWindow.model_validate(bad)
+
+
+FLAKY = """id: flaky
+namespace: team
+inputs:
+  - id: fails
+    type: INT
+    defaults: 1
+tasks:
+  - id: fetch
+    type: plait.core.Fail
+    condition: "{{ taskrun.attemptsCount < inputs.fails }}"
+    retry:
+      type: constant
+      interval: PT0.01S
+      maxAttempts: 3
+"""
+# Kestra's documentation example of HasRetryAttempt, on a flow trigger.
+ON_RETRY = """id: flow_condition_hasretryattempt
+namespace: team
+tasks:
+  - id: log_message
+    type: io.kestra.plugin.core.log.Log
+    message: "This flow will execute when any flow task on retry enters a specific state(s)."
+triggers:
+  - id: flow_condition
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.HasRetryAttempt
+        in:
+          - FAILED
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: team
+        flowId: flaky
+"""
+
+
+async def test_has_retry_attempt_starts_on_a_retried_task(loop: Loop) -> None:
+    await loop.runner.deploy(FLAKY, file="flaky.yaml")
+    await loop.runner.deploy(ON_RETRY, file="on_retry.yaml")
+    s = loop.scheduler()
+    await s.evaluate(now())
+    clean = await loop.run("flaky", {"fails": 0})  # one attempt: no retry
+    assert clean.state.value == "SUCCESS"
+    assert await s.evaluate(now()) == []
+    state = {t.trigger_id: t for t in await s.states()}["flow_condition"]
+    assert state.last_condition == "condition 1 (HasRetryAttempt) is false"
+    retried = await loop.run("flaky", {"fails": 1})  # failed once, then succeeded
+    assert retried.state.value == "SUCCESS"
+    [started] = await s.evaluate(now())
+    assert (started.trigger or {})["executionId"] == retried.id

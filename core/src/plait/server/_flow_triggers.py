@@ -195,7 +195,7 @@ class FlowTriggers:
             for partner in partners:  # Kestra merges the outputs of the executions matched
                 variables["outputs"] = {**partner.outputs, **variables["outputs"]}
         reason = await conditions_met(
-            self.runner, flow, spec, now, variables, execution=_for_conditions(info)
+            self.runner, flow, spec, now, variables, execution=_for_conditions(info, upstream)
         )
         if reason is not None:
             await self._record(flow, spec, upstream, "conditions", now, condition=reason)
@@ -453,7 +453,7 @@ def _described(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _for_conditions(info: Mapping[str, Any]) -> dict[str, Any]:
+def _for_conditions(info: Mapping[str, Any], upstream: Execution) -> dict[str, Any]:
     return {
         "id": info["executionId"],
         "namespace": info["namespace"],
@@ -461,6 +461,10 @@ def _for_conditions(info: Mapping[str, Any]) -> dict[str, Any]:
         "state": info["state"],
         "labels": info["executionLabels"],
         "outputs": info["outputs"],
+        # The attempts' states of each retried task run (HasRetryAttempt).
+        "retried": [
+            [a.state.value for a in r.attempts] for r in upstream.task_runs if len(r.attempts) > 1
+        ],
     }
 
 
