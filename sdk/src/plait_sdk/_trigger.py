@@ -143,6 +143,17 @@ class PollingTrigger(StatefulTrigger):
     async def evaluate(self, ctx: RunContext) -> ExecutionRequest | None:
         """Check the outside world; a request starts an execution, ``None`` does nothing."""
 
+    async def settle(self, ctx: RunContext, accepted: bool) -> None:
+        """The server handled the request the last :meth:`evaluate` returned.
+
+        ``accepted`` is True once it is durably handled (its execution and the trigger's state
+        stored, or its ``dedup_key`` seen before, or the trigger's conditions not met), False
+        when storing it failed (it will be offered again). Override it to acknowledge the
+        event to its source only then, e.g. commit a transaction kept open since ``evaluate``
+        (``plait.db.Trigger``'s ``afterSQL``). Called at most once per returned request, never
+        for ``None``, never concurrently with ``evaluate``. The default does nothing.
+        """
+
 
 class RealtimeTrigger(StatefulTrigger):
     """A trigger that listens continuously and yields one request per event.
