@@ -358,3 +358,133 @@ async def test_a_restarted_execution_that_ends_again_counts_again(loop: Loop) ->
     assert (restarted.trigger or {})["executionId"] == failed.id
     assert await s.evaluate(now()) == []
     assert len(await loop.of("on_any_end")) == 2
+
+
+async def test_reset_on_success_false_starts_again_on_each_end_in_the_window(loop: Loop) -> None:
+    await loop.runner.deploy(UPSTREAM, file="u.yaml")
+    await loop.runner.deploy(OTHER, file="o.yaml")
+    keep = BOTH.replace(
+        "        window: PT1H\n", "        window: PT1H\n      resetOnSuccess: false\n"
+    )
+    await loop.runner.deploy(keep, file="b.yaml")
+    s = loop.scheduler()
+    await s.evaluate(now())
+    await loop.run("extract")
+    assert await s.evaluate(now()) == []  # waits for `other`, as with the default
+    await loop.run("other")
+    assert len(await s.evaluate(now())) == 1
+    # Not reset: `extract` still counts, so `other` alone starts it again.
+    await loop.run("other")
+    assert len(await s.evaluate(now())) == 1
+    assert len(await loop.of("report")) == 2
+
+
+async def test_an_end_outside_the_daily_time_window_starts_nothing(loop: Loop) -> None:
+    far = (now() + timedelta(hours=12)).replace(microsecond=0)
+    if far.time() >= datetime.strptime("23:59:00", "%H:%M:%S").time():
+        far -= timedelta(minutes=5)  # keep startTime < endTime within the day
+    window = (
+        "      timeWindow:\n        type: DAILY_TIME_WINDOW\n"
+        f'        startTime: "{far:%H:%M:%S}"\n'
+        f'        endTime: "{far + timedelta(seconds=30):%H:%M:%S}"\n'
+    )
+    await loop.runner.deploy(UPSTREAM, file="u.yaml")
+    await loop.runner.deploy(DOWNSTREAM.replace("      flows:\n", window + "      flows:\n"),
+                             file="d.yaml")  # fmt: skip
+    s = loop.scheduler()
+    await s.evaluate(now())
+    await loop.run("extract")
+    assert await s.evaluate(now()) == []  # ended outside today's window
+    assert await loop.of("transform") == []
+    # The same flow with a window around now starts it.
+    around = window.replace(f"{far:%H:%M:%S}", "00:00:00", 1).replace(
+        f"{far + timedelta(seconds=30):%H:%M:%S}", "23:59:59", 1
+    )
+    await loop.runner.deploy(DOWNSTREAM.replace("      flows:\n", around + "      flows:\n"),
+                             file="d.yaml")  # fmt: skip
+    await loop.run("extract")
+    assert len(await s.evaluate(now())) == 1
+
+
+def test_time_window_bounds_follow_kestra() -> None:
+    from plait.triggers import TimeWindow
+
+    at = datetime(2026, 5, 4, 10, 30, tzinfo=UTC)
+    sliding = TimeWindow.model_validate({"type": "SLIDING_WINDOW", "window": "PT2H"})
+    assert sliding.bounds(at) == (datetime(2026, 5, 4, 8, 30, tzinfo=UTC), at)
+    daily = TimeWindow.model_validate({"type": "DURATION_WINDOW", "window": "P1D"})
+    assert daily.bounds(at) == (datetime(2026, 5, 4, tzinfo=UTC), at)
+    six = TimeWindow.model_validate({"type": "DURATION_WINDOW", "window": "P1D",
+                                     "windowAdvance": "PT6H"})  # fmt: skip
+    assert six.bounds(at) == (datetime(2026, 5, 4, 6, tzinfo=UTC), at)
+    early = datetime(2026, 5, 4, 5, tzinfo=UTC)
+    assert six.bounds(early) == (datetime(2026, 5, 3, 6, tzinfo=UTC), early)
+    deadline = TimeWindow.model_validate({"type": "DAILY_TIME_DEADLINE", "deadline": "11:00:00"})
+    assert deadline.bounds(at) == (datetime(2026, 5, 4, tzinfo=UTC), at)
+    assert deadline.bounds(at + timedelta(hours=1)) is None
+    paris = TimeWindow.model_validate({"type": "DAILY_TIME_DEADLINE", "deadline": "12:00+02:00"})
+    assert paris.bounds(at) is None  # 12:00 in UTC+2 is 10:00 UTC
+    hours = TimeWindow.model_validate(
+        {"type": "DAILY_TIME_WINDOW", "startTime": "09:00:00", "endTime": "17:00:00"}
+    )
+    assert hours.bounds(at) == (datetime(2026, 5, 4, 9, tzinfo=UTC), at)
+    assert hours.bounds(at.replace(hour=18)) is None
+    for bad, message in (
+        ({"type": "DAILY_TIME_DEADLINE"}, "needs `deadline`"),
+        ({"type": "DAILY_TIME_WINDOW", "startTime": "09:00:00"}, "needs `startTime` and `endTime`"),
+        ({"type": "DAILY_TIME_WINDOW", "startTime": "18:00", "endTime": "09:00"}, "before"),
+        ({"window": "PT0S"}, "positive"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            TimeWindow.model_validate(bad)
+
+
+FLAKY = """id: flaky
+namespace: team
+inputs:
+  - id: fails
+    type: INT
+    defaults: 1
+tasks:
+  - id: fetch
+    type: plait.core.Fail
+    condition: "{{ taskrun.attemptsCount < inputs.fails }}"
+    retry:
+      type: constant
+      interval: PT0.01S
+      maxAttempts: 3
+"""
+# Kestra's documentation example of HasRetryAttempt, on a flow trigger.
+ON_RETRY = """id: flow_condition_hasretryattempt
+namespace: team
+tasks:
+  - id: log_message
+    type: io.kestra.plugin.core.log.Log
+    message: "This flow will execute when any flow task on retry enters a specific state(s)."
+triggers:
+  - id: flow_condition
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.HasRetryAttempt
+        in:
+          - FAILED
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: team
+        flowId: flaky
+"""
+
+
+async def test_has_retry_attempt_starts_on_a_retried_task(loop: Loop) -> None:
+    await loop.runner.deploy(FLAKY, file="flaky.yaml")
+    await loop.runner.deploy(ON_RETRY, file="on_retry.yaml")
+    s = loop.scheduler()
+    await s.evaluate(now())
+    clean = await loop.run("flaky", {"fails": 0})  # one attempt: no retry
+    assert clean.state.value == "SUCCESS"
+    assert await s.evaluate(now()) == []
+    state = {t.trigger_id: t for t in await s.states()}["flow_condition"]
+    assert state.last_condition == "condition 1 (HasRetryAttempt) is false"
+    retried = await loop.run("flaky", {"fails": 1})  # failed once, then succeeded
+    assert retried.state.value == "SUCCESS"
+    [started] = await s.evaluate(now())
+    assert (started.trigger or {})["executionId"] == retried.id

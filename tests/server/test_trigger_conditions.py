@@ -194,6 +194,37 @@ async def test_a_dead_processs_lock_holds_until_it_expires_or_is_unlocked(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_the_lock_of_an_exited_process_of_this_host_is_taken_at_once(
+    loop: Loop, endpoint: tuple[str, dict[str, int]]
+) -> None:
+    """A server killed mid-evaluation (kill -9) and started again evaluates at once."""
+    from plait.engine._runner import owner_id
+    from plait.storage._tables import trigger_states
+
+    url, hits = endpoint
+    await loop.runner.deploy(polled(url), file="p.yaml")
+    s = loop.scheduler()
+    await s.evaluate(T0)
+    await s.poller.settle()
+    child = await asyncio.create_subprocess_exec("true")
+    await child.wait()  # reaped: its pid runs no more
+    host, _pid, token = owner_id().rsplit(":", 2)
+    gone = f"{host}:{child.pid}:{token}"
+
+    def killed_lock(conn: Any) -> None:
+        conn.execute(
+            update(trigger_states).values(locked_by=gone, locked_until=T0 + timedelta(minutes=5))
+        )
+        conn.commit()
+
+    await loop.repo.call(killed_lock)
+    await s.evaluate(T0 + timedelta(seconds=31))
+    await s.poller.settle()
+    assert hits == {"/n": 2}  # taken over, not waited for
+    await loop.executions()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 @pytest.mark.parametrize(
     ("condition", "message"),
     [

@@ -206,6 +206,69 @@ async def test_listen_notify_realtime_trigger(tmp_path: Path) -> None:
         assert live.stop() == 0
 
 
+def _rename(database: Path, old: str, new: str) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(database, timeout=30)
+    try:
+        conn.execute(f"ALTER TABLE {old} RENAME TO {new}")
+        conn.commit()
+    finally:
+        conn.close()
+
+
+async def test_a_realtime_event_waits_out_a_database_failure(tmp_path: Path) -> None:
+    """The executions table vanishes (renamed by hand) while events arrive: each event is held
+    and retried, shown as the trigger's last error, and starts its execution exactly once when
+    the table is back; no event is lost."""
+    try:
+        await asyncio.to_thread(_listening, "x")
+    except Exception as error:
+        service_missing(f"PostgreSQL is not reachable ({PG_DSN}): {error}")
+    channel = "plait_" + uuid.uuid4().hex[:12]
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "held.yaml").write_text(
+        "id: held\nnamespace: realtime\n"
+        'tasks:\n  - id: log\n    type: plait.core.Log\n    message: "{{ trigger.payload.n }}"\n'
+        f"triggers:\n  - id: pg\n    type: plait.db.postgresql.Listen\n    url: {_pg_url()}\n"
+        f"    channel: {channel}\n"
+    )
+    home = tmp_path / "home"
+    live = start_server(home, "--deploy", str(flows))
+    try:
+        await _until(lambda: _listening(channel) == 1, "never listened:\n" + live.log())
+        await asyncio.to_thread(_notify, channel, json.dumps({"n": 0}))
+        await wait_count(live, "realtime", "held", 1)
+        first = (await executions(live, "realtime", "held"))[0]
+        await wait_state(live, first["id"], "SUCCESS")
+
+        await asyncio.to_thread(_rename, home / "plait.db", "executions", "executions_away")
+        try:
+            await asyncio.to_thread(_notify, channel, json.dumps({"n": 1}))
+            await asyncio.to_thread(_notify, channel, json.dumps({"n": 2}))
+            row = await trigger_row(live, "realtime", "pg")
+            for _ in range(300):
+                if row["lastError"]:
+                    break
+                await asyncio.sleep(0.05)
+                row = await trigger_row(live, "realtime", "pg")
+            assert "executions" in (row["lastError"] or ""), row
+        finally:
+            await asyncio.to_thread(_rename, home / "plait.db", "executions_away", "executions")
+
+        await wait_count(live, "realtime", "held", 3)
+        got = []
+        for execution in await executions(live, "realtime", "held"):
+            await wait_state(live, execution["id"], "SUCCESS")
+            logs = await call(live, "GET", f"/logs/{execution['id']}")
+            got.append(logs[0]["message"])
+        assert sorted(got) == ["0", "1", "2"]  # each event once, none lost
+        assert (await trigger_row(live, "realtime", "pg"))["lastError"] is None
+    finally:
+        assert live.stop() == 0
+
+
 # -- schedule backfill through the API ----------------------------------------------------------
 
 

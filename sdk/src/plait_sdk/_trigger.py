@@ -166,13 +166,27 @@ class PollingTrigger(StatefulTrigger):
     async def evaluate(self, ctx: RunContext) -> ExecutionRequest | None:
         """Check the outside world; a request starts an execution, ``None`` does nothing."""
 
+    async def settle(self, ctx: RunContext, accepted: bool) -> None:
+        """The server handled the request the last :meth:`evaluate` returned.
+
+        ``accepted`` is True once it is durably handled (its execution and the trigger's state
+        stored, or its ``dedup_key`` seen before, or the trigger's conditions not met), False
+        when storing it failed (it will be offered again). Override it to acknowledge the
+        event to its source only then, e.g. commit a transaction kept open since ``evaluate``
+        (``plait.db.Trigger``'s ``afterSQL``). Called at most once per returned request, never
+        for ``None``, never concurrently with ``evaluate``. The default does nothing.
+        """
+
 
 class RealtimeTrigger(StatefulTrigger):
     """A trigger that listens continuously and yields one request per event.
 
     The server runs ``listen`` as one long-lived task per trigger: each request it yields
     starts one execution (its ``variables`` as ``trigger.*``), persisted with ``self.state``
-    and the ``dedup_key`` in one transaction before the iterator is resumed. When ``listen``
+    and the ``dedup_key`` in one transaction before the iterator is resumed: acknowledge an
+    event to its source after the ``yield`` returns. While the database cannot store it, the
+    server retries with back-off and keeps the iterator suspended (the event is not lost).
+    When ``listen``
     raises or ends, it is logged, shown as the trigger's last error, and started again after
     an exponential back-off (1 s doubling to 5 min; reset once it has run for a minute). It
     is cancelled (``asyncio.CancelledError`` at its ``await``) when the flow is disabled,

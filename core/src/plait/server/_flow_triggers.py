@@ -181,6 +181,10 @@ class FlowTriggers:
             await self._record(flow, spec, upstream, "filtered", now)
             return None
         pre = trigger.preconditions
+        ended = upstream.history[-1].date if upstream.history else utcnow()
+        if pre is not None and pre.time_window.bounds(ended) is None:
+            await self._record(flow, spec, upstream, "outside-window", now)
+            return None
         if pre is not None and len(pre.flows) > 1:
             partners = await self._partners(flow, spec, trigger, upstream, info)
             if partners is None:  # the other flows have not all ended in the window yet
@@ -189,7 +193,7 @@ class FlowTriggers:
             for partner in partners:  # Kestra merges the outputs of the executions matched
                 variables["outputs"] = {**partner.outputs, **variables["outputs"]}
         reason = await conditions_met(
-            self.runner, flow, spec, now, variables, execution=_for_conditions(info)
+            self.runner, flow, spec, now, variables, execution=_for_conditions(info, upstream)
         )
         if reason is not None:
             await self._record(flow, spec, upstream, "conditions", now, condition=reason)
@@ -272,7 +276,10 @@ class FlowTriggers:
         assert trigger.preconditions is not None
         pre = trigger.preconditions
         end = upstream.history[-1].date if upstream.history else utcnow()
-        start = end - pre.time_window.window
+        bounds = pre.time_window.bounds(end)
+        if bounds is None:
+            return None
+        start = bounds[0]
 
         def last_start(conn: Connection) -> datetime | None:
             found = conn.execute(
@@ -286,7 +293,8 @@ class FlowTriggers:
             conn.commit()
             return _aware(found)
 
-        fired = await self.repo.call(last_start)
+        # resetOnSuccess (the default): a start resets the count, the others must end again.
+        fired = await self.repo.call(last_start) if pre.reset_on_success else None
         if fired is not None and fired > start:
             start = fired
         partners: list[Execution] = []
@@ -443,7 +451,7 @@ def _described(execution: Execution) -> dict[str, Any]:
     }
 
 
-def _for_conditions(info: Mapping[str, Any]) -> dict[str, Any]:
+def _for_conditions(info: Mapping[str, Any], upstream: Execution) -> dict[str, Any]:
     return {
         "id": info["executionId"],
         "namespace": info["namespace"],
@@ -451,6 +459,10 @@ def _for_conditions(info: Mapping[str, Any]) -> dict[str, Any]:
         "state": info["state"],
         "labels": info["executionLabels"],
         "outputs": info["outputs"],
+        # The attempts' states of each retried task run (HasRetryAttempt).
+        "retried": [
+            [a.state.value for a in r.attempts] for r in upstream.task_runs if len(r.attempts) > 1
+        ],
     }
 
 

@@ -126,7 +126,24 @@ class Poller:
                 self.runner, self.repo, flow, revision, spec, trigger, stored, ctx, request, now
             )
         except Exception as error:
+            await self._settle(trigger, ctx, key, accepted=False)
             await runs.record(self.repo, flow, spec, now, f"{type(error).__name__}: {error}"[:1000])
             return
+        before = trigger.dump_state()
+        await self._settle(trigger, ctx, key, accepted=True)
+        if trigger.dump_state() != before:  # what settle changed (a commit confirmed) is kept
+            await runs.record(self.repo, flow, spec, now, None, trigger=trigger, stored=stored)
         if execution is not None:
             self.spawn(self.runner.drive(flow, execution), f"execution {execution.id}")
+
+    @staticmethod
+    async def _settle(
+        trigger: PollingTrigger, ctx: runs.TriggerContext, key: tuple[str, str, str], accepted: bool
+    ) -> None:
+        """Tell the trigger its request was (not) stored; its failure is logged, not retried
+        (the request is handled: the trigger offers again what it did not acknowledge)."""
+        try:
+            await asyncio.wait_for(trigger.settle(ctx, accepted), EVALUATION_TIMEOUT)
+        except Exception as error:
+            text = ctx.masked(f"{type(error).__name__}: {error}"[:1000])
+            log.warning("trigger %s.%s/%s: settle failed: %s", *key, text)

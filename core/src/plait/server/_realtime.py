@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from plait_sdk import RealtimeTrigger
+from plait_sdk import ExecutionRequest, RealtimeTrigger
+from sqlalchemy.exc import DBAPIError
 
 from plait.engine import Runner
 from plait.flows import Flow, TriggerSpec
+from plait.records import Execution
 from plait.server import _trigger_runs as runs
 from plait.storage import SqlRepository
 
@@ -30,6 +32,12 @@ log = logging.getLogger("plait.server.triggers")
 BACKOFF_FIRST = 1.0
 BACKOFF_MOST = 300.0
 HEALTHY = 60.0
+#: Retrying to persist one event while the database is unavailable: FIRST seconds, doubling
+#: up to MOST, for as long as it takes (the event is held, the source not acknowledged).
+PERSIST_FIRST = 0.2
+PERSIST_MOST = 30.0
+#: Failures of the database (not of the event): the event is kept and its persisting retried.
+TRANSIENT: tuple[type[BaseException], ...] = (DBAPIError, OSError, TimeoutError)
 
 Key = tuple[str, str, str]
 
@@ -106,15 +114,58 @@ class Listeners:
         iterator = trigger.listen(ctx)
         try:
             async for request in iterator:
-                now = datetime.now(UTC)
-                # The state lives in this task alone: listen() is suspended while it is stored.
-                await runs.tell_ended(self.repo, trigger, stored, ctx)
-                execution = await runs.start(
-                    self.runner, self.repo, flow, revision, spec, trigger, stored, ctx, request, now
-                )
+                # The state lives in this task alone: listen() is suspended while it is stored,
+                # and resumed (the source acknowledged) only once the execution is persisted.
+                execution = await self._persist(flow, revision, spec, trigger, stored, ctx, request)
                 if execution is not None:
                     self.spawn(self.runner.drive(flow, execution), f"execution {execution.id}")
         finally:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+    async def _persist(
+        self,
+        flow: Flow,
+        revision: int,
+        spec: TriggerSpec,
+        trigger: RealtimeTrigger,
+        stored: runs.Stored,
+        ctx: runs.TriggerContext,
+        request: ExecutionRequest,
+    ) -> Execution | None:
+        """Persist the execution an event asks for, retrying with back-off while the database
+        fails: the event is never dropped, and ``listen`` stays suspended (its source not
+        acknowledged) until it is stored. A failed transaction stored nothing; what
+        ``execution_ended`` changed is kept in memory (it is told once) and stored with the
+        execution."""
+        delay = PERSIST_FIRST
+        where = f"{flow.namespace}.{flow.id}/{spec.id}"
+        while True:
+            try:
+                await runs.tell_ended(self.repo, trigger, stored, ctx)
+                return await runs.start(
+                    self.runner,
+                    self.repo,
+                    flow,
+                    revision,
+                    spec,
+                    trigger,
+                    stored,
+                    ctx,
+                    request,
+                    datetime.now(UTC),
+                )
+            except TRANSIENT as error:
+                problem = ctx.masked(f"{type(error).__name__}: {error}"[:1000])
+                log.warning(
+                    "realtime trigger %s: the event's execution could not be stored (%s); "
+                    "again in %g s",
+                    where,
+                    problem,
+                    delay,
+                )
+                with contextlib.suppress(Exception):  # the database is what failed
+                    await runs.record(self.repo, flow, spec, datetime.now(UTC), problem)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, PERSIST_MOST)

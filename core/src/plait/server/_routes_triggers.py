@@ -190,15 +190,7 @@ def install(api: Api, hub: Hub) -> None:
 
         async def act(call: Call, action: str = action) -> TriggerOut:
             key, _ = await schedule_of(call)
-
-            def edit(old: BackfillProgress | None) -> BackfillProgress:
-                if old is None or old.finished:
-                    raise ApiError(409, "no backfill under way")
-                if action == "cancel":
-                    return old.model_copy(update={"cancelled": True})
-                return old.model_copy(update={"paused": action == "pause"})
-
-            await change(hub.repo, key, edit)
+            await edit_backfill(hub, key, action)
             return await shown(key, call)
 
         act.__name__ = f"{action}_backfill"
@@ -260,6 +252,23 @@ def install(api: Api, hub: Hub) -> None:
             tag="triggers",
             response=TriggerOut,
         )(handler)
+
+    from plait.server import _routes_triggers_kestra  # it builds on this module's helpers
+
+    _routes_triggers_kestra.install(api, hub)
+
+
+async def edit_backfill(hub: Hub, key: tuple[str, str, str], action: str) -> None:
+    """Pause, unpause or cancel the backfill under way of the trigger ``key`` (409 if none)."""
+
+    def edit(old: BackfillProgress | None) -> BackfillProgress:
+        if old is None or old.finished:
+            raise ApiError(409, "no backfill under way")
+        if action == "cancel":
+            return old.model_copy(update={"cancelled": True})
+        return old.model_copy(update={"paused": action == "pause"})
+
+    await change(hub.repo, key, edit)
 
 
 def _out(

@@ -6,7 +6,8 @@ starts and the reason is kept as the trigger's ``lastCondition`` (shown in /api/
 
 The lock (``trigger_states.locked_by`` / ``locked_until``) says "this trigger is being
 evaluated by that process": another process (or a second loop by mistake) leaves it alone. An
-evaluation that ends releases it; one whose process died leaves it until it expires by itself
+evaluation that ends releases it; one whose process died on this host is taken over at once
+(the process is gone); one of another host leaves it until it expires by itself
 (``LOCK_TTL``) or someone unlocks it (``POST /api/v1/triggers/{ns}/{flow}/{trigger}/unlock``,
 ``plait triggers unlock``).
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from plait.engine import Runner
+from plait.engine import Runner, owner_is_dead
 from plait.flows import Flow, TriggerSpec
 from plait.storage import SqlRepository, trigger_states
 from plait.triggers import ConditionContext, check
@@ -131,7 +132,21 @@ async def acquire(
             .values(locked_by=owner, locked_until=now + ttl)
         ).rowcount
         if taken == 0:
-            exists = conn.execute(select(trigger_states.c.trigger_id).where(where)).first()
+            exists = conn.execute(select(trigger_states.c.locked_by).where(where)).first()
+            if exists is not None and exists.locked_by and owner_is_dead(exists.locked_by):
+                # Held by a process of this host that has exited (killed): no need to wait
+                # for the lock to expire.
+                taken = conn.execute(
+                    update(trigger_states)
+                    .where(where, trigger_states.c.locked_by == exists.locked_by)
+                    .values(locked_by=owner, locked_until=now + ttl)
+                ).rowcount
+                if taken:
+                    log.info(
+                        "trigger %s.%s/%s: took the lock of exited process %s",
+                        *_key(flow, spec),
+                        exists.locked_by,
+                    )
             if exists is None:
                 conn.execute(
                     insert(trigger_states).values(

@@ -13,7 +13,14 @@ from plait.triggers._conditions import (
     parse_condition,
     parse_conditions,
 )
-from plait.triggers._flow import ENDED, FilterField, FlowTrigger, Preconditions, UpstreamFlow
+from plait.triggers._flow import (
+    ENDED,
+    FilterField,
+    FlowTrigger,
+    Preconditions,
+    TimeWindow,
+    UpstreamFlow,
+)
 from plait.triggers._schedule import RecoverMissed, Schedule
 from plait.triggers._webhook import FetchType, Provider, Verify, Webhook
 
@@ -31,6 +38,7 @@ __all__ = [
     "Provider",
     "RecoverMissed",
     "Schedule",
+    "TimeWindow",
     "UpstreamFlow",
     "Verify",
     "Webhook",

@@ -241,6 +241,23 @@ class ExecutionStatus(ExecutionCondition):
         return (not self.in_ or state in self.in_) and state not in self.not_in
 
 
+class HasRetryAttempt(ExecutionCondition):
+    """True when a task run of the execution was retried (more than one attempt) and one of
+    its attempts ended in a state in ``in`` and not in ``notIn`` (Kestra's condition)."""
+
+    type_name: ClassVar[str] = "plait.core.condition.HasRetryAttempt"
+    kestra_names: ClassVar[tuple[str, ...]] = ("HasRetryAttempt", "HasRetryAttemptCondition")
+    in_: list[str] = Field(default_factory=list, alias="in")
+    not_in: list[str] = Field(default_factory=list)
+
+    async def on(self, ctx: ConditionContext, execution: Mapping[str, Any]) -> bool:
+        return any(
+            (not self.in_ or state in self.in_) and state not in self.not_in
+            for attempts in execution.get("retried", ())
+            for state in attempts
+        )
+
+
 class Comparison(StrEnum):
     EQUALS = "EQUALS"
     PREFIX = "PREFIX"
@@ -396,6 +413,7 @@ CONDITION_TYPES: tuple[type[Condition], ...] = (
     ExecutionFlow,
     ExecutionLabels,
     ExecutionOutputs,
+    HasRetryAttempt,
     Expression,
     FlowCondition,
     FlowNamespaceCondition,
@@ -417,7 +435,7 @@ def _registry() -> dict[str, type[Condition]]:
 
 REGISTRY = _registry()
 #: Names of Kestra's condition types that are not built (a clear error instead of "unknown").
-NOT_BUILT = {"MultipleCondition", "HasRetryAttempt", "HasRetryAttemptCondition"}
+NOT_BUILT = {"MultipleCondition"}
 
 
 def condition_names() -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -163,19 +163,72 @@ class WindowType(StrEnum):
 
 
 class TimeWindow(Model):
-    """With several ``flows``: how close together their executions must have ended."""
+    """With several ``flows``: the window their executions must all have ended in (Kestra's
+    ``timeWindow``). Times of day without an offset are UTC.
+
+    - ``SLIDING_WINDOW`` (Plait's default): the ``window`` before the last one ended;
+    - ``DURATION_WINDOW`` (Kestra's default): fixed windows of ``window`` one after the other
+      (from midnight UTC, shifted by ``windowAdvance``): ``P1D`` is each day from midnight;
+    - ``DAILY_TIME_WINDOW``: each day between ``startTime`` and ``endTime``; an execution that
+      ends outside starts nothing;
+    - ``DAILY_TIME_DEADLINE``: each day from midnight until ``deadline``; after it, nothing.
+    """
 
     type: WindowType = WindowType.SLIDING_WINDOW
     window: timedelta = timedelta(hours=24)
+    """The window's length (``SLIDING_WINDOW``, ``DURATION_WINDOW``)."""
+    window_advance: timedelta | None = None
+    """``DURATION_WINDOW``: where the windows start (``PT6H``: 6 AM for daily windows)."""
+    deadline: time | None = None
+    """``DAILY_TIME_DEADLINE``: the time of day (``"09:00:00"``) by which all must have ended."""
+    start_time: time | None = None
+    """``DAILY_TIME_WINDOW``: the window's start each day (``"06:00:00"``)."""
+    end_time: time | None = None
+    """``DAILY_TIME_WINDOW``: the window's end each day (``"18:00:00"``)."""
 
-    @field_validator("type")
-    @classmethod
-    def _sliding_only(cls, value: WindowType) -> WindowType:
-        if value is not WindowType.SLIDING_WINDOW:
-            raise ValueError(
-                f"timeWindow type {value.value} is not supported yet (only SLIDING_WINDOW)"
-            )
-        return value
+    @model_validator(mode="after")
+    def _complete(self) -> TimeWindow:
+        if self.window <= timedelta(0):
+            raise ValueError("timeWindow.window must be a positive duration")
+        if self.type is WindowType.DAILY_TIME_DEADLINE and self.deadline is None:
+            raise ValueError("timeWindow type DAILY_TIME_DEADLINE needs `deadline` (HH:MM:SS)")
+        if self.type is WindowType.DAILY_TIME_WINDOW:
+            if self.start_time is None or self.end_time is None:
+                raise ValueError(
+                    "timeWindow type DAILY_TIME_WINDOW needs `startTime` and `endTime` (HH:MM:SS)"
+                )
+            if _seconds(self.start_time) >= _seconds(self.end_time):
+                raise ValueError("timeWindow: `startTime` must be before `endTime`")
+        return self
+
+    def bounds(self, ended: datetime) -> tuple[datetime, datetime] | None:
+        """The window an execution that ended at ``ended`` counts in: ``(start, ended)``, or
+        ``None`` when it ended outside every window (the daily types)."""
+        ended = ended.astimezone(UTC)
+        if self.type is WindowType.SLIDING_WINDOW:
+            return ended - self.window, ended
+        if self.type is WindowType.DURATION_WINDOW:
+            origin = datetime(1970, 1, 1, tzinfo=UTC) + (self.window_advance or timedelta(0))
+            periods = (ended - origin) // self.window
+            return origin + periods * self.window, ended
+        midnight = ended.replace(hour=0, minute=0, second=0, microsecond=0)
+        now = _seconds(ended.timetz())
+        if self.type is WindowType.DAILY_TIME_DEADLINE:
+            assert self.deadline is not None
+            return (midnight, ended) if now <= _seconds(self.deadline) else None
+        assert self.start_time is not None
+        assert self.end_time is not None
+        start, stop = _seconds(self.start_time), _seconds(self.end_time)
+        if not start <= now <= stop:
+            return None
+        return midnight + timedelta(seconds=start), ended
+
+
+def _seconds(value: time) -> float:
+    """Seconds since midnight UTC of a time of day (UTC when it has no offset)."""
+    shift = value.utcoffset() or timedelta(0)
+    base = value.hour * 3600 + value.minute * 60 + value.second + value.microsecond / 1e6
+    return (base - shift.total_seconds()) % 86400
 
 
 class Preconditions(Model):
@@ -189,13 +242,9 @@ class Preconditions(Model):
     """Filters on the ended execution's FLOW_ID, NAMESPACE, STATE or an EXPRESSION."""
     time_window: TimeWindow = Field(default_factory=TimeWindow)
     reset_on_success: bool = True
-
-    @field_validator("reset_on_success")
-    @classmethod
-    def _reset_only(cls, value: bool) -> bool:
-        if not value:
-            raise ValueError("resetOnSuccess: false is not supported yet")
-        return value
+    """``true``: once the flow started, every upstream flow must end again (within the window)
+    before it starts again. ``false``: within the window, each further matching execution
+    starts it again while the others' executions still count."""
 
 
 class FlowTrigger(Trigger):

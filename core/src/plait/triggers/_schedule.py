@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -96,30 +97,46 @@ class Schedule(Trigger):
     def expression(self) -> str:
         return NICKNAMES.get(self.cron.strip().lower(), self.cron.strip())
 
-    def _iter(self, start: datetime) -> croniter:
-        six = len(self.expression.split()) == 6
-        local = start.astimezone(ZoneInfo(self.timezone))
-        return croniter(self.expression, local, second_at_beginning=six)
-
     def next_after(self, moment: datetime) -> datetime:
         """The first tick strictly after ``moment`` (aware, in UTC).
 
         On the day clocks go back, a fixed-hour tick in the repeated hour fires once (the
         first time), as cron does; every-hour expressions fire in both.
         """
-        ticks = self._iter(moment)
-        zone = ZoneInfo(self.timezone)
-        fixed_hour = self.expression.split()[2 if len(self.expression.split()) == 6 else 1] != "*"
-        while True:
-            tick: datetime = ticks.get_next(datetime)
-            local = tick.astimezone(zone)
-            first = local.replace(fold=0)
-            repeated = first.utcoffset() != local.replace(fold=1).utcoffset()
-            if fixed_hour and repeated and local.fold == 1:
-                continue
-            return tick.astimezone(ZoneInfo("UTC"))
+        return _next_after(self.expression, self.timezone, moment)
 
     def previous_before(self, moment: datetime) -> datetime:
         """The last tick strictly before ``moment`` (aware, in UTC)."""
-        tick: datetime = self._iter(moment).get_prev(datetime)
+        return _previous_before(self.expression, self.timezone, moment)
+
+
+# croniter costs ~0.5 ms a call; many schedules share an expression and tick together (10,000
+# one-minute schedules ask the same question at every tick), so the answers are memoised.
+_CACHE = 8192
+
+
+def _iter(expression: str, timezone: str, start: datetime) -> croniter:
+    six = len(expression.split()) == 6
+    return croniter(expression, start.astimezone(ZoneInfo(timezone)), second_at_beginning=six)
+
+
+@lru_cache(maxsize=_CACHE)
+def _next_after(expression: str, timezone: str, moment: datetime) -> datetime:
+    ticks = _iter(expression, timezone, moment)
+    zone = ZoneInfo(timezone)
+    fields = expression.split()
+    fixed_hour = fields[2 if len(fields) == 6 else 1] != "*"
+    while True:
+        tick: datetime = ticks.get_next(datetime)
+        local = tick.astimezone(zone)
+        first = local.replace(fold=0)
+        repeated = first.utcoffset() != local.replace(fold=1).utcoffset()
+        if fixed_hour and repeated and local.fold == 1:
+            continue
         return tick.astimezone(ZoneInfo("UTC"))
+
+
+@lru_cache(maxsize=_CACHE)
+def _previous_before(expression: str, timezone: str, moment: datetime) -> datetime:
+    tick: datetime = _iter(expression, timezone, moment).get_prev(datetime)
+    return tick.astimezone(ZoneInfo("UTC"))

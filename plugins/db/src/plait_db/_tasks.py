@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -446,7 +446,9 @@ class Query(_SqlTask):
     """A statement run after ``sql`` in the same transaction (for example to mark fetched rows
     as processed); both commit together or not at all."""
 
-    async def run(self, ctx: RunContext) -> QueryOutput:
+    async def run(self, ctx: RunContext, gate: CommitGate | None = None) -> QueryOutput:
+        """Run the statement (and ``afterSQL``). ``gate``, with ``afterSQL``, is awaited with
+        the output before the transaction commits: False (or an exception) rolls it back."""
         target = self._target(ctx)
         statements = self._parse(self.sql, target, "sql")
         if len(statements) > 1:
@@ -467,7 +469,7 @@ class Query(_SqlTask):
             self._connect(db, autocommit=not transactional) as conn,
         ):
             if transactional:
-                result = await self._transaction(executor, conn, db, statements[0], after)
+                result = await self._transaction(executor, conn, db, statements[0], after, gate)
             else:
                 result = await self._statement(
                     executor, conn, db, statements[0], file_name=_file_name(ctx), label="query"
@@ -484,9 +486,10 @@ class Query(_SqlTask):
         db: _Database,
         statement: Statement,
         after: list[Statement],
+        gate: CommitGate | None = None,
     ) -> StatementResult:
         try:
-            async with conn.begin():
+            async with conn.begin() as transaction:
                 result = await self._statement(
                     executor, conn, db, statement, file_name=_file_name(executor.ctx), label="query"
                 )
@@ -499,11 +502,17 @@ class Query(_SqlTask):
                         file_name=_file_name(executor.ctx, "-after"),
                         label="afterSQL",
                     )
+                if gate is not None and after and not await gate(_output(result)):
+                    await transaction.rollback()
         except (TaskFailure, UserError, asyncio.CancelledError):
             raise
         except Exception as error:
             raise TaskFailure(f"commit failed: {describe(error, db.target)}") from None
         return result
+
+
+#: Decides, with a query's output in hand, whether its transaction commits (see Query.run).
+CommitGate = Callable[["QueryOutput"], Awaitable[bool]]
 
 
 class Queries(_SqlTask):

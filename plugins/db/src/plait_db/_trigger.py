@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from plait_sdk import Example, ExecutionRequest, PollingTrigger, RunContext, UserError
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 
 from plait_db._execute import FetchType
-from plait_db._tasks import Query, _aliases
+from plait_db._tasks import Query, QueryOutput, _aliases
 
 #: Properties of the trigger that are not the query's.
 _OWN = {"interval"}
+#: The longest a transaction with ``afterSQL`` stays open waiting for the server to store the
+#: execution (it then rolls back: the rows are offered again).
+SETTLE_TIMEOUT = 120.0
+
+
+class TriggerState(BaseModel):
+    """The durable state: the rows handed to an execution whose ``afterSQL`` commit is not
+    confirmed yet (a digest per row). Stored with the execution; cleared once committed."""
+
+    pending: list[str] = Field(default_factory=list)
+
+
+def _digest(row: Any) -> str:
+    text = json.dumps(row, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 class Trigger(PollingTrigger):
@@ -22,11 +40,14 @@ class Trigger(PollingTrigger):
     default), ``trigger.row`` (``FETCH_ONE``) or ``trigger.uri`` (``STORE``), and
     ``trigger.size``. Properties may use templates (``{{ secret('DB_PASSWORD') }}``): they are
     rendered at each poll. Mark the rows as handled so the next poll does not offer them again:
-    ``afterSQL`` runs in the same transaction as the query.
+    ``afterSQL`` runs in the same transaction as the query, and that transaction commits only
+    once the server has stored the execution (:meth:`settle`): a server that stops in between
+    leaves the rows unhandled, offered again at the next poll (never lost).
     """
 
     type_name: ClassVar[str] = "plait.db.Trigger"
     aliases: ClassVar[tuple[str, ...]] = _aliases("Trigger")
+    state_model: ClassVar[type[BaseModel] | None] = TriggerState
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
             title="Process new orders every minute, each order once",
@@ -113,6 +134,11 @@ class Trigger(PollingTrigger):
                 raise ValueError(f"unknown time zone '{value}'") from None
         return value
 
+    #: The transaction kept open since the last evaluate (with afterSQL), and its decision.
+    _open: tuple[asyncio.Task[QueryOutput], asyncio.Future[bool]] | None = PrivateAttr(None)
+    #: ``state.pending`` before the evaluation whose transaction is open (a rollback restores it).
+    _pending_before: list[str] = PrivateAttr(default_factory=list)
+
     async def query(self, ctx: RunContext) -> Query:
         """The ``plait.db.Query`` this poll runs, with its templates rendered."""
         data = self.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=_OWN)
@@ -129,12 +155,114 @@ class Trigger(PollingTrigger):
             raise UserError(f"{self.type_name}: {problems}") from None
 
     async def evaluate(self, ctx: RunContext) -> ExecutionRequest | None:
-        """Run the query; an execution request carrying its rows when there are some."""
+        """Run the query; an execution request carrying its rows when there are some.
+
+        With ``afterSQL`` the transaction stays open until :meth:`settle` (or the next
+        evaluation, for a caller that never settles) commits it."""
+        if self._open is not None:  # a caller that does not settle: the request was taken
+            await self.settle(ctx, True)
         query = await self.query(ctx)
-        output = await query.run(ctx)
+        if self.after_sql is None:
+            output = await query.run(ctx)
+        else:
+            output = await self._hold(ctx, query)
         size = output.size or 0
         if size == 0:
             ctx.log.debug("the query returned no row: no execution")
             return None
-        ctx.log.info("the query returned %d row(s): starting an execution", size)
-        return ExecutionRequest(variables=output.dump())
+        variables: dict[str, Any] | None = output.dump()
+        if self.after_sql is not None and variables is not None:
+            variables = self._not_handed_over(ctx, variables)
+        if variables is None:
+            await self.settle(ctx, True)  # already handed over: just mark them now
+            return None
+        ctx.log.info("the query returned %d row(s): starting an execution", variables["size"])
+        return ExecutionRequest(variables=variables)
+
+    def _not_handed_over(self, ctx: RunContext, variables: dict[str, Any]) -> dict[str, Any] | None:
+        """Drop the rows an execution already got whose afterSQL never committed (the server
+        stopped between storing the execution and the commit); remember the others as pending
+        until their commit. ``None``: nothing left to hand over."""
+        state: TriggerState = self.state
+        self._pending_before = list(state.pending)
+        seen = set(state.pending)
+        if "rows" in variables:
+            rows = [r for r in variables["rows"] if _digest(r) not in seen]
+            state.pending = [_digest(r) for r in rows]
+            if seen and len(rows) < len(variables["rows"]):
+                ctx.log.info(
+                    "%d row(s) already handed to an execution: not offered again",
+                    len(variables["rows"]) - len(rows),
+                )
+            variables = {**variables, "rows": rows, "size": len(rows)}
+            return variables if rows else None
+        if "row" in variables:
+            one = _digest(variables["row"])
+            if one in seen:
+                ctx.log.info("the row was already handed to an execution: not offered again")
+                state.pending = []
+                return None
+            state.pending = [one]
+        return variables  # STORE: the rows are in a file, offered as they are
+
+    async def _hold(self, ctx: RunContext, query: Query) -> QueryOutput:
+        """Run the query and afterSQL, keeping the transaction open when rows came back."""
+        loop = asyncio.get_running_loop()
+        got: asyncio.Future[QueryOutput] = loop.create_future()
+        decision: asyncio.Future[bool] = loop.create_future()
+
+        async def gate(output: QueryOutput) -> bool:
+            if not output.size:
+                return True  # nothing handed over: commit at once
+            got.set_result(output)
+            try:
+                return await asyncio.wait_for(asyncio.shield(decision), SETTLE_TIMEOUT)
+            except TimeoutError:
+                ctx.log.warning(
+                    "the execution was not confirmed within %gs: afterSQL rolled back, the rows "
+                    "will be offered again",
+                    SETTLE_TIMEOUT,
+                )
+                return False
+
+        task = asyncio.create_task(query.run(ctx, gate=gate))
+        try:
+            await asyncio.wait([task, got], return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:  # the evaluation timed out or the server stops
+            task.cancel()
+            raise
+        if not got.done():
+            got.cancel()
+            return task.result()  # no rows (committed), or the query's failure
+        self._open = (task, decision)
+        return got.result()
+
+    async def settle(self, ctx: RunContext, accepted: bool) -> None:
+        """Commit the transaction of the rows handed over (``afterSQL``) once their execution
+        is stored; roll it back when it could not be (the rows are offered again)."""
+        if self._open is None:
+            return
+        task, decision = self._open
+        self._open = None
+        if not decision.done():
+            decision.set_result(accepted)
+        try:
+            await task
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if accepted:  # the execution exists; the rows stay unhandled and come again
+                ctx.log.warning(
+                    "afterSQL did not commit after the execution was created (%s): the rows "
+                    "will be offered again",
+                    error,
+                )
+                return
+            raise
+        if accepted:
+            state: TriggerState = self.state
+            state.pending = []  # committed: nothing in doubt any more
+        else:
+            state = self.state
+            state.pending = self._pending_before  # as stored: nothing more was handed over
+            ctx.log.info("the execution could not be stored: afterSQL rolled back")

@@ -67,7 +67,10 @@ async def test_rows_start_an_execution_once_on_postgres(pg: Db, rctx: HarnessCon
         ],
         "size": 2,
     }
-    # afterSQL marked them in the same transaction: the next poll finds nothing.
+    # afterSQL ran in the query's transaction, which commits once the server has stored the
+    # execution (settle): until then the rows are not marked.
+    assert await pg.rows(f"SELECT count(*) FROM {table} WHERE handled = 1") == [(0,)]
+    await poll.settle(rctx, True)
     assert await pg.rows(f"SELECT count(*) FROM {table} WHERE handled = 1") == [(2,)]
     assert await poll.evaluate(rctx) is None
 
@@ -90,12 +93,35 @@ async def test_fetch_one_and_store_on_postgres(pg: Db, rctx: HarnessContext) -> 
     assert one is not None
     assert one.variables == {"row": {"id": 1, "customer": "Ada", "total": "12.50"}, "size": 1}
 
-    stored = await trigger(pg, table, fetchType="STORE").evaluate(rctx)
+    store = trigger(pg, table, fetchType="STORE")
+    stored = await store.evaluate(rctx)
     assert stored is not None
     assert stored.variables["size"] == 2
     body = await rctx.storage.read_bytes(stored.variables["uri"])
     assert [json.loads(line)["id"] for line in body.splitlines()] == [1, 2]
-    assert await trigger(pg, table, fetchType="STORE").evaluate(rctx) is None
+    # A caller that never settles: the next evaluation takes the request as accepted.
+    assert await store.evaluate(rctx) is None
+
+
+@pytest.mark.services
+async def test_rows_whose_execution_was_not_stored_are_offered_again(
+    pg: Db, rctx: HarnessContext
+) -> None:
+    table = await orders(pg)
+    await pg.execute(f"INSERT INTO {table} (id, customer, total) VALUES (1, 'Ada', 1)")
+    poll = trigger(pg, table, username="postgres", password="{{ secret('DB_PASSWORD') }}")
+    first = await poll.evaluate(rctx)
+    assert first is not None
+    await poll.settle(rctx, False)  # storing the execution failed: afterSQL rolled back
+    assert await pg.rows(f"SELECT count(*) FROM {table} WHERE handled = 0") == [(1,)]
+    assert "afterSQL rolled back" in rctx.log_text
+    again = await poll.evaluate(rctx)
+    assert again is not None
+    assert again.variables == first.variables
+    await poll.settle(rctx, True)
+    await poll.settle(rctx, True)  # at most once per request: nothing more
+    assert await pg.rows(f"SELECT count(*) FROM {table} WHERE handled = 0") == [(0,)]
+    assert await poll.evaluate(rctx) is None
 
 
 async def test_other_databases(db: Db, rctx: HarnessContext) -> None:
@@ -179,3 +205,37 @@ triggers:
             registry=host.registry,
         )
         assert flow.triggers[0].type == "plait.db.Trigger"
+
+
+@pytest.mark.services
+async def test_rows_of_a_stored_execution_whose_commit_was_lost_are_not_offered_again(
+    pg: Db, rctx: HarnessContext
+) -> None:
+    """The server stored the execution (with the trigger's state) and stopped before afterSQL
+    committed: the database rolled back, the rows come back, and are marked, not offered."""
+    table = await orders(pg)
+    await pg.execute(
+        f"INSERT INTO {table} (id, customer, total) VALUES (1, 'Ada', 1), (2, 'Bo', 2)"
+    )
+    props = {"username": "postgres", "password": "{{ secret('DB_PASSWORD') }}"}
+    first = trigger(pg, table, **props)
+    handed = await first.evaluate(rctx)
+    assert handed is not None
+    stored = first.dump_state()  # what the server stored with the execution
+    assert len(stored["pending"]) == 2
+    await first.settle(rctx, False)  # stands for the connection dropped with the process
+    await pg.execute(f"INSERT INTO {table} (id, customer, total) VALUES (3, 'Cy', 3)")
+
+    restarted = trigger(pg, table, **props)
+    restarted.load_state(stored)
+    again = await restarted.evaluate(rctx)
+    assert again is not None
+    assert again.variables == {"rows": [{"id": 3, "customer": "Cy", "total": "3.00"}], "size": 1}
+    assert "2 row(s) already handed to an execution" in rctx.log_text
+    await restarted.settle(rctx, True)
+    assert restarted.dump_state() == {"pending": []}
+    assert await pg.rows(f"SELECT count(*) FROM {table} WHERE handled = 0") == [(0,)]
+
+    # Only those rows: the same content coming back after a confirmed commit is new.
+    await pg.execute(f"UPDATE {table} SET handled = 0 WHERE id = 3")
+    assert await restarted.evaluate(rctx) is not None

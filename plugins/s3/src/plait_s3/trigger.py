@@ -2,18 +2,19 @@
 
 How a batch goes through (``MOVE`` and ``DELETE``; see the README for the reasoning):
 
-1. *List* the objects under ``prefix`` (at most ``maxKeys``) and write the batch to a small
-   state object in the bucket (``stateKey``) before anything else happens.
+1. *List* the objects under ``prefix`` (at most ``maxKeys``).
 2. *Prepare*: with ``MOVE``, copy each object to ``moveTo`` (server-side, only if its ETag is
    still the one listed). The sources stay where they are.
-3. Mark the state ``ready`` and return the :class:`ExecutionRequest`; its ``dedup_key`` names the
-   batch, so offering it twice starts one execution.
-4. *Complete*, on the next evaluation by the same process (the scheduler asks again only once it
-   has durably handled the request): delete the sources (only if unchanged), then the state.
+3. Keep the batch as ``pending`` in the trigger's durable state (``StatefulTrigger``) and return
+   the :class:`ExecutionRequest`. The server stores that state in the SAME transaction as the
+   execution: a pending batch in the stored state is a batch whose execution exists.
+4. *Complete*, at the next evaluation (or :meth:`Trigger.acknowledge`): delete the sources (only
+   if unchanged), then forget the batch.
 
-A process that stops anywhere in between leaves the state behind: the next process finds it and
-offers the same batch under the same ``dedup_key`` (resuming step 2 if it was not ``ready``), so
-the execution is created once and no object is lost, skipped or offered in two batches.
+A process that stops before the execution was stored leaves the old state: the sources are
+still there and the next evaluation offers them again (copying again is harmless). One that
+stops after finds the batch pending and completes it. No object is lost, skipped or offered in
+two executions, and nothing is written to the bucket but the moves.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from plait_sdk import (
     Model,
     PollingTrigger,
     RunContext,
-    TaskFailure,
 )
 from pydantic import Field, field_validator, model_validator
 
@@ -42,16 +42,12 @@ from plait_s3._models import Action, Filter, ObjectLocation, S3Connection, S3Obj
 from plait_s3._ops import collect, compile_regexp, copy_object, gather_all, iter_objects
 from plait_s3.tasks import KESTRA
 
-#: Where the default state objects live (never listed as new objects).
+#: Where earlier versions kept their state objects (never listed as new objects).
 STATE_DIR = ".plait/s3-trigger/"
 #: Copies or deletes of one batch running at once.
 CONCURRENCY = 16
 #: Error codes of a store that does not support conditional deletes (If-Match).
 _NO_CONDITIONAL_DELETE = ("NotImplemented", "InvalidArgument", "InvalidRequest")
-
-#: Batches this process returned to the scheduler, by state location: when the scheduler
-#: evaluates the trigger again, they were durably handled. Lost on restart, on purpose.
-DELIVERED: dict[str, str] = {}
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,15 +73,20 @@ class TriggerObject(S3Object):
     """With ``MOVE``: where the object is moved (already copied when the execution starts)."""
 
 
-class _State(Model):
-    """The batch in flight, stored as JSON in the state object."""
+class _Batch(Model):
+    """A batch of objects handed to one execution."""
 
-    version: int = 1
     batch_id: str
     action: Action
-    ready: bool = False
     created: datetime
     objects: list[TriggerObject]
+
+
+class TriggerState(Model):
+    """The trigger's durable state (stored by the server with the execution it starts)."""
+
+    pending: _Batch | None = None
+    """The batch handed over last: its execution exists; its sources are still to remove."""
 
 
 class Trigger(PollingTrigger, S3Connection):
@@ -94,8 +95,8 @@ class Trigger(PollingTrigger, S3Connection):
     Every ``interval`` the bucket is listed; new objects (at most ``maxKeys``) start one execution
     with ``trigger.objects`` (``key``, ``bucket``, ``etag``, ``size``, ``lastModified``, ``uri``,
     ``movedTo``). With ``MOVE`` or ``DELETE`` each object is processed exactly once, across
-    restarts too: the batch in flight is kept in a small state object (``stateKey``) and the
-    objects leave the prefix only after the execution request was accepted. With ``MOVE`` the
+    restarts too: the batch handed over is kept in the trigger's durable state, stored with its
+    execution, and the objects leave the prefix only once that execution exists. With ``MOVE`` the
     copy exists before the execution starts: read objects from ``movedTo``. With ``NONE`` nothing
     is changed and the current objects are offered at every poll (an unchanged set is
     deduplicated).
@@ -103,6 +104,7 @@ class Trigger(PollingTrigger, S3Connection):
 
     type_name: ClassVar[str] = "plait.s3.Trigger"
     aliases: ClassVar[tuple[str, ...]] = (KESTRA + "Trigger",)
+    state_model: ClassVar[type[pydantic.BaseModel] | None] = TriggerState
     examples: ClassVar[tuple[Example, ...]] = (
         Example(
             title="Process each new file once, then archive it",
@@ -159,8 +161,9 @@ class Trigger(PollingTrigger, S3Connection):
     move_to: MoveTo | None = None
     """Destination of ``MOVE``: a bucket (default: the same) and a folder key."""
     state_key: str | None = None
-    """Key (in ``bucket``) of the small JSON object holding the batch in flight; default
-    ``.plait/s3-trigger/<namespace>/<flowId>/<triggerId>.json``. Never listed as an object."""
+    """Deprecated and ignored: the batch in flight now lives in the trigger's durable state in
+    the server's database. Keys under ``.plait/s3-trigger/`` (where earlier versions kept it)
+    and this key are still never listed as objects."""
 
     @field_validator("regexp")
     @classmethod
@@ -193,26 +196,24 @@ class Trigger(PollingTrigger, S3Connection):
             return await self._next_batch(ctx, client)
 
     async def acknowledge(self, ctx: RunContext) -> int:
-        """Apply the action to the batch this process offered last, now.
+        """Apply the action to the batch handed over last, now.
 
-        For a scheduler that can say when a request is durably accepted; otherwise the next
-        :meth:`evaluate` does it. Returns the number of objects of the completed batch (0 when
-        there was none to complete).
+        For a caller that knows the execution was stored; otherwise the next :meth:`evaluate`
+        does it. Returns the number of objects of the completed batch (0 when none pending).
         """
+        state: TriggerState = self.state
+        batch = state.pending
+        if batch is None:
+            return 0
         client, settings = await self.client(ctx)
-        state_key = self._state_key(ctx)
         with s3_errors(
             f"trigger on s3://{self.bucket}/{self.prefix or ''}",
             bucket=self.bucket,
             secrets=settings.secrets,
         ):
-            state = await self._load(client, state_key)
-            slot = self._slot(ctx, client)
-            if state is None or not state.ready or DELIVERED.get(slot) != state.batch_id:
-                return 0
-            await self._complete(ctx, client, state, state_key)
-            DELIVERED.pop(slot, None)
-        return len(state.objects)
+            await self._complete(ctx, client, batch)
+        state.pending = None
+        return len(batch.objects)
 
     async def _offer_current(self, ctx: RunContext, client: S3Client) -> ExecutionRequest | None:
         objects = await self._scan(client, self._state_key(ctx))
@@ -226,48 +227,31 @@ class Trigger(PollingTrigger, S3Connection):
         return self._request(found, f"{self._slot(ctx, client)}:{digest}")
 
     async def _next_batch(self, ctx: RunContext, client: S3Client) -> ExecutionRequest | None:
-        state_key = self._state_key(ctx)
-        slot = self._slot(ctx, client)
-        state = await self._load(client, state_key)
-        if state is not None and state.ready:
-            if DELIVERED.get(slot) != state.batch_id:
-                # Left by a process that stopped before completing it: the request may or may
-                # not have been accepted. Offer it again; its dedup key makes that harmless.
-                DELIVERED[slot] = state.batch_id
-                ctx.log.info(
-                    "offering again batch %s (%d object(s)) left pending by a previous run",
-                    state.batch_id,
-                    len(state.objects),
-                )
-                return self._request(state.objects, f"{slot}:{state.batch_id}")
-            await self._complete(ctx, client, state, state_key)
-            DELIVERED.pop(slot, None)
-            state = None
-        if state is None:
-            objects = await self._scan(client, state_key)
-            if not objects:
-                return None
-            state = _State(
-                batch_id=uuid.uuid4().hex,
-                action=self.action,
-                created=datetime.now(UTC),
-                objects=[self._entry(o) for o in objects],
-            )
-            await self._save(client, state_key, state)  # durable before any side effect
-        state = await self._prepare(ctx, client, state)
-        if not state.objects:
-            await client.delete_object(Bucket=self.bucket, Key=state_key)
+        state: TriggerState = self.state
+        if state.pending is not None:
+            # Stored with its execution: the execution exists, the sources can go.
+            await self._complete(ctx, client, state.pending)
+            state.pending = None
+        objects = await self._scan(client, self._state_key(ctx))
+        if not objects:
             return None
-        state.ready = True
-        await self._save(client, state_key, state)
-        DELIVERED[slot] = state.batch_id
+        batch = _Batch(
+            batch_id=uuid.uuid4().hex,
+            action=self.action,
+            created=datetime.now(UTC),
+            objects=[self._entry(o) for o in objects],
+        )
+        batch = await self._prepare(ctx, client, batch)
+        if not batch.objects:
+            return None
+        state.pending = batch
         ctx.log.info(
             "offering %d new object(s) of s3://%s (batch %s)",
-            len(state.objects),
+            len(batch.objects),
             self.bucket,
-            state.batch_id,
+            batch.batch_id,
         )
-        return self._request(state.objects, f"{slot}:{state.batch_id}")
+        return self._request(batch.objects, f"{self._slot(ctx, client)}:{batch.batch_id}")
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -315,10 +299,10 @@ class Trigger(PollingTrigger, S3Connection):
             moved_to=moved,
         )
 
-    async def _prepare(self, ctx: RunContext, client: S3Client, state: _State) -> _State:
+    async def _prepare(self, ctx: RunContext, client: S3Client, batch: _Batch) -> _Batch:
         """With MOVE, copy every object to its destination; drop those gone or changed since."""
-        if state.action is not Action.MOVE:
-            return state
+        if batch.action is not Action.MOVE:
+            return batch
 
         async def copy(obj: TriggerObject) -> TriggerObject | None:
             assert obj.moved_to is not None
@@ -342,16 +326,15 @@ class Trigger(PollingTrigger, S3Connection):
                 raise
             return obj
 
-        copied = await _bounded(copy, state.objects)
+        copied = await _bounded(copy, batch.objects)
         kept = [o for o in copied if o is not None]
-        if len(kept) != len(state.objects):
-            state = state.model_copy(update={"objects": kept})
-        return state
+        if len(kept) != len(batch.objects):
+            batch = batch.model_copy(update={"objects": kept})
+        return batch
 
-    async def _complete(
-        self, ctx: RunContext, client: S3Client, state: _State, state_key: str
-    ) -> None:
-        """The batch was accepted: take its objects out of the prefix, then forget it."""
+    async def _complete(self, ctx: RunContext, client: S3Client, batch: _Batch) -> None:
+        """The batch's execution exists: take its objects out of the prefix (idempotent: an
+        object already gone is fine, so completing twice after a crash is harmless)."""
 
         async def remove(obj: TriggerObject) -> None:
             try:
@@ -374,11 +357,10 @@ class Trigger(PollingTrigger, S3Connection):
                 if head.get("ETag") == obj.etag:
                     await client.delete_object(Bucket=obj.bucket, Key=obj.key)
 
-        if state.action in (Action.MOVE, Action.DELETE):
-            await _bounded(remove, state.objects)
-        await client.delete_object(Bucket=self.bucket, Key=state_key)
-        verb = "moved" if state.action is Action.MOVE else "deleted"
-        ctx.log.info("%s %d object(s) of batch %s", verb, len(state.objects), state.batch_id)
+        if batch.action in (Action.MOVE, Action.DELETE):
+            await _bounded(remove, batch.objects)
+        verb = "moved" if batch.action is Action.MOVE else "deleted"
+        ctx.log.info("%s %d object(s) of batch %s", verb, len(batch.objects), batch.batch_id)
 
     # -- state ------------------------------------------------------------------------------------
 
@@ -389,37 +371,9 @@ class Trigger(PollingTrigger, S3Connection):
         return STATE_DIR + "/".join(parts) + ".json"
 
     def _slot(self, ctx: RunContext, client: S3Client) -> str:
-        """Identifies this trigger's state: the same for every instance of the same trigger."""
+        """Identifies this trigger (its dedup keys): the same for every instance of it."""
         endpoint = getattr(getattr(client, "meta", None), "endpoint_url", None) or "aws"
         return f"{endpoint}|{self.bucket}|{self._state_key(ctx)}"
-
-    async def _load(self, client: S3Client, key: str) -> _State | None:
-        try:
-            got = await client.get_object(Bucket=self.bucket, Key=key)
-        except Exception as error:
-            if is_not_found(error):
-                return None
-            raise
-        body = got["Body"]
-        try:
-            data = await body.read()
-        finally:
-            body.close()
-        try:
-            return _State.model_validate_json(data)
-        except pydantic.ValidationError:
-            raise TaskFailure(
-                f"the trigger state s3://{self.bucket}/{key} is unreadable; delete it to start "
-                "afresh (the objects of the batch it held may then be offered again)"
-            ) from None
-
-    async def _save(self, client: S3Client, key: str, state: _State) -> None:
-        await client.put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=state.model_dump_json(by_alias=True, exclude_none=True).encode(),
-            ContentType="application/json",
-        )
 
     @staticmethod
     def _request(objects: list[TriggerObject], dedup_key: str) -> ExecutionRequest:

@@ -1,8 +1,11 @@
 """plait.s3.Trigger: every object reaches exactly one execution, across restarts at any point.
 
-``Scheduler`` stands for the hub's durable side: accepted requests survive a restart and a
-request whose ``dedup_key`` was seen before starts nothing. ``restart()`` is what a process
-restart loses: the trigger's in-memory record of batches it handed over, and its clients.
+``Scheduler`` stands for the hub's durable side: an accepted request is stored in one
+transaction with the trigger's state, an evaluation that starts nothing stores the state alone,
+and a request whose ``dedup_key`` was seen before starts nothing. A restart is a new trigger
+instance given the stored state (``Scheduler.revive``), with fresh clients: what the process
+held in memory (a state not yet stored) is lost. ``tests/server`` runs the same against a live
+server restarted between polls.
 """
 
 from __future__ import annotations
@@ -22,21 +25,32 @@ from plait_sdk.testing import HarnessContext
 
 from .conftest import keys_of, make_context, new_bucket_name, read
 
-STATE = ".plait/s3-trigger/tests.s3/watcher/watch.json"
-
 
 class Scheduler:
     def __init__(self) -> None:
         self.executions: dict[str, ExecutionRequest] = {}
+        self.state: dict[str, Any] | None = None
 
-    def accept(self, request: ExecutionRequest | None) -> bool:
-        """Persist ``request``; False when its dedup key already started an execution."""
+    def accept(self, trigger: Trigger, request: ExecutionRequest | None) -> bool:
+        """Persist ``request`` with the trigger's state; False when its dedup key already
+        started an execution (the state is stored all the same)."""
         assert request is not None
         assert request.dedup_key
+        self.state = trigger.dump_state()
         if request.dedup_key in self.executions:
             return False
         self.executions[request.dedup_key] = request
         return True
+
+    def nothing(self, trigger: Trigger) -> None:
+        """An evaluation that started nothing: its state is stored."""
+        self.state = trigger.dump_state()
+
+    async def revive(self, trigger: Trigger) -> Trigger:
+        """The process restarted: ``trigger`` (a new instance) gets the stored state."""
+        await POOL.close()
+        trigger.load_state(self.state)
+        return trigger
 
     def handed_over(self) -> Counter[str]:
         """How many executions each ``key@etag`` reached."""
@@ -45,11 +59,6 @@ class Scheduler:
             for request in self.executions.values()
             for o in request.variables["objects"]
         )
-
-
-async def restart() -> None:
-    trigger_module.DELIVERED.clear()
-    await POOL.close()
 
 
 @pytest.fixture
@@ -90,7 +99,7 @@ async def test_move_hands_each_object_over_once_then_moves_it(
     first = await trigger.evaluate(tctx)
     assert keys_in(first) == ["in/a.csv", "in/b.csv", "in/d.txt", "in/sub/c.csv"]
     assert first is not None
-    assert scheduler.accept(first)
+    assert scheduler.accept(trigger, first)
     a = first.variables["objects"][0]
     assert a["movedTo"] == {"bucket": archive, "key": "done/a.csv"}
     assert a["uri"] == f"s3://{archive}/done/a.csv"
@@ -101,16 +110,21 @@ async def test_move_hands_each_object_over_once_then_moves_it(
     # The copies exist before the execution runs; the sources leave only once it is accepted.
     assert await read(s3, archive, "done/sub/c.csv") == b"in/sub/c.csv"
     assert len(await keys_of(s3, bucket, "in/")) == 4
-    assert STATE in await keys_of(s3, bucket, ".plait/")
+    assert await keys_of(s3, bucket, ".plait/") == []  # the state is the server's, not here
+    assert scheduler.state is not None
+    assert len(scheduler.state["pending"]["objects"]) == 4
 
     assert await trigger.evaluate(tctx) is None  # completes the batch: nothing new
+    scheduler.nothing(trigger)
+    assert scheduler.state == {"pending": None}
     assert await keys_of(s3, bucket) == ["elsewhere.csv"]
     assert len(await keys_of(s3, archive)) == 4
 
     await put(s3, bucket, "in/e.csv")
-    assert scheduler.accept(second := await trigger.evaluate(tctx))
+    assert scheduler.accept(trigger, second := await trigger.evaluate(tctx))
     assert keys_in(second) == ["in/e.csv"]
-    assert await trigger.acknowledge(tctx) == 1  # a scheduler that acknowledges explicitly
+    assert await trigger.acknowledge(tctx) == 1  # a caller that acknowledges explicitly
+    assert await trigger.acknowledge(tctx) == 0
     assert await trigger.evaluate(tctx) is None
     assert set(scheduler.handed_over().values()) == {1}
     assert len(scheduler.handed_over()) == 5
@@ -129,31 +143,28 @@ async def test_restart_between_poll_and_action_loses_and_duplicates_nothing(
     scheduler = Scheduler()
     props = {"prefix": "in/", "action": "MOVE", "moveTo": {"bucket": archive, "key": "out/"}}
     await put(s3, bucket, "in/1", "in/2", "in/3")
-    before = await watcher(conn, bucket, **props).evaluate(
-        make_context(tmp_path, flow_id="watcher", task_id="watch")
-    )
+    first = watcher(conn, bucket, **props)
+    before = await first.evaluate(make_context(tmp_path, flow_id="watcher", task_id="watch"))
     if accepted:
-        assert scheduler.accept(before)
+        assert scheduler.accept(first, before)
     # The process dies here. Objects keep arriving meanwhile.
-    await restart()
     await put(s3, bucket, "in/4", "in/5")
 
     ctx = make_context(tmp_path, flow_id="watcher", task_id="watch")
-    trigger = watcher(conn, bucket, **props)
+    trigger = await scheduler.revive(watcher(conn, bucket, **props))
     again = await trigger.evaluate(ctx)
     assert again is not None
-    assert before is not None
-    assert again.dedup_key == before.dedup_key
-    assert again.variables == before.variables
-    assert scheduler.accept(again) is not accepted  # a duplicate delivery starts nothing
-    assert "left pending by a previous run" in ctx.log_text
-
-    assert scheduler.accept(after := await trigger.evaluate(ctx))
-    assert keys_in(after) == ["in/4", "in/5"]
+    if accepted:  # the batch was completed; the new objects come next
+        assert keys_in(again) == ["in/4", "in/5"]
+    else:  # never stored: the same objects again, with the new ones
+        assert keys_in(again) == [f"in/{i}" for i in range(1, 6)]
+    assert scheduler.accept(trigger, again)
     assert await trigger.evaluate(ctx) is None
+    scheduler.nothing(trigger)
     assert await keys_of(s3, bucket) == []
     assert sorted(await keys_of(s3, archive)) == [f"out/{i}" for i in range(1, 6)]
     assert scheduler.handed_over() == Counter({f"in/{i}@{o}": 1 for i, o in _etags(scheduler)})
+    assert len(scheduler.handed_over()) == 5
 
 
 def _etags(scheduler: Scheduler) -> list[tuple[str, str]]:
@@ -164,7 +175,7 @@ def _etags(scheduler: Scheduler) -> list[tuple[str, str]]:
     ]
 
 
-async def test_crash_while_copying_resumes_the_same_batch(
+async def test_crash_while_copying_offers_the_objects_again(
     conn: dict[str, Any],
     bucket: str,
     archive: str,
@@ -173,7 +184,7 @@ async def test_crash_while_copying_resumes_the_same_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     scheduler = Scheduler()
-    props = {"action": "MOVE", "moveTo": {"bucket": archive, "key": "out"}}
+    props = {"action": "MOVE", "moveTo": {"bucket": archive, "key": "out"}, "maxKeys": 4}
     await put(s3, bucket, "x1", "x2", "x3", "x4")
     real_copy = trigger_module.copy_object
     calls = 0
@@ -189,13 +200,12 @@ async def test_crash_while_copying_resumes_the_same_batch(
     with pytest.raises(RuntimeError, match="process killed"):
         await watcher(conn, bucket, **props).evaluate(tctx)
     monkeypatch.setattr(trigger_module, "copy_object", real_copy)
-    await restart()
-    await put(s3, bucket, "x5")  # arrives after the batch was recorded: waits for the next one
+    await put(s3, bucket, "x5")
 
-    trigger = watcher(conn, bucket, **props)
-    assert scheduler.accept(batch := await trigger.evaluate(tctx))
-    assert keys_in(batch) == ["x1", "x2", "x3", "x4"]
-    assert scheduler.accept(following := await trigger.evaluate(tctx))
+    trigger = await scheduler.revive(watcher(conn, bucket, **props))
+    assert scheduler.accept(trigger, batch := await trigger.evaluate(tctx))
+    assert keys_in(batch) == ["x1", "x2", "x3", "x4"]  # copied again: harmless
+    assert scheduler.accept(trigger, following := await trigger.evaluate(tctx))
     assert keys_in(following) == ["x5"]
     assert await trigger.evaluate(tctx) is None
     assert sorted(await keys_of(s3, archive)) == ["out/x1", "out/x2", "out/x3", "out/x4", "out/x5"]
@@ -208,14 +218,13 @@ async def test_crash_while_deleting_sources_completes_on_restart(
 ) -> None:
     scheduler = Scheduler()
     await put(s3, bucket, "d1", "d2", "d3")
-    assert scheduler.accept(await watcher(conn, bucket, action="DELETE").evaluate(tctx))
+    first = watcher(conn, bucket, action="DELETE")
+    assert scheduler.accept(first, await first.evaluate(tctx))
     # The process died while completing: d1 was deleted, d2 and d3 were not.
     await s3.delete_object(Bucket=bucket, Key="d1")
-    await restart()
 
-    trigger = watcher(conn, bucket, action="DELETE")
-    assert not scheduler.accept(await trigger.evaluate(tctx))  # offered again, deduplicated
-    assert await trigger.evaluate(tctx) is None
+    trigger = await scheduler.revive(watcher(conn, bucket, action="DELETE"))
+    assert await trigger.evaluate(tctx) is None  # completes the stored batch; nothing new
     assert await keys_of(s3, bucket) == []
     assert len(scheduler.executions) == 1
 
@@ -226,13 +235,13 @@ async def test_delete_leaves_an_object_overwritten_meanwhile_for_the_next_batch(
     scheduler = Scheduler()
     trigger = watcher(conn, bucket, action="DELETE")
     await put(s3, bucket, "a", "b")
-    assert scheduler.accept(await trigger.evaluate(tctx))
+    assert scheduler.accept(trigger, await trigger.evaluate(tctx))
     await put(s3, bucket, "b", body=b"version 2")
 
-    assert scheduler.accept(second := await trigger.evaluate(tctx))
+    assert scheduler.accept(trigger, second := await trigger.evaluate(tctx))
     assert keys_in(second) == ["b"]  # the new version, handed over on its own
     assert "overwritten since it was listed" in tctx.log_text
-    assert await keys_of(s3, bucket) == [STATE, "b"]  # the second batch is in flight
+    assert await keys_of(s3, bucket) == ["b"]  # the second batch is in flight
     assert await trigger.evaluate(tctx) is None
     assert await keys_of(s3, bucket) == []
     assert len(scheduler.handed_over()) == 3  # a, b (v1), b (v2): each version once
@@ -253,21 +262,28 @@ async def test_none_leaves_objects_and_repeats_an_unchanged_set_under_one_key(
     assert keys_in(changed) == ["a.csv", "b.csv"]
     assert changed is not None
     assert changed.dedup_key != first.dedup_key
-    assert await keys_of(s3, bucket) == ["a.csv", "b.csv", "skip.txt"]  # no state written
+    assert await keys_of(s3, bucket) == ["a.csv", "b.csv", "skip.txt"]  # nothing written
 
 
-async def test_state_and_moved_objects_in_the_watched_bucket_are_never_offered(
+async def test_old_state_objects_and_moved_objects_in_the_watched_bucket_are_never_offered(
     conn: dict[str, Any], bucket: str, s3: Any, tctx: HarnessContext
 ) -> None:
     scheduler = Scheduler()
     trigger = watcher(conn, bucket, action="MOVE", moveTo={"key": "done"}, maxKeys=2)
-    await put(s3, bucket, "a", "b", "c", "folder/")
+    # A state object left by an earlier version is not an object to hand over.
+    await put(s3, bucket, "a", "b", "c", "folder/", ".plait/s3-trigger/ns/flow/watch.json")
     assert keys_in(first := await trigger.evaluate(tctx)) == ["a", "b"]
-    assert scheduler.accept(first)
-    assert scheduler.accept(second := await trigger.evaluate(tctx))
+    assert scheduler.accept(trigger, first)
+    assert scheduler.accept(trigger, second := await trigger.evaluate(tctx))
     assert keys_in(second) == ["c"]  # not the state, not done/..., not the folder marker
     assert await trigger.evaluate(tctx) is None
-    assert await keys_of(s3, bucket) == ["done/a", "done/b", "done/c", "folder/"]
+    assert await keys_of(s3, bucket) == [
+        ".plait/s3-trigger/ns/flow/watch.json",
+        "done/a",
+        "done/b",
+        "done/c",
+        "folder/",
+    ]
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -286,23 +302,26 @@ async def test_random_restarts_never_lose_or_repeat_an_object(
     await put(s3, bucket, *names[:6])
     pending = names[6:]
     idle = 0
+    trigger = await scheduler.revive(watcher(conn, bucket, **props))
     for _ in range(60):
         if pending and rng.random() < 0.4:
             await put(s3, bucket, pending.pop(0))
         if rng.random() < 0.3:
-            await restart()
+            trigger = await scheduler.revive(watcher(conn, bucket, **props))
         ctx = make_context(tmp_path, flow_id="watcher", task_id="watch")
-        request = await watcher(conn, bucket, **props).evaluate(ctx)
+        request = await trigger.evaluate(ctx)
+        if rng.random() < 0.25:
+            # The process dies before the evaluation's outcome is stored.
+            trigger = await scheduler.revive(watcher(conn, bucket, **props))
+            continue
         if request is None:
+            scheduler.nothing(trigger)
             idle += 1
             if idle >= 2 and not pending:
                 break
             continue
         idle = 0
-        if rng.random() < 0.25:
-            await restart()  # the request dies with the process before it is persisted
-            continue
-        scheduler.accept(request)
+        scheduler.accept(trigger, request)
     else:
         pytest.fail("the trigger never settled")
     assert sorted(k.split("@")[0] for k in scheduler.handed_over()) == names

@@ -167,6 +167,11 @@ class TriggerHarness:
                 if request.dedup_key:
                     self.seen_keys.add(request.dedup_key)
                 self.executions.append(request)
+            if request is not None:  # stored (or its key seen): the server settles it
+                try:
+                    await self.trigger.settle(self.context, True)
+                except Exception as failure:  # the server logs it and goes on
+                    self.context.log.warning("settle failed: %s", failure)
         evaluation = Evaluation(now, request, started, error, tuple(self.context.logs[before:]))
         self.evaluations.append(evaluation)
         return evaluation
