@@ -13,7 +13,7 @@ from plait.blueprints._catalogue import (
     summarize,
 )
 from plait.blueprints._library import library, library_path
-from plait.blueprints._load import load_blueprint, load_blueprints
+from plait.blueprints._load import load_blueprint, load_blueprints, load_blueprints_each
 from plait.blueprints._models import (
     BlueprintDetail,
     BlueprintInput,
@@ -38,6 +38,7 @@ __all__ = [
     "library_path",
     "load_blueprint",
     "load_blueprints",
+    "load_blueprints_each",
     "search",
     "subflow_flow_id",
     "subflow_source",
