@@ -43,7 +43,9 @@ def test_a_second_registration_of_an_id_is_reported(acme_host: PluginHost) -> No
     record = again.records[0]
     callback = again._register_callback("register_blueprints", record)
     callback(Blueprint(id="ops.error-notification", title="x", flow="id: a\nnamespace: b\n"))
-    assert "blueprint 'ops.error-notification' is already registered by plait" in record.errors[0]
+    assert record.errors == [
+        "blueprint 'ops.error-notification' is registered twice by plait 0.1.0"
+    ]
 
 
 def test_subflow_by_blueprint_problems_say_what_to_do(acme_host: PluginHost) -> None:

@@ -4,6 +4,7 @@ valid example call, and a test of its own that runs it."""
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -14,15 +15,35 @@ from plait.plugins import PluginHost, load_blueprint
 from plait_sdk import UserError, ValidationError
 
 TESTS = Path(__file__).resolve().parent
-IDS = [b.id for b in library()]
+ROOT = TESTS.parents[1]
+#: The blueprints the connectors of this repository ship for their own service (package data
+#: ``plugins/<name>/src/<package>/blueprints/<id>/``), by id -> distribution.
+CONNECTOR_BLUEPRINTS = {
+    meta.parent.name: tomllib.loads((meta.parents[4] / "pyproject.toml").read_text("utf-8"))[
+        "project"
+    ]["name"]
+    for meta in sorted(ROOT.glob("plugins/*/src/*/blueprints/*/blueprint.yaml"))
+}
+IDS = sorted([b.id for b in library()] + list(CONNECTOR_BLUEPRINTS))
 
 
 def test_the_library_is_found_and_registered_through_the_hook(host: PluginHost) -> None:
     assert library_path().name == "blueprints"
     assert len(IDS) >= 24  # the library the issue asks for
-    for blueprint_id in IDS:
-        entry = find(host.registry, blueprint_id)
+    assert len(set(IDS)) == len(IDS)
+    for blueprint in library():
+        entry = find(host.registry, blueprint.id)
         assert entry.origin.plugin == "core"  # the core registers like any connector
+
+
+def test_each_connector_ships_its_own_blueprints_through_the_hook(host: PluginHost) -> None:
+    assert CONNECTOR_BLUEPRINTS == {"db.incremental-copy-postgres-to-mariadb": "plait-db"}
+    for blueprint_id, distribution in CONNECTOR_BLUEPRINTS.items():
+        entry = find(host.registry, blueprint_id)
+        assert entry.origin.distribution == distribution
+        # A connector's blueprint needs no connector but its own (a blueprint that also needs
+        # another stays in the core's library, where every connector it uses is declared).
+        assert set(entry.blueprint.plugins) == {distribution}
 
 
 @pytest.mark.parametrize("blueprint_id", IDS)

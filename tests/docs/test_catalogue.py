@@ -67,11 +67,18 @@ def test_every_package_comes_from_its_metadata(catalogue: Catalogue) -> None:
     assert request.latest
     assert request.type_schema["x-plait"]["type"] == "plait.http.Request"
     assert [t.type for t in http.triggers] == ["plait.http.Trigger"]
-    # The core's blueprint library (registry/blueprints), registered through the hook.
+    # Each blueprint under the package that ships it: the core's library (registry/blueprints)
+    # and a connector's own, both registered through the hook.
     library = {b.id: b for b in catalogue.blueprints}
-    assert "etl.http-to-postgres" in library
-    assert len(library) >= 16
-    assert {b.package for b in catalogue.blueprints} == {"plait"}
+    assert len(library) >= 24
+    core = library["etl.http-to-postgres"]
+    assert (core.package, core.path) == ("plait", "blueprints/etl.http-to-postgres")
+    own = library["db.incremental-copy-postgres-to-mariadb"]
+    assert (own.package, own.path) == ("plait-db", None)
+    for name, package in by_name.items():
+        assert package.blueprints == sorted(b.id for b in library.values() if b.package == name)
+    assert "db.incremental-copy-postgres-to-mariadb" in by_name["plait-db"].blueprints
+    assert "db.incremental-copy-postgres-to-mariadb" not in by_name["plait"].blueprints
     assert http.blueprints == []
 
 

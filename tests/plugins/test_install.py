@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import textwrap
 import zipfile
 from dataclasses import dataclass
@@ -142,6 +143,20 @@ def test_make_dist_builds_a_wheel_and_an_sdist_of_every_distribution(venv: Venv)
         assert f"{dist}-0.1.0.tar.gz" in names
 
 
+def test_each_wheel_ships_the_blueprints_of_its_distribution(venv: Venv) -> None:
+    def members(name: str) -> set[str]:
+        with zipfile.ZipFile(venv.wheels / f"{name}-0.1.0-py3-none-any.whl") as wheel:
+            return set(wheel.namelist())
+
+    own = "plait_db/blueprints/db.incremental-copy-postgres-to-mariadb"
+    assert {f"{own}/blueprint.yaml", f"{own}/flow.yaml"} <= members("plait_db")
+    core = members("plait")
+    assert "plait/_library/blueprints/etl.http-to-postgres/flow.yaml" in core
+    assert not any("db.incremental-copy" in m for m in core)  # shipped once, by plait-db
+    with tarfile.open(venv.wheels / "plait_db-0.1.0.tar.gz") as sdist:
+        assert any(m.endswith(f"{own}/flow.yaml") for m in sdist.getnames())
+
+
 def test_the_connector_installed_from_its_wheel_with_plain_pip(venv: Venv) -> None:
     installed = venv.installed()
     assert installed["plait-http"] == "0.1.0"
@@ -177,6 +192,10 @@ def test_plugins_install_and_uninstall_a_connector_from_a_folder(venv: Venv) -> 
     # The status comes from loading every plugin in a fresh process after pip.
     assert "plugin db: ok (plait.db.Query" in done.stdout
     assert venv.installed()["plait-db"] == "0.1.0"
+    # Its blueprints come with it, read from the installed package data.
+    listed = json.loads(_ok(venv.plait("blueprints", "list", "--json")).stdout)
+    by_id = {b["id"]: b["distribution"] for b in listed}
+    assert by_id["db.incremental-copy-postgres-to-mariadb"] == "plait-db"
 
     gone = _ok(venv.plait("plugins", "uninstall", "plait-db"))
     assert gone.stdout.strip() == "uninstalled plait-db 0.1.0"

@@ -177,12 +177,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def blueprints_page(page: Path, host: PluginHost) -> str:
-    """The page with its generated catalogue of the core's library (registry/blueprints)."""
+    """The page with its generated catalogue of every blueprint: the core's library
+    (registry/blueprints) and those the installed connectors ship through the hook."""
     from plait.blueprints import entries
     from plait.blueprints import render_docs as render
 
-    core = [e for e in entries(host.registry) if e.origin.plugin == "core"]
-    return render(page.read_text(encoding="utf-8"), core)
+    return render(page.read_text(encoding="utf-8"), entries(host.registry))
 
 
 def check_blueprints(page: Path, host: PluginHost) -> list[str]:

@@ -53,6 +53,7 @@ def build_catalogue(host: PluginHost) -> Catalogue:
                 description=blueprint.description,
                 tags=list(blueprint.tags),
                 package=origin.distribution,
+                path=f"blueprints/{blueprint.id}" if origin.plugin == "core" else None,
             )
         )
     packages = [

@@ -28,18 +28,22 @@ class CatalogueType(_Strict):
 
 
 class CatalogueBlueprint(_Strict):
-    """A flow blueprint offered by a package (through ``register_blueprints``) or by
-    ``registry/blueprints/<id>/``."""
+    """A flow blueprint, listed under the package that ships it: the core's library
+    (``registry/blueprints/<id>/``) or a connector (through ``register_blueprints``)."""
 
     id: str
     title: str
     description: str = ""
     tags: list[str] = Field(default_factory=list)
     package: str | None = Field(
-        default=None, description="The distribution offering it; null for the registry's own."
+        default=None,
+        description="The distribution shipping it: `plait` for the core's library, a "
+        "connector's distribution for the blueprints it registers for its own service.",
     )
     path: str | None = Field(
-        default=None, description="Its folder under registry/, for the registry's own."
+        default=None,
+        description="Its folder under registry/ for the core's library; null for one a "
+        "connector ships in its package.",
     )
 
 

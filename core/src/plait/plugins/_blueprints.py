@@ -63,6 +63,26 @@ def load_blueprints(root: Path) -> list[Blueprint]:
     ]
 
 
+def load_blueprints_each(root: Path) -> tuple[list[Blueprint], list[UserError]]:
+    """Every valid blueprint under ``root``, and the problem of each invalid one: a connector's
+    broken blueprint is reported in its plugin's status and costs only that blueprint."""
+    if not root.is_dir():
+        return [], [UserError("not a directory of blueprints", file=str(root))]
+    found: list[Blueprint] = []
+    problems: list[UserError] = []
+    for child in sorted(root.iterdir()):
+        if not child.is_dir() or child.name.startswith(("_", ".")):
+            continue  # __pycache__ and the like, beside the blueprints in a package
+        if not (child / METADATA_FILE).is_file():
+            problems.append(UserError(f"no {METADATA_FILE}", file=str(child)))
+            continue
+        try:
+            found.append(load_blueprint(child))
+        except UserError as error:
+            problems.append(error)
+    return found, problems
+
+
 def _read(path: Path) -> str:
     try:
         with path.open("rb") as stream:

@@ -24,14 +24,14 @@ from plait_sdk import (
     Blueprint,
     Task,
     Trigger,
-    UserError,
+    ValidationError,
     register_task_runner,
 )
 from plait_sdk import _hookspecs as hookspecs
 from stevedore import ExtensionManager
 
 from plait.plugins._awaiting import resolve
-from plait.plugins._blueprints import load_blueprints
+from plait.plugins._blueprints import load_blueprints_each
 from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry
 
 log = logging.getLogger(__name__)
@@ -241,13 +241,26 @@ class PluginHost:
                 self.routes.append(Route(args[0].upper(), args[1], args[2], origin))
             elif hook_name == "register_blueprints":
                 for blueprint in _blueprints_of(args[0], record, hook_name):
-                    if blueprint.id in self.blueprints:
-                        owner = self.blueprints[blueprint.id][1]
-                        record.fail(f"blueprint '{blueprint.id}' is already registered by {owner}")
-                        continue
-                    self.blueprints[blueprint.id] = (blueprint, origin)
+                    self._add_blueprint(blueprint, record)
 
         return register
+
+    def _add_blueprint(self, blueprint: Blueprint, record: PluginRecord) -> None:
+        """The first registration of an id keeps it (the core, then the plugins in distribution
+        order): a second is an error of the later plugin, naming both distributions, and a
+        warning in the log, so neither silently replaces the other."""
+        taken = self.blueprints.get(blueprint.id)
+        if taken is None:
+            self.blueprints[blueprint.id] = (blueprint, record.origin)
+            return
+        message = (
+            f"blueprint '{blueprint.id}' of {record.origin} was not registered: "
+            f"{taken[1]} already registers that id (rename one of them)"
+        )
+        if taken[1] == record.origin:
+            message = f"blueprint '{blueprint.id}' is registered twice by {record.origin}"
+        log.warning("plugin %s: %s", record.name, message)
+        record.fail(message)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -295,11 +308,12 @@ def _blueprints_of(given: object, record: PluginRecord, hook_name: str) -> list[
     if isinstance(given, Blueprint):
         return [given]
     if isinstance(given, Path):
-        try:
-            return load_blueprints(given)
-        except UserError as error:
-            record.fail(f"{hook_name}: {error}")
-            return []
+        found, problems = load_blueprints_each(given)
+        for problem in problems:
+            # One status line per problem (a metadata file may have several).
+            for one in problem.problems if isinstance(problem, ValidationError) else [problem]:
+                record.fail(f"{hook_name}: invalid blueprint: {one}")
+        return found
     record.fail(f"{hook_name}: {given!r} is not a Blueprint or a directory of them")
     return []
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from plait_sdk import RegisterTask, RegisterTrigger, hookimpl
+from plait_sdk import RegisterBlueprint, RegisterTask, RegisterTrigger, hookimpl
 
 from plait_db._batch import Batch
 from plait_db._listen import Listen
@@ -28,6 +29,13 @@ def register_triggers(register: RegisterTrigger) -> None:
     """``plait.db.Trigger`` (and its Kestra JDBC aliases), ``plait.db.postgresql.Listen``."""
     register(Trigger)
     register(Listen)
+
+
+@hookimpl
+def register_blueprints(register: RegisterBlueprint) -> None:
+    """The blueprints about databases alone (package data: ``plait_db/blueprints/<id>/``);
+    those that also need another connector stay in the core's library."""
+    register(Path(__file__).parent / "blueprints")
 
 
 @hookimpl
