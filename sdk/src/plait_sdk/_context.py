@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
@@ -12,6 +13,48 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MetricType = Literal["counter", "timer", "gauge"]
+
+
+#: The states an execution may be ended in by a task (Kestra's Exit; CANCELED as Kestra spells it).
+EndState = Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"]
+
+
+@dataclass(frozen=True)
+class SetLabels:
+    """Effect: add or replace labels of the running execution."""
+
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class SetVariables:
+    """Effect: set execution variables (``vars``); maps merge into existing maps. With
+    ``overwrite`` false, a name that already exists fails the task."""
+
+    variables: Mapping[str, Any]
+    overwrite: bool = True
+
+
+@dataclass(frozen=True)
+class UnsetVariables:
+    """Effect: remove execution variables (``a.b`` removes key ``b`` of map ``a``); a missing
+    one fails the task unless ``ignore_missing``."""
+
+    names: tuple[str, ...] = field(default_factory=tuple)
+    ignore_missing: bool = False
+
+
+@dataclass(frozen=True)
+class EndExecution:
+    """Effect: end the execution in ``state`` once this task succeeded (KILLED kills it now;
+    otherwise what runs in other branches finishes first)."""
+
+    state: EndState = "SUCCESS"
+
+
+#: What a task may do to its execution besides returning outputs, applied by the core when the
+#: task run succeeds (in the order asked), never when it fails.
+Effect = SetLabels | SetVariables | UnsetVariables | EndExecution
 
 
 class TaskLogger(Protocol):
@@ -186,6 +229,35 @@ class RunContext(abc.ABC):
         """
         return datetime.now(UTC)
 
+    def effect(self, effect: Effect) -> None:
+        """Ask for an effect on the execution (applied when this task run succeeds).
+
+        The runtime records it; prefer the helpers :meth:`set_labels`,
+        :meth:`set_variables`, :meth:`unset_variables` and :meth:`end_execution`.
+        """
+        raise NotImplementedError("this Plait runtime applies no execution effects")
+
+    def set_labels(self, labels: Mapping[str, Any]) -> None:
+        """Add or replace labels of the execution (values turned into text).
+
+        Example::
+
+            ctx.set_labels({"customer": self.customer, "tier": "gold"})
+        """
+        self.effect(SetLabels({str(k): _label_text(v) for k, v in labels.items()}))
+
+    def set_variables(self, variables: Mapping[str, Any], *, overwrite: bool = True) -> None:
+        """Set execution variables, seen by later tasks as ``{{ vars.<name> }}``."""
+        self.effect(SetVariables(dict(variables), overwrite))
+
+    def unset_variables(self, names: list[str], *, ignore_missing: bool = False) -> None:
+        """Remove execution variables."""
+        self.effect(UnsetVariables(tuple(names), ignore_missing))
+
+    def end_execution(self, state: EndState) -> None:
+        """End the execution in ``state`` once this task succeeded (Kestra's Exit)."""
+        self.effect(EndExecution(state))
+
     @property
     @abc.abstractmethod
     def cancelled(self) -> bool:
@@ -194,3 +266,9 @@ class RunContext(abc.ABC):
     @abc.abstractmethod
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking callable in a worker thread so the event loop stays free."""
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

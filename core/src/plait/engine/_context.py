@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from plait_sdk import KeyValueStore, MetricType, RunContext, Storage, TaskLogger, UserError
+from plait_sdk import (
+    Effect,
+    KeyValueStore,
+    MetricType,
+    RunContext,
+    Storage,
+    TaskLogger,
+    UserError,
+)
 
 from plait.engine._model import LogRecord, MetricRecord, TaskRun
 from plait.limits import limits
@@ -325,6 +333,12 @@ class TaskRunContext(ContextBase):
             kv=kv,
         )
         self._run = run
+        #: What the task asked of its execution (labels, variables, its end): applied by the
+        #: executor when the attempt succeeds.
+        self.effects: list[Effect] = []
+
+    def effect(self, effect: Effect) -> None:
+        self.effects.append(effect)
 
 
 # -- Kestra's run-context values -----------------------------------------------------------------

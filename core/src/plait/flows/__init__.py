@@ -1,10 +1,11 @@
 """The flow language: model, loading and validation."""
 
+from plait_sdk import TERMINAL_STATES, State
+
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import coerce_inputs, coerce_value, nested_inputs
 from plait.flows._legacy import Deprecation, older_type_names
 from plait.flows._model import (
-    TERMINAL_STATES,
     Concurrency,
     ConcurrencyBehavior,
     ConstantRetry,
@@ -17,7 +18,6 @@ from plait.flows._model import (
     RandomRetry,
     Retry,
     RetryBehavior,
-    State,
     TaskSpec,
     TriggerSpec,
     all_task_specs,
