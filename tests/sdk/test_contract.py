@@ -124,8 +124,11 @@ def test_the_testing_package_exports_exactly_its_all() -> None:
     assert sorted(exported) == sorted(defined)
     assert sorted(exported) == [
         "CapturedLog",
+        "Decision",
         "Evaluation",
         "FakeClock",
+        "FakeRun",
+        "FlowableHarness",
         "HarnessContext",
         "HarnessStorage",
         "LogLine",
