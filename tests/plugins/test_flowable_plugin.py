@@ -10,14 +10,15 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from plait.engine import Execution
 from plait.engine._runner import Runner
 from plait.flows import State
-from plait.plugins import PluginHost
+from plait.plugins import Origin, PluginHost, TypeInfo
 from plait.storage import LocalStorageBackend, SqlRepository
+from plait_sdk import FlowScope
 
 SOURCE = Path(__file__).parent / "dists" / "weighted" / "src" / "plait_weighted" / "__init__.py"
 
@@ -159,3 +160,26 @@ async def test_the_plugin_flowable_children_are_validated_like_any_task(runner: 
     """
     with pytest.raises(Exception, match=r"unknown task type 'plait.core.Nope'"):
         await runner.deploy(textwrap.dedent(source), file="flow.yaml")
+
+
+class _Broken(PLUGIN.Branch):  # type: ignore[misc,name-defined]
+    type_name: ClassVar[str] = "weighted.Broken"
+
+    async def decide(self, scope: FlowScope) -> None:
+        raise KeyError("oops")
+
+
+async def test_a_flowable_that_breaks_fails_its_run_not_the_engine(tmp_path: Path) -> None:
+    repo = SqlRepository.sqlite(tmp_path / "plait.db")
+    await repo.open()
+    host = PluginHost.discover(extra=[PLUGIN])
+    host.registry.add(TypeInfo("weighted.Broken", _Broken, "task", Origin("tests", "tests", "0")))
+    try:
+        runner = Runner(repo, host, LocalStorageBackend(tmp_path / "storage"), poll_interval=0.05)
+        source = FLOW.replace("type: weighted.Branch", "type: weighted.Broken")
+        execution = await _run(runner, "1", source)
+    finally:
+        await repo.close()
+    assert execution.state is State.FAILED
+    broken = next(r for r in execution.task_runs if r.task_id == "pick")
+    assert broken.error == "task 'pick': KeyError: 'oops'"

@@ -11,8 +11,8 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import pytest
-from plait_sdk import FlowableTask, FlowScope, State, TaskList
-from plait_sdk.testing import FakeClock, FlowableHarness
+from plait_sdk import FlowableTask, FlowScope, SetLabels, State, TaskList
+from plait_sdk.testing import FakeClock, FlowableHarness, TaskHarness
 
 SOURCE = (
     Path(__file__).parents[1] / "plugins" / "dists" / "weighted" / "src" / "plait_weighted"
@@ -119,3 +119,11 @@ async def test_the_plugin_branch_skips_the_branches_it_did_not_pick() -> None:
     step = await harness.step()
     assert step.state is State.FAILED
     assert step.reason == "branch 1 failed"
+
+
+async def test_the_plugin_label_task_asks_for_labels_in_the_task_harness() -> None:
+    result = await TaskHarness(inputs={"who": "ada"}).run(
+        WEIGHTED.Tag, {"labels": {"owner": "{{ inputs.who }}", "tier": 2}}
+    )
+    assert result.effects == [SetLabels({"owner": "ada", "tier": "2"})]
+    assert result.outputs == {"labels": {"owner": "ada", "tier": "2"}}

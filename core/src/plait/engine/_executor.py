@@ -141,6 +141,10 @@ class Executor:
         for run in execution.task_runs:
             self._index(run)
             self._record_outputs(run)
+            if run.outputs and not run.state.terminal and self._is_flowable_run(run):
+                # A running flowable's outputs are seen by its children (a loop's
+                # iterationCount): visible again when an execution is driven anew.
+                self.publish_outputs(run)
         #: Sequential scopes' progress, keyed by the id() of their task list; the list is kept
         #: alive with it, so no other list can take that id meanwhile (a flowable may pass a
         #: list it made for one step).
@@ -533,6 +537,10 @@ class Executor:
     def _is_flowable(self, spec: TaskSpec) -> bool:
         return spec.flowable is not None
 
+    def _is_flowable_run(self, run: TaskRun) -> bool:
+        spec = self.specs.get(run.task_id)
+        return spec is not None and spec.flowable is not None
+
     def _starts_flows(self, spec: TaskSpec) -> bool:
         return spec.flowable is not None and spec.flowable.starts_flows
 
@@ -565,10 +573,10 @@ class Executor:
         assert model is not None
         try:
             await model.decide(_Scope(self, spec, run))
-        except (TemplateError, UserError) as error:
+        except (TemplateError, UserError, NotImplementedError) as error:
             self._fail(run, f"task '{spec.id}': {error}")
-        except NotImplementedError as error:
-            self._fail(run, f"task '{spec.id}': {error}")
+        except Exception as error:  # a plugin's flowable that broke: its run fails, not the step
+            self._fail(run, f"task '{spec.id}': {type(error).__name__}: {error}")
 
     def _flowable_timed_out(self, spec: TaskSpec, run: TaskRun) -> bool:
         """A flowable task past its ``timeout``: its unfinished children are killed (running

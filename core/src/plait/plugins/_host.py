@@ -200,7 +200,7 @@ class PluginHost:
                     record.fail(f"{hook_name} raised {type(error).__name__}: {error}")
         return record
 
-    def _callbacks(self, record: PluginRecord) -> dict[str, object]:
+    def _callbacks(self, record: PluginRecord) -> dict[str, Callable[..., None]]:
         """The ``register`` callback of each registration hook, typed as the SDK declares it
         (one per hook), each stamping what it registers with the plugin's origin."""
         origin = record.origin

@@ -10,7 +10,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
-from plait_sdk._context import KeyValueStore, MetricType, RunContext, TaskLogger
+from plait_sdk._context import Effect, KeyValueStore, MetricType, RunContext, TaskLogger
 from plait_sdk._masking import Masker
 from plait_sdk.testing._clock import FakeClock
 from plait_sdk.testing._render import TemplateRenderer, render_value
@@ -142,8 +142,13 @@ class HarnessContext(RunContext):
         """Metrics recorded so far, in order."""
         self.is_cancelled = False
         """Set it to true to see how a task reacts to being killed (``ctx.cancelled``)."""
+        self.effects: list[Effect] = []
+        """The effects on the execution the task asked for (``ctx.set_labels``...), in order."""
 
     # -- what a test reads ---------------------------------------------------------------------
+
+    def effect(self, effect: Effect) -> None:
+        self.effects.append(effect)
 
     @property
     def logs(self) -> list[LogLine]:
