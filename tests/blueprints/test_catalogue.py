@@ -41,7 +41,7 @@ def test_a_plugin_contributes_blueprints_through_the_hook(acme_host: PluginHost)
 def test_a_second_registration_of_an_id_is_reported(acme_host: PluginHost) -> None:
     again = PluginHost.discover()
     record = again.records[0]
-    callback = again._register_callback("register_blueprints", record)
+    callback = again._callbacks(record)["register_blueprints"]
     callback(Blueprint(id="ops.error-notification", title="x", flow="id: a\nnamespace: b\n"))
     assert record.errors == [
         "blueprint 'ops.error-notification' is registered twice by plait 0.1.0"

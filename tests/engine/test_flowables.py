@@ -265,7 +265,9 @@ async def test_loop_until_stops_when_the_condition_holds(harness: Harness) -> No
     assert len(testplugin.CALLS["loop"]) == 3
 
 
-async def test_loop_until_fails_at_max_iterations(harness: Harness) -> None:
+async def test_loop_until_fails_at_max_iterations_with_fail_on_max_reached(
+    harness: Harness,
+) -> None:
     ex = await harness.run(
         """
         id: loop
@@ -275,12 +277,35 @@ async def test_loop_until_fails_at_max_iterations(harness: Harness) -> None:
             type: io.kestra.plugin.core.flow.LoopUntil
             condition: "{{ false }}"
             checkFrequency: {interval: PT0.001S, maxIterations: 4}
+            failOnMaxReached: true
             tasks:
               - {id: rec, type: test.Record}
         """
     )
     assert ex.state is State.FAILED
     assert len(testplugin.CALLS["record"]) == 4
+    until = runs(ex, "until")[0]
+    assert until.error == "condition still false after 4 iteration(s): maxIterations (4) reached"
+
+
+async def test_loop_until_ends_in_success_at_max_iterations_by_default(harness: Harness) -> None:
+    # Kestra's LoopUntil: failOnMaxReached is false unless set.
+    ex = await harness.run(
+        """
+        id: loop
+        namespace: t
+        tasks:
+          - id: until
+            type: io.kestra.plugin.core.flow.LoopUntil
+            condition: "{{ false }}"
+            checkFrequency: {interval: PT0.001S, maxIterations: 3}
+            tasks:
+              - {id: rec, type: test.Record}
+        """
+    )
+    assert ex.state is State.SUCCESS
+    assert len(testplugin.CALLS["record"]) == 3
+    assert runs(ex, "until")[0].outputs == {"iterationCount": 3}
 
 
 async def test_allow_failure_turns_failure_into_warning(harness: Harness) -> None:
@@ -605,7 +630,7 @@ async def test_wait_for_repeats_while_the_condition_holds(harness: Harness) -> N
     assert testplugin.CALLS["record"] == ["again"] * 3 + ["strict"] * 2
     strict = runs(ex, "strict")[0]
     assert strict.state is State.WARNING
-    assert strict.error == "condition still true after 2 iteration(s)"
+    assert strict.error == "condition still true after 2 iteration(s): maxIterations (2) reached"
 
 
 async def test_each_sequential_and_each_parallel_take_kestras_names(harness: Harness) -> None:

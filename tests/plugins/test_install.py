@@ -97,7 +97,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
     wheels, test_wheels = root / "dist", root / "test-dist"
     # The real `make dist`, into a temporary folder instead of the checkout's dist/.
     _ok(_run("make", "-s", "-C", ROOT, "dist", f"DIST={wheels}"))
-    for name in ("versioned", "broken", "helper"):
+    for name in ("versioned", "broken", "helper", "weighted"):
         _ok(_run(UV, "build", "--offline", "--wheel", "-q", "--out-dir", test_wheels, DISTS / name))
     venv = Venv(root / "venv", wheels, test_wheels)
     # A venv with pip, as `python -m venv` makes it, but without its ~1,000 .pyc compiles
@@ -271,3 +271,42 @@ def test_an_environment_without_pip_installs_with_uv(
     assert json.loads(listed) == {"plait-helper": "0.1.0"}
     _ok(installer._run(*installer._uninstall_args(), "plait-helper"))
     assert json.loads(_ok(_run(bare / "bin" / "python", "-c", INSTALLED)).stdout) == {}
+
+
+def test_a_flowable_and_a_label_task_of_an_installed_plugin_in_a_real_run(
+    venv: Venv, tmp_path: Path
+) -> None:
+    # tests/plugins/dists/weighted: built on the SDK alone, installed as a wheel with pip.
+    done = _ok(venv.plait("plugins", "install", "plait-weighted", "--find-links", venv.test_wheels))
+    assert "plugin weighted: ok" in done.stdout
+    flow = tmp_path / "draw.yaml"
+    flow.write_text(
+        textwrap.dedent(
+            """\
+            id: draw
+            namespace: demo
+            tasks:
+              - id: pick
+                type: weighted.Branch
+                seed: "1"
+                branches:
+                  - weight: 1
+                    tasks:
+                      - {id: heads, type: weighted.Tag, labels: {side: heads}}
+                  - weight: 3
+                    tasks:
+                      - {id: tails, type: weighted.Tag, labels: {side: tails}}
+            outputs:
+              - id: picked
+                type: STRING
+                value: "{{ outputs.pick.branch }}"
+            """
+        )
+    )
+    run = json.loads(_ok(venv.plait("run", flow, "--json", cwd=tmp_path)).stdout)
+    assert run["state"] == "SUCCESS", run
+    # random.Random("1") draws branch 1 with weights 1:3 (the plugin's own seeded draw).
+    assert run["outputs"] == {"picked": "1"}
+    assert run["labels"]["side"] == "tails"
+    states = {r["taskId"]: r["state"] for r in run["taskRuns"]}
+    assert states == {"pick": "SUCCESS", "heads": "SKIPPED", "tails": "SUCCESS"}

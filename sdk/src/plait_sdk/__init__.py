@@ -4,16 +4,31 @@ The public API is exactly ``__all__``; every other module is private.
 """
 
 from plait_sdk._context import (
+    Effect,
+    EndExecution,
+    EndState,
     KeyValueStore,
     MetricType,
     NamespaceFiles,
     RunContext,
+    SetLabels,
+    SetVariables,
     Storage,
     TaskLogger,
+    UnsetVariables,
 )
 from plait_sdk._docstrings import DocumentedSchema, attribute_docstrings
 from plait_sdk._errors import PlaitError, PluginError, TaskFailure, UserError, ValidationError
 from plait_sdk._extensions import BLUEPRINT_ID_PATTERN, Blueprint, SecretBackend, StorageBackend
+from plait_sdk._flowable import (
+    CHILD_TASK_PARSER,
+    ChildFlow,
+    ChildRun,
+    ChildTask,
+    FlowableTask,
+    FlowScope,
+    TaskList,
+)
 from plait_sdk._globs import path_matcher
 from plait_sdk._hookspecs import (
     RegisterBlueprint,
@@ -40,6 +55,7 @@ from plait_sdk._runners import (
     task_runner_types,
 )
 from plait_sdk._schema import type_schema
+from plait_sdk._state import TERMINAL_STATES, State
 from plait_sdk._task import Example, Output, Task
 from plait_sdk._trigger import (
     ExecutionRequest,
@@ -54,12 +70,22 @@ from plait_sdk._version import PLUGIN_API_VERSION, __version__
 
 __all__ = [
     "BLUEPRINT_ID_PATTERN",
+    "CHILD_TASK_PARSER",
     "MASK",
     "PLUGIN_API_VERSION",
+    "TERMINAL_STATES",
     "Blueprint",
+    "ChildFlow",
+    "ChildRun",
+    "ChildTask",
     "DocumentedSchema",
+    "Effect",
+    "EndExecution",
+    "EndState",
     "Example",
     "ExecutionRequest",
+    "FlowScope",
+    "FlowableTask",
     "KeyValueStore",
     "Masker",
     "MetricType",
@@ -83,15 +109,20 @@ __all__ = [
     "RegisterTrigger",
     "RunContext",
     "SecretBackend",
+    "SetLabels",
+    "SetVariables",
+    "State",
     "StatefulTrigger",
     "Storage",
     "StorageBackend",
     "Task",
     "TaskFailure",
+    "TaskList",
     "TaskLogger",
     "TaskRunner",
     "TemplateExtensionKind",
     "Trigger",
+    "UnsetVariables",
     "UserError",
     "ValidationError",
     "WebhookRequest",

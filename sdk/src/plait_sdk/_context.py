@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, Protocol, TypeVar
@@ -19,6 +20,87 @@ Example::
 
     ctx.metric("rows", 120)  # a counter
     ctx.metric("fetch", 0.42, type="timer", tags={"host": "api"})
+"""
+
+
+#: The states an execution may be ended in by a task (Kestra's Exit; CANCELED as Kestra spells it).
+EndState = Literal["SUCCESS", "WARNING", "KILLED", "FAILED", "CANCELED"]
+"""The states an execution can be ended in by :class:`EndExecution` (Kestra's Exit task).
+
+Example::
+
+    ctx.end_execution("WARNING")  # the execution ends WARNING once this task succeeded
+"""
+
+
+@dataclass(frozen=True)
+class SetLabels:
+    """Effect: add or replace labels of the running execution.
+
+    Example::
+
+        ctx.set_labels({"team": "data", "customer": customer_id})
+        # the same, as a typed effect:
+        ctx.effect(SetLabels({"team": "data"}))
+    """
+
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class SetVariables:
+    """Effect: set execution variables (``vars``); maps merge into existing maps. With
+    ``overwrite`` false, a name that already exists fails the task.
+
+    Example::
+
+        ctx.set_variables({"cursor": page.next_cursor})  # later tasks read {{ vars.cursor }}
+        ctx.effect(SetVariables({"retries": 0}, overwrite=False))
+    """
+
+    variables: Mapping[str, Any]
+    overwrite: bool = True
+
+
+@dataclass(frozen=True)
+class UnsetVariables:
+    """Effect: remove execution variables (``a.b`` removes key ``b`` of map ``a``); a missing
+    one fails the task unless ``ignore_missing``.
+
+    Example::
+
+        ctx.unset_variables(["cursor", "batch.current"], ignore_missing=True)
+        ctx.effect(UnsetVariables(("cursor",)))
+    """
+
+    names: tuple[str, ...] = field(default_factory=tuple)
+    ignore_missing: bool = False
+
+
+@dataclass(frozen=True)
+class EndExecution:
+    """Effect: end the execution in ``state`` once this task succeeded (KILLED kills it now;
+    otherwise what runs in other branches finishes first).
+
+    Example::
+
+        if not rows:
+            ctx.end_execution("SUCCESS")  # nothing to do: the tasks after this one don't run
+    """
+
+    state: EndState = "SUCCESS"
+
+
+#: What a task may do to its execution besides returning outputs, applied by the core when the
+#: task run succeeds (in the order asked), never when it fails.
+Effect = SetLabels | SetVariables | UnsetVariables | EndExecution
+"""What a task may ask of its execution besides outputs, applied when its attempt succeeds.
+
+Example::
+
+    ctx.effect(SetLabels({"stage": "loaded"}))
+    result = await harness.run(task)
+    assert result.effects == [SetLabels({"stage": "loaded"})]
 """
 
 
@@ -240,6 +322,35 @@ class RunContext(abc.ABC):
         """
         return datetime.now(UTC)
 
+    def effect(self, effect: Effect) -> None:
+        """Ask for an effect on the execution (applied when this task run succeeds).
+
+        The runtime records it; prefer the helpers :meth:`set_labels`,
+        :meth:`set_variables`, :meth:`unset_variables` and :meth:`end_execution`.
+        """
+        raise NotImplementedError("this Plait runtime applies no execution effects")
+
+    def set_labels(self, labels: Mapping[str, Any]) -> None:
+        """Add or replace labels of the execution (values turned into text).
+
+        Example::
+
+            ctx.set_labels({"customer": self.customer, "tier": "gold"})
+        """
+        self.effect(SetLabels({str(k): _label_text(v) for k, v in labels.items()}))
+
+    def set_variables(self, variables: Mapping[str, Any], *, overwrite: bool = True) -> None:
+        """Set execution variables, seen by later tasks as ``{{ vars.<name> }}``."""
+        self.effect(SetVariables(dict(variables), overwrite))
+
+    def unset_variables(self, names: list[str], *, ignore_missing: bool = False) -> None:
+        """Remove execution variables."""
+        self.effect(UnsetVariables(tuple(names), ignore_missing))
+
+    def end_execution(self, state: EndState) -> None:
+        """End the execution in ``state`` once this task succeeded (Kestra's Exit)."""
+        self.effect(EndExecution(state))
+
     @property
     @abc.abstractmethod
     def cancelled(self) -> bool:
@@ -248,3 +359,9 @@ class RunContext(abc.ABC):
     @abc.abstractmethod
     async def run_blocking(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking callable in a worker thread so the event loop stays free."""
+
+
+def _label_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -253,6 +253,7 @@ class Exit(Task):
 
     async def run(self, ctx: RunContext) -> ExitOutput:
         ctx.log.info("exit: the execution ends %s", self.state.value)
+        ctx.end_execution(self.state.value)
         return ExitOutput(state=self.state)
 
 
@@ -289,6 +290,7 @@ class SetVariables(Task):
     """Replace variables that already exist; when false, an existing one fails the task."""
 
     async def run(self, ctx: RunContext) -> SetVariablesOutput:
+        ctx.set_variables(self.variables, overwrite=self.overwrite)
         return SetVariablesOutput(variables=self.variables, overwrite=self.overwrite)
 
 
@@ -318,6 +320,7 @@ class UnsetVariables(Task):
     """Skip names that are not set instead of failing."""
 
     async def run(self, ctx: RunContext) -> UnsetVariablesOutput:
+        ctx.unset_variables(self.variables, ignore_missing=self.ignore_missing)
         return UnsetVariablesOutput(variables=self.variables, ignore_missing=self.ignore_missing)
 
 
@@ -337,6 +340,7 @@ class Labels(Task):
 
     async def run(self, ctx: RunContext) -> LabelsOutput:
         text = {str(k): _label(v) for k, v in self.labels.items()}
+        ctx.set_labels(text)
         return LabelsOutput(labels=text)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from plait_sdk import (
+    Effect,
     KeyValueStore,
     MetricType,
     NamespaceFiles,
@@ -343,6 +344,12 @@ class TaskRunContext(ContextBase):
             namespace_files=namespace_files,
         )
         self._run = run
+        #: What the task asked of its execution (labels, variables, its end): applied by the
+        #: executor when the attempt succeeds.
+        self.effects: list[Effect] = []
+
+    def effect(self, effect: Effect) -> None:
+        self.effects.append(effect)
 
 
 # -- Kestra's run-context values -----------------------------------------------------------------

@@ -14,21 +14,29 @@ from __future__ import annotations
 import copy
 import json
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from plait_sdk import UserError
+from plait_sdk import (
+    ChildRun,
+    ChildTask,
+    Effect,
+    EndExecution,
+    FlowScope,
+    SetLabels,
+    SetVariables,
+    UnsetVariables,
+    UserError,
+)
 
-from plait.builtin import flowable as fl
 from plait.engine._context import kestra_date, run_envs, run_globals
-from plait.engine._restart import RESTARTED_LABEL, WORKING_DIRECTORY, plan_restart
+from plait.engine._restart import RESTARTED_LABEL, plan_restart, shares_working_directory
 from plait.engine._retry import next_attempt_at
 from plait.engine._templated import retry_for, timeout_of
 from plait.flows import (
     Flow,
-    FlowableTask,
     Retry,
     State,
     TaskSpec,
@@ -40,8 +48,7 @@ from plait.templating import TemplateError, format_duration
 
 Render = Callable[[dict[str, Any], Any], Awaitable[Any]]
 
-#: The core's Exit task (plait.builtin.basic.Exit) and its states as the engine's.
-EXIT_TYPE = "plait.core.Exit"
+#: The states a task may end the execution in (plait_sdk.EndExecution) as the engine's.
 _EXIT_STATES = {
     "SUCCESS": State.SUCCESS,
     "WARNING": State.WARNING,
@@ -53,8 +60,14 @@ _EXIT_STATES = {
 #: Context key of the loop values of a task run (see Executor.context_for).
 LOOP_VALUES = "plait:loop-values"
 
-SET_VARIABLES_TYPE = "plait.core.SetVariables"
-_VARIABLE_TYPES = frozenset({SET_VARIABLES_TYPE, "plait.core.UnsetVariables"})
+
+def _variable_change(effect: Effect) -> dict[str, Any] | None:
+    """A variables effect as stored with its task run (JSON), else ``None``."""
+    if isinstance(effect, SetVariables):
+        return {"set": dict(effect.variables), "overwrite": effect.overwrite}
+    if isinstance(effect, UnsetVariables):
+        return {"unset": list(effect.names), "ignoreMissing": effect.ignore_missing}
+    return None
 
 
 def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -118,8 +131,11 @@ class Executor:
                 [*flow.tasks, *flow.errors, *flow.finally_, *flow.after_execution]
             )
         }
-        self._item_subflows = {
-            s.id for s in self.specs.values() if isinstance(s.flowable, fl.ForEachItemSubflow)
+        #: Task id -> the other name its runs' loop value has in templates (taskrun.<name>).
+        self._value_names = {
+            s.id: s.flowable.value_name
+            for s in self.specs.values()
+            if s.flowable is not None and s.flowable.value_name
         }
         self.runs: dict[str, TaskRun] = {}
         self._by_key: dict[tuple[str | None, int | None, str], TaskRun] = {}
@@ -127,7 +143,16 @@ class Executor:
         for run in execution.task_runs:
             self._index(run)
             self._record_outputs(run)
-        self._cursors: dict[tuple[str | None, int | None, int], tuple[int, bool]] = {}
+            if run.outputs and not run.state.terminal and self._is_flowable_run(run):
+                # A running flowable's outputs are seen by its children (a loop's
+                # iterationCount): visible again when an execution is driven anew.
+                self.publish_outputs(run)
+        #: Sequential scopes' progress, keyed by the id() of their task list; the list is kept
+        #: alive with it, so no other list can take that id meanwhile (a flowable may pass a
+        #: list it made for one step).
+        self._cursors: dict[
+            tuple[str | None, int | None, int], tuple[int, bool, list[TaskSpec]]
+        ] = {}
         #: Runs that were PAUSED at some point (the only ones _only_paused has to look at).
         self._maybe_paused = [r for r in execution.task_runs if r.state is State.PAUSED]
         self._changed: dict[str, TaskRun] = {}
@@ -227,8 +252,9 @@ class Executor:
             # currentEachOutput(); not a valid name, so templates cannot reach it directly.
             ancestors = self.ancestors(run)
             ctx[LOOP_VALUES] = [c.value for c in reversed([run, *ancestors]) if c.value is not None]
-            if run.task_id in self._item_subflows:
-                ctx["taskrun"]["items"] = self.value_of(run)  # the batch file (ForEachItem)
+            value_name = self._value_names.get(run.task_id)
+            if value_name is not None:  # ForEachItem's subflows: taskrun.items, the batch file
+                ctx["taskrun"][value_name] = self.value_of(run)
             parents = []
             for parent in ancestors:
                 if parent.value is not None or parent.iteration is not None:
@@ -247,7 +273,7 @@ class Executor:
                 ctx["parent"] = parents[0]
             # Inside a WorkingDirectory, Kestra's worker task: its task run is workerTaskrun.
             worker = next(
-                (a for a in ancestors if self.specs[a.task_id].type == WORKING_DIRECTORY), None
+                (a for a in ancestors if shares_working_directory(self.specs[a.task_id])), None
             )
             if worker is not None:
                 ctx["workerTaskrun"] = {
@@ -465,7 +491,7 @@ class Executor:
         cursor_key = (parent_id, iteration, id(specs))
         start = 0
         if not parallel:
-            start, warning = self._cursors.get(cursor_key, (0, False))
+            start, warning, _ = self._cursors.get(cursor_key, (0, False, specs))
         for index in range(start, len(specs)):
             spec = specs[index]
             if spec.disabled:
@@ -493,7 +519,7 @@ class Executor:
             elif run.state is State.WARNING:
                 warning = True
             if not parallel:
-                self._cursors[cursor_key] = (index + 1, warning)
+                self._cursors[cursor_key] = (index + 1, warning, specs)
         if running or (waiting and not failed):
             return None
         if failed:
@@ -524,7 +550,14 @@ class Executor:
         return spec.retry or self.flow.task_retry
 
     def _is_flowable(self, spec: TaskSpec) -> bool:
-        return isinstance(spec.flowable, FlowableTask)
+        return spec.flowable is not None
+
+    def _is_flowable_run(self, run: TaskRun) -> bool:
+        spec = self.specs.get(run.task_id)
+        return spec is not None and spec.flowable is not None
+
+    def _starts_flows(self, spec: TaskSpec) -> bool:
+        return spec.flowable is not None and spec.flowable.starts_flows
 
     def _start_attempt(self, run: TaskRun) -> None:
         if self.execution.pause_requested:
@@ -558,15 +591,13 @@ class Executor:
                 return
             if timeout is not None and self._flowable_timed_out(run, timeout):
                 return
+        assert model is not None
         try:
-            handler = _HANDLERS[type(model)]
-        except KeyError:
-            self._fail(run, f"no executor support for flowable type {spec.type}")
-            return
-        try:
-            await handler(self, spec, run, model)
-        except (TemplateError, UserError) as error:
+            await model.decide(_Scope(self, spec, run))
+        except (TemplateError, UserError, NotImplementedError) as error:
             self._fail(run, f"task '{spec.id}': {error}")
+        except Exception as error:  # a plugin's flowable that broke: its run fails, not the step
+            self._fail(run, f"task '{spec.id}': {type(error).__name__}: {error}")
 
     def _flowable_timed_out(self, run: TaskRun, timeout: timedelta) -> bool:
         """A flowable task past its ``timeout``: its unfinished children are killed (running
@@ -626,27 +657,37 @@ class Executor:
         outputs: dict[str, Any] | None = None,
         error: str | None = None,
         killed: bool = False,
+        effects: Sequence[Effect] = (),
     ) -> TaskRun:
-        """Record the end of a worker's attempt; retries are scheduled here."""
+        """Record the end of a worker's attempt; retries are scheduled here. The ``effects`` the
+        task asked for (labels, variables, the end of the execution) apply if it succeeded."""
         self._now = now
         run = self.runs[run_id]
         spec = self.specs[run.task_id]
         attempt = run.attempts[-1]
         attempt.ended = now
-        if error is None and not killed and spec.type in _VARIABLE_TYPES:
-            error = self._update_variables(spec.type, outputs or {})
+        end: EndExecution | None = None
+        if error is None and not killed and effects:
+            changes = [_variable_change(e) for e in effects]
+            kept = [c for c in changes if c is not None]
+            if kept:
+                error = self._update_variables(kept)
+                if error is None:
+                    run.scratch["variables"] = kept  # a replay rebuilds vars from these
+            end = next((e for e in reversed(effects) if isinstance(e, EndExecution)), None)
         if killed:
             attempt.state = State.KILLED
             run.error = error or "killed"
             self._set(run, State.KILLED)
-        elif error is None and spec.type == EXIT_TYPE:
-            attempt.state = State.SUCCESS
-            run.outputs = outputs or {}
-            self._exit_with(run, _EXIT_STATES[str(run.outputs.get("state", "SUCCESS"))])
         elif error is None:
             attempt.state = State.SUCCESS
             run.outputs = outputs or {}
             run.error = None
+            self._apply_labels(effects)
+            if end is not None:
+                self._exit_with(run, _EXIT_STATES[end.state])
+                self._touch(run)
+                return run
             policy = retry_for(self.retry_of(spec), run)
             warn = policy is not None and policy.warning_on_retry and len(run.attempts) > 1
             self._end(run, State.WARNING if warn else State.SUCCESS)
@@ -670,49 +711,55 @@ class Executor:
         self._touch(run)
         return run
 
-    def _update_variables(self, type_name: str, outputs: dict[str, Any]) -> str | None:
-        """SetVariables / UnsetVariables ended: change the execution's variables (``vars``),
-        or say why not (then the task run fails, and nothing changed)."""
+    def _apply_labels(self, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            if isinstance(effect, SetLabels):
+                self.execution.labels.update(effect.labels)
+                self._execution_changed = True
+
+    def _update_variables(self, changes: list[dict[str, Any]]) -> str | None:
+        """Set / unset execution variables (``vars``) as a task asked, or say why not (then the
+        task run fails, and nothing changed)."""
         ex = self.execution
         current = copy.deepcopy(self.flow.variables if ex.variables is None else ex.variables)
-        if type_name == SET_VARIABLES_TYPE:
-            given = dict(outputs.get("variables") or {})
-            if not outputs.get("overwrite", True):
-                existing = sorted(k for k in given if k in current)
-                if existing:
-                    return "overwrite is false and these variables already exist: " + ", ".join(
-                        existing
-                    )
-            ex.variables = _deep_merge(current, given)
-        else:
-            for name in outputs.get("variables") or []:
+        for change in changes:
+            if "set" in change:
+                given = dict(change["set"])
+                if not change.get("overwrite", True):
+                    existing = sorted(k for k in given if k in current)
+                    if existing:
+                        return "overwrite is false and these variables already exist: " + (
+                            ", ".join(existing)
+                        )
+                current = _deep_merge(current, given)
+                continue
+            for name in change["unset"]:
                 *parents, leaf = str(name).split(".")
                 scope: Any = current
                 for part in parents:
                     scope = scope.get(part) if isinstance(scope, dict) else None
                 if not isinstance(scope, dict) or leaf not in scope:
-                    if outputs.get("ignoreMissing"):
+                    if change.get("ignoreMissing"):
                         continue
                     return f"variable '{name}' is not set"
                 del scope[leaf]
-            ex.variables = current
+        ex.variables = current
         self._execution_changed = True
         return None
 
     def rebuild_variables(self) -> None:
         """The variables (``vars``) as this execution's ended task runs left them: for a replay
-        from a task run, whose copied SetVariables / UnsetVariables runs are not run again."""
+        from a task run, whose copied variable-setting runs are not run again."""
         self.execution.variables = None
         changes = [
             r
             for r in self.runs.values()
-            if r.task_id in self.specs
-            and self.specs[r.task_id].type in _VARIABLE_TYPES
+            if r.scratch.get("variables")
             and r.state in (State.SUCCESS, State.WARNING)
             and r.history
         ]
         for run in sorted(changes, key=lambda r: r.history[-1].date):
-            self._update_variables(self.specs[run.task_id].type, run.outputs)
+            self._update_variables(list(run.scratch["variables"]))
 
     def _exit_with(self, run: TaskRun, state: State) -> None:
         """An Exit task ended: KILLED kills the execution now; any other state ends it once
@@ -742,8 +789,9 @@ class Executor:
             self._set(run, State.PAUSED)
             return
         model = self.specs[run.task_id].flowable
+        target = model.child_flow() if model is not None else None
         run.outputs = {"executionId": child_id, "state": state.value, "outputs": outputs}
-        if state.failed and getattr(model, "transmit_failed", True):
+        if state.failed and (target is None or target.transmit_failed):
             run.error = f"subflow execution {child_id} ended {state.value}"
             self._end(run, State.FAILED)
         else:
@@ -800,8 +848,7 @@ class Executor:
         return [
             r
             for r in self.runs.values()
-            if r.state is State.PAUSED
-            and not isinstance(self.specs[r.task_id].flowable, fl.Subflow)
+            if r.state is State.PAUSED and not self._starts_flows(self.specs[r.task_id])
         ]
 
     def subflow_waits(self) -> list[TaskRun]:
@@ -809,7 +856,7 @@ class Executor:
         return [
             r
             for r in self.runs.values()
-            if r.state is State.PAUSED and isinstance(self.specs[r.task_id].flowable, fl.Subflow)
+            if r.state is State.PAUSED and self._starts_flows(self.specs[r.task_id])
         ]
 
     def restart(self, now: datetime) -> tuple[list[TaskRun], list[TaskRun]]:
@@ -879,340 +926,160 @@ def value_key(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
 
 
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
-            raise UserError(f"values must be a list (or a JSON array), got {text[:80]!r}") from None
-        value = parsed
-    if isinstance(value, dict):
-        return [{"key": k, "value": v} for k, v in value.items()]
-    if isinstance(value, range):  # values: "{{ range(1, 5) }}"
-        return list(value)
-    if not isinstance(value, list | tuple):
-        raise UserError(f"values must be a list, got {type(value).__name__}")
-    return list(value)
+# -- the flowables' scope --------------------------------------------------------------------
 
 
-# -- flowable handlers ---------------------------------------------------------------------------
+class _Scope(FlowScope):
+    """What one flowable run may read and decide in one step (plait_sdk.FlowScope), over the
+    executor. Children are the core's TaskSpec entries (the SDK's ChildTask)."""
 
+    __slots__ = ("_ex", "_run", "_spec")
 
-async def _sequential(ex: Executor, spec: TaskSpec, run: TaskRun, m: Any) -> None:
-    state = await ex._block(m.tasks, m.errors, m.finally_, run, None, None)
-    await ex._finish(run, state, allow_failure=isinstance(m, fl.AllowFailure))
+    def __init__(self, executor: Executor, spec: TaskSpec, run: TaskRun) -> None:
+        self._ex = executor
+        self._spec = spec
+        self._run = run
 
+    @property
+    def now(self) -> datetime:
+        return self._ex._now
 
-async def _parallel(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Parallel) -> None:
-    limit = await ex._limit(run, m.concurrent, "concurrent")
-    state = await ex._block(
-        m.tasks, m.errors, m.finally_, run, None, None, parallel=True, concurrency=limit
-    )
-    await ex._finish(run, state)
+    @property
+    def started(self) -> datetime:
+        run = self._run
+        return run.history[0].date if run.history else self._ex._now
 
+    @property
+    def state(self) -> State:
+        return self._run.state
 
-async def _if(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.If) -> None:
-    branch = run.scratch.get("branch")
-    if branch is None:
-        result = truthy(await ex.render(run, m.condition))
-        branch = "then" if result else "else"
-        run.scratch["branch"] = branch
-        run.outputs = {"evaluationResult": result}
-        ex._touch(run)
-    specs = m.then if branch == "then" else m.else_
-    state = await ex._block(specs, m.errors, m.finally_, run, None, None)
-    await ex._finish(run, state)
+    @property
+    def memory(self) -> Mapping[str, Any]:
+        return self._run.scratch
 
+    @property
+    def outputs(self) -> Mapping[str, Any]:
+        return self._run.outputs
 
-async def _switch(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Switch) -> None:
-    if "value" not in run.scratch:
-        rendered = await ex.render(run, m.value)
-        text = rendered if isinstance(rendered, str) else value_key(rendered)
-        run.scratch["value"] = text
-        run.outputs = {"value": text, "defaults": text not in m.cases}
-        ex._touch(run)
-    value = run.scratch["value"]
-    specs = m.cases.get(value, m.defaults)
-    state = await ex._block(specs, m.errors, m.finally_, run, None, None)
-    await ex._finish(run, state)
+    @property
+    def holding(self) -> bool:
+        return self._ex.execution.pause_requested
 
+    async def render(self, value: Any) -> Any:
+        return await self._ex.render(self._run, value)
 
-async def _for_each(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEach) -> None:
-    if "values" not in run.scratch:
-        run.scratch["values"] = _as_list(await ex.render(run, m.values))
-        ex._touch(run)
-    values: list[Any] = run.scratch["values"]
-    limit = await ex._limit(run, m.concurrency_limit, "concurrencyLimit")
-    running = 0
-    waiting = failed = warning = False
-    for index, value in enumerate(values):
-        started = any((run.id, index, s.id) in ex._by_key for s in m.tasks)
-        if not started and (failed or (limit and running >= limit)):
-            waiting = True
-            continue
-        state = await ex._scope(m.tasks, run, index, value, False, 0)
-        if state is None:
-            running += 1
-        elif state.failed:
-            failed = True
-        elif state is State.WARNING:
-            warning = True
-    if running or (waiting and not failed):
-        return
-    main = State.FAILED if failed else State.WARNING if warning else State.SUCCESS
-    state = await ex._after(main, m.errors, m.finally_, run, None, None)
-    await ex._finish(run, state)
+    def child(self, task: ChildTask, *, iteration: int | None = None) -> ChildRun | None:
+        return self._ex._by_key.get((self._run.id, iteration, task.id))
 
+    def children(self, of: ChildRun | None = None) -> list[ChildRun]:
+        parent = self._run.id if of is None else of.id
+        return [r for r in self._ex.execution.task_runs if r.parent_id == parent]
 
-async def _for_each_item(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEachItem) -> None:
-    """ForEachItem: its split, batches and merge tasks in sequence; the merge is given the
-    subflow runs' outputs (in batch order) by the engine, as properties of its run."""
-    await _sequential(ex, spec, run, m)
-    items_id, merge_id = f"{spec.id}_items", f"{spec.id}_merge"
-    merge = ex._by_key.get((run.id, None, merge_id))
-    items = ex._by_key.get((run.id, None, items_id))
-    if merge is None or items is None or "properties" in merge.scratch:
-        return
-    batches = sorted(
-        (r for r in ex.runs.values() if r.parent_id == items.id), key=lambda r: r.iteration or 0
-    )
-    merge.scratch["properties"] = {"outputs": [r.outputs.get("outputs", {}) for r in batches]}
-    ex._touch(merge)
+    def sibling(self, task_id: str) -> ChildRun | None:
+        run = self._run
+        return self._ex._by_key.get((run.parent_id, run.iteration, task_id))
 
+    def remember(self, key: str, value: Any) -> None:
+        self._run.scratch[key] = value
+        self._ex._touch(self._run)
 
-async def _for_each_item_batches(
-    ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.ForEachItemBatches
-) -> None:
-    """ForEachItem's ``<id>_items``: a ForEach over the batch files its ``<id>_split`` made."""
-    if "values" not in run.scratch:
-        split = ex._by_key.get((run.parent_id, run.iteration, m.split_id))
-        if split is None or split.state is not State.SUCCESS:
-            ex._fail(run, f"no batches: {m.split_id} did not succeed")
-            return
-        run.scratch["values"] = list(split.outputs.get("uris") or [])
-        ex._touch(run)
-    await _for_each(ex, spec, run, m)
-    if not run.state.terminal:
-        return  # counted once at the end: a scan of every run at each step is quadratic
-    children = [r for r in ex.runs.values() if r.parent_id == run.id]
-    counts: dict[str, int] = {}
-    for child in children:
-        counts[child.state.value] = counts.get(child.state.value, 0) + 1
-    outputs = {"numberOfBatches": len(run.scratch["values"]), "iterations": counts}
-    if run.outputs != outputs:
-        run.outputs = outputs
-        ex.publish_outputs(run)
-        ex._touch(run)
+    def set_outputs(self, outputs: Mapping[str, Any]) -> None:
+        self._run.outputs = dict(outputs)
+        self._ex.publish_outputs(self._run)
+        self._ex._touch(self._run)
 
-
-async def _dag(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Dag) -> None:
-    limit = await ex._limit(run, m.concurrent, "concurrent")
-    by_id = {t.task.id: t for t in m.tasks}
-    running = 0
-    launchable = failed = warning = False
-    for item in m.tasks:
-        child = ex._by_key.get((run.id, None, item.task.id))
+    async def run(
+        self, task: ChildTask, *, iteration: int | None = None, value: Any = None
+    ) -> ChildRun:
+        spec = _spec(task)
+        child = self._ex._by_key.get((self._run.id, iteration, spec.id))
         if child is None:
-            deps = [ex._by_key.get((run.id, None, d)) for d in item.depends_on if d in by_id]
-            if any(d is None or not d.state.terminal for d in deps):
-                continue
-            if failed or any(d is not None and d.state.failed for d in deps):
-                continue
-            if (limit and running >= limit) or ex.execution.pause_requested:
-                launchable = True
-                continue
-            child = await ex._launch(item.task, run, None, None)
+            child = await self._ex._launch(spec, self._run, iteration, value)
         if not child.state.terminal:
-            await ex._advance(item.task, child)
-        if not child.state.terminal:
-            running += 1
-        elif child.state.failed:
-            failed = True
-        elif child.state is State.WARNING:
-            warning = True
-    if running or launchable:
-        return
-    if not failed and any((run.id, None, t.task.id) not in ex._by_key for t in m.tasks):
-        failed = True  # a task whose dependency failed never ran
-    main = State.FAILED if failed else State.WARNING if warning else State.SUCCESS
-    state = await ex._after(main, m.errors, m.finally_, run, None, None)
-    await ex._finish(run, state)
+            await self._ex._advance(spec, child)
+        return child
 
+    def skip(self, task: ChildTask, *, iteration: int | None = None, value: Any = None) -> ChildRun:
+        spec = _spec(task)
+        child = self._ex._by_key.get((self._run.id, iteration, spec.id))
+        if child is None:
+            child = self._ex._create(spec, self._run, iteration, value)
+            self._ex._set(child, State.SKIPPED)
+        return child
 
-async def _pause(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Pause) -> None:
-    if run.scratch.get("resumed"):
-        if m.tasks:  # Kestra's older Pause: its child tasks run once it is resumed
-            await ex._finish(run, await ex._block(m.tasks, [], [], run, None, None))
-        else:
-            await ex._finish(run, State.SUCCESS)
-        return
-    if run.state is not State.PAUSED:
-        if m.pause_duration is not None:
-            run.scratch["resumeAt"] = (ex._now + m.pause_duration).isoformat()
-        ex._set(run, State.PAUSED)
-    resume_at = run.scratch.get("resumeAt")
-    if resume_at is not None:
-        due = datetime.fromisoformat(resume_at)
-        if ex._now >= due:
-            run.scratch["resumed"] = True
-            run.outputs = {"onResume": {i.id: i.defaults for i in m.on_resume}}
-            if m.tasks and m.behavior is fl.PauseBehavior.RESUME:
-                await ex._finish(run, await ex._block(m.tasks, [], [], run, None, None))
-                return
-            _pause_expired(ex, run, m)
-        else:
-            ex._wake(due)
+    async def run_tasks(
+        self,
+        tasks: Sequence[ChildTask],
+        *,
+        iteration: int | None = None,
+        value: Any = None,
+        parallel: bool = False,
+        concurrency: int = 0,
+    ) -> State | None:
+        return await self._ex._scope(
+            _specs(tasks), self._run, iteration, value, parallel, concurrency
+        )
 
+    async def handle(
+        self,
+        state: State | None,
+        errors: Sequence[ChildTask],
+        finally_: Sequence[ChildTask],
+        *,
+        iteration: int | None = None,
+        value: Any = None,
+    ) -> State | None:
+        return await self._ex._after(
+            state, _specs(errors), _specs(finally_), self._run, iteration, value
+        )
 
-def _pause_expired(ex: Executor, run: TaskRun, m: fl.Pause) -> None:
-    """``pauseDuration`` passed with no resume: the Pause's ``behavior`` decides (Kestra's)."""
-    waited = format_duration(m.pause_duration or timedelta())
-    if m.behavior is fl.PauseBehavior.WARN:
-        ex._end(run, State.WARNING)
-    elif m.behavior is fl.PauseBehavior.FAIL:
-        ex._fail(run, f"not resumed within {waited}")
-    elif m.behavior is fl.PauseBehavior.CANCEL:
-        run.error = f"not resumed within {waited}: the execution is cancelled"
-        ex._set(run, State.CANCELLED)
-        ex.execution.exit_state = State.CANCELLED
-        ex.execution.exit_run = run.id
-        ex._execution_changed = True
-    else:
-        ex._end(run, State.SUCCESS)
-
-
-async def _loop_until(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.LoopUntil) -> None:
-    if "iterationCount" not in run.outputs:
-        run.outputs = {"iterationCount": 1}
-        ex._touch(run)
-    ex.publish_outputs(run)
-    while True:
-        iteration = int(run.scratch.get("iteration", 0))
-        state = await ex._scope(m.tasks, run, iteration, None, False, 0)
+    def finish(
+        self, state: State | None, *, reason: str | None = None, allow_failure: bool = False
+    ) -> None:
         if state is None:
             return
-        main: State | None = None
-        if state.failed:
-            main = State.FAILED
-        else:
-            next_at = run.scratch.get("nextAt")
-            if next_at is None:
-                # LoopUntil stops once the condition holds; WaitFor goes on while it holds.
-                holds = truthy(await ex.render(run, m.condition))
-                if holds != isinstance(m, fl.WaitFor):
-                    main = State.SUCCESS
-                else:
-                    freq = m.check_frequency
-                    started = run.history[0].date if run.history else ex._now
-                    exhausted = freq.max_iterations is not None and (
-                        iteration + 1 >= freq.max_iterations
-                    )
-                    late = freq.max_duration is not None and ex._now - started >= freq.max_duration
-                    if exhausted or late:
-                        run.error = (
-                            f"condition still {str(holds).lower()} after {iteration + 1} "
-                            "iteration(s)"
-                        )
-                        main = State.FAILED if m.fail_on_max_reached else State.SUCCESS
-                    else:
-                        run.scratch["nextAt"] = (ex._now + freq.interval).isoformat()
-                        ex._touch(run)
-                        next_at = run.scratch["nextAt"]
-            if main is None and next_at is not None:
-                due = datetime.fromisoformat(next_at)
-                if ex._now < due:
-                    ex._wake(due)
-                    return
-                run.scratch["iteration"] = iteration + 1
-                run.scratch.pop("nextAt", None)
-                run.outputs = {"iterationCount": iteration + 2}
-                ex.publish_outputs(run)
-                ex._touch(run)
-                continue
-        final = await ex._after(main, m.errors, m.finally_, run, None, None)
-        await ex._finish(run, final)
-        return
+        if reason is not None:
+            self._run.error = reason
+        self._ex._end(self._run, state, allow_failure=allow_failure)
+
+    def pause(self) -> None:
+        self._ex._set(self._run, State.PAUSED)
+
+    def wake_at(self, when: datetime) -> None:
+        self._ex._wake(when)
+
+    def end_execution(self, state: State, reason: str) -> None:
+        run, execution = self._run, self._ex.execution
+        run.error = reason
+        self._ex._set(run, state)
+        execution.exit_state = state
+        execution.exit_run = run.id
+        self._ex._execution_changed = True
+
+    def start_flow(self) -> None:
+        if "child" in self._run.scratch or self.holding:
+            return  # started already, or a manual pause: it starts once resumed
+        if self._run not in self._ex._step.subflows:
+            self._ex._step.subflows.append(self._run)
+
+    def give_properties(self, child: ChildRun, properties: Mapping[str, Any]) -> None:
+        run = self._ex.runs[child.id]
+        if run.scratch.get("properties") != properties:
+            run.scratch["properties"] = dict(properties)
+            self._ex._touch(run)
 
 
-async def _subflow(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.Subflow) -> None:
-    if "child" not in run.scratch:
-        if ex.execution.pause_requested:
-            return  # a manual pause: the subflow starts once resumed
-        if run not in ex._step.subflows:
-            ex._step.subflows.append(run)
-        return
-    if run.state is State.PAUSED:
-        return  # waiting for a paused child to end
-    if not m.wait:
-        await ex._finish(run, State.SUCCESS)
+def _spec(task: ChildTask) -> TaskSpec:
+    if not isinstance(task, TaskSpec):
+        raise UserError(f"child task '{task.id}' is not one of this flow's task entries")
+    return task
 
 
-async def _state_machine(ex: Executor, spec: TaskSpec, run: TaskRun, m: fl.StateMachine) -> None:
-    scratch = run.scratch
-    if "state" not in scratch:
-        scratch.update(state=m.initial, count=0, transitions=[])
-        run.outputs = {"state": m.initial, "transitions": []}
-        ex._touch(run)
-    while True:
-        current: str = scratch["state"]
-        count: int = scratch["count"]
-        state = await ex._scope(m.states[current].tasks, run, count, None, False, 0)
-        if state is None:
-            return
-        if state.failed:
-            run.error = f"state '{current}' failed"
-            await ex._finish(run, State.FAILED)
-            return
-        if current in m.finals:
-            await ex._finish(run, State.WARNING if state is State.WARNING else State.SUCCESS)
-            return
-        target = None
-        for transition in m.states[current].transitions:
-            if truthy(await ex.render(run, transition.when)):
-                target = transition.to
-                break
-        if target is None:
-            run.error = f"no transition out of state '{current}' matched"
-            await ex._finish(run, State.FAILED)
-            return
-        if count + 1 > m.max_transitions:
-            run.error = f"more than {m.max_transitions} transitions (maxTransitions)"
-            await ex._finish(run, State.FAILED)
-            return
-        scratch["transitions"].append({"from": current, "to": target, "date": ex._now.isoformat()})
-        scratch["state"], scratch["count"] = target, count + 1
-        run.outputs = {"state": target, "transitions": list(scratch["transitions"])}
-        ex._touch(run)
-
-
-_HANDLERS: dict[type, Callable[[Executor, TaskSpec, TaskRun, Any], Awaitable[None]]] = {
-    fl.Sequential: _sequential,
-    fl.AllowFailure: _sequential,
-    fl.WorkingDirectory: _sequential,
-    fl.Parallel: _parallel,
-    fl.If: _if,
-    fl.Switch: _switch,
-    fl.ForEach: _for_each,
-    fl.EachSequential: _for_each,
-    fl.EachParallel: _for_each,
-    fl.Dag: _dag,
-    fl.Pause: _pause,
-    fl.LoopUntil: _loop_until,
-    fl.WaitFor: _loop_until,
-    fl.Subflow: _subflow,
-    fl.ForEachItem: _for_each_item,
-    fl.ForEachItemBatches: _for_each_item_batches,
-    fl.ForEachItemSubflow: _subflow,
-    fl.StateMachine: _state_machine,
-}
-
-
-def register_handler(
-    kind: type, handler: Callable[[Executor, TaskSpec, TaskRun, Any], Awaitable[None]]
-) -> None:
-    """Support for a flowable type defined outside the core (not yet part of the SDK)."""
-    _HANDLERS[kind] = handler
+def _specs(tasks: Sequence[ChildTask]) -> list[TaskSpec]:
+    # The model's own list, as is: Executor._scope keeps a sequential cursor per list object.
+    if isinstance(tasks, list) and all(isinstance(t, TaskSpec) for t in tasks):
+        return tasks
+    return [_spec(t) for t in tasks]
 
 
 def flatten(runs: Iterable[TaskRun]) -> list[str]:

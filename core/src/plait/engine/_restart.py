@@ -23,7 +23,14 @@ from plait.flows import Flow, FlowableTask, State, TaskSpec, all_task_specs
 from plait.records import TaskRun
 
 #: The flowable type whose children are all redone when it is reopened (Kestra's worker task).
-WORKING_DIRECTORY = "plait.core.WorkingDirectory"
+
+
+def shares_working_directory(spec: TaskSpec) -> bool:
+    """A WorkingDirectory-like flowable (its children share one directory): redone whole, and
+    Kestra's worker task (``workerTaskrun``) for its children. Asked of the flowable through
+    the SDK, not by type name, so a plugin's flowable behaves the same."""
+    return spec.flowable is not None and spec.flowable.shares_working_directory()
+
 
 #: The label a restarted execution carries (Kestra's ``Label.RESTARTED``).
 RESTARTED_LABEL = "system.restarted"
@@ -74,7 +81,7 @@ def plan_restart(
             continue
         for each in (run, *ancestors(run)):
             reopened.setdefault(each.id, each)
-    workdirs = {r.id for r in reopened.values() if specs[r.task_id].type == WORKING_DIRECTORY}
+    workdirs = {r.id for r in reopened.values() if shares_working_directory(specs[r.task_id])}
     for run in runs.values():
         if run.id not in workdirs and any(a.id in workdirs for a in ancestors(run)):
             removed.add(run.id)

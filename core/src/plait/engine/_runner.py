@@ -38,10 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from plait_sdk import Output, StorageBackend, TaskFailure, UserError
+from plait_sdk import ChildFlow, Effect, Output, SetLabels, StorageBackend, TaskFailure, UserError
 
 from plait.blueprints import find, subflow_flow_id, subflow_source
-from plait.builtin import flowable as fl
 from plait.engine import _sla as sla
 from plait.engine._context import ExecutionLog, TaskRunContext
 from plait.engine._executor import LOOP_VALUES, Executor, value_key
@@ -108,6 +107,8 @@ class _Event:
     killed: bool = False
     child: Execution | None = None
     child_error: str | None = None
+    #: What the task asked of its execution (plait_sdk.Effect), applied if it succeeded.
+    effects: list[Effect] = field(default_factory=list)
     #: A fault of the database under a followed subflow: it stops the parent too (it is not
     #: the subflow failing).
     fault: DatabaseFault | None = None
@@ -849,7 +850,7 @@ class Runner:
     def _inline(self, d: _Driving, run: TaskRun) -> bool:
         spec = d.executor.spec_of(run)
         info = spec.type_info
-        if info is None or not getattr(info.cls, "pure", False):
+        if info is None or not info.cls.pure:
             return False
         # A retry or timeout needs the durable path (its schedule and cancellation).
         return (
@@ -883,12 +884,19 @@ class Runner:
                 now=now,
             )
             return
-        run = d.executor.complete(
-            event.run_id, now=now, outputs=event.outputs, error=event.error, killed=event.killed
+        # Labels are shown and indexed in clear: a secret in one is masked, not sealed.
+        effects = [
+            SetLabels(d.masker.mask_value(dict(e.labels))) if isinstance(e, SetLabels) else e
+            for e in event.effects
+        ]
+        d.executor.complete(
+            event.run_id,
+            now=now,
+            outputs=event.outputs,
+            error=event.error,
+            killed=event.killed,
+            effects=effects,
         )
-        if run.state is State.SUCCESS and d.executor.spec_of(run).type == "plait.core.Labels":
-            # Labels are shown and indexed in clear: a secret in one is masked, not sealed.
-            execution.labels.update(d.masker.mask_value(run.outputs.get("labels", {})))
 
     @staticmethod
     def _log_sla(d: _Driving, execution: Execution, warnings: list[str]) -> None:
@@ -926,8 +934,8 @@ class Runner:
             return None
         run = parent.executor.runs.get(execution.parent_taskrun_id)
         model = parent.executor.specs[run.task_id].flowable if run is not None else None
-        mapping = getattr(model, "outputs", None) if isinstance(model, fl.Subflow) else None
-        return mapping if isinstance(mapping, dict) else None
+        child = model.child_flow() if model is not None else None
+        return child.outputs if child is not None else None
 
     async def _finalize(self, flow: Flow, execution: Execution, d: _Driving) -> None:
         succeeded = execution.state in (State.SUCCESS, State.WARNING)
@@ -1039,6 +1047,7 @@ class Runner:
                 # rest and masked on every surface (plait.engine._sealing).
                 outputs = _outputs_of(result)
                 event.outputs = mark(self.key_ring, d.masker, outputs) if d.masker else outputs
+                event.effects = list(ctx.effects)
         except asyncio.CancelledError:
             event.killed = True
             event.error = "killed"
@@ -1155,7 +1164,8 @@ class Runner:
             (
                 p
                 for p in d.executor.ancestors(run)
-                if d.executor.spec_of(p).type == "plait.core.WorkingDirectory"
+                if (m := d.executor.spec_of(p).flowable) is not None
+                and m.shares_working_directory()
             ),
             None,
         )
@@ -1186,7 +1196,8 @@ class Runner:
     def _workdir(self, d: _Driving, run: TaskRun) -> Path:
         owner = run
         for parent in d.executor.ancestors(run):
-            if d.executor.spec_of(parent).type == "plait.core.WorkingDirectory":
+            model = d.executor.spec_of(parent).flowable
+            if model is not None and model.shares_working_directory():
                 owner = parent
                 break
         if owner.id not in d.workdirs:
@@ -1439,9 +1450,7 @@ class Runner:
                     f"execution {execution_id} waits for its paused subflow execution(s) "
                     f"{', '.join(map(str, children))}: resume that one"
                 )
-            declared = [
-                i for r in paused for i in getattr(executor.spec_of(r).flowable, "on_resume", [])
-            ]
+            declared = [i for r in paused for i in _resume_inputs(executor.spec_of(r))]
             probe = Flow.model_validate(
                 {
                     "id": "resume",
@@ -1632,7 +1641,8 @@ class Runner:
                 continue
             if run.state is State.PAUSED:
                 continue  # the child is paused: it reports back when it ends
-            if not getattr(spec.flowable, "wait", False):
+            target = spec.flowable.child_flow() if spec.flowable is not None else None
+            if target is None or not target.wait:
                 continue
             task = asyncio.create_task(self._follow_child(child_id))
             d.children[run.id] = task
@@ -1717,16 +1727,18 @@ class Runner:
         self, flow: Flow, execution: Execution, d: _Driving, run: TaskRun
     ) -> None:
         model = d.executor.spec_of(run).flowable
+        target = model.child_flow() if model is not None else None
+        assert target is not None, "only a task naming a flow asks for one"
         context = d.executor.context_for(run)
         render = self._render_for(execution, d.masker)
         try:
-            if getattr(model, "blueprint", None):
-                namespace, flow_id = await self._deploy_blueprint(flow, model)
+            if target.blueprint:
+                namespace, flow_id = await self._deploy_blueprint(flow, target)
             else:
-                namespace = await render(context, model.namespace)
-                flow_id = await render(context, model.flow_id)
-            inputs = await render(context, model.inputs)
-            labels = await render(context, model.labels)
+                namespace = await render(context, target.namespace)
+                flow_id = await render(context, target.flow_id)
+            inputs = await render(context, target.inputs)
+            labels = await render(context, target.labels)
             depth = execution.subflow_depth + 1
             most = limits().subflow_max_depth
             if depth > most:
@@ -1737,10 +1749,10 @@ class Runner:
                     f"executions deep (limit subflow_max_depth is {most}, set with "
                     "PLAIT_LIMIT_SUBFLOW_MAX_DEPTH)"
                 )
-            child_flow = await self.flow_of(namespace, flow_id, model.revision)
-            stored = await self.repo.get_flow(namespace, flow_id, model.revision)
+            child_flow = await self.flow_of(namespace, flow_id, target.revision)
+            stored = await self.repo.get_flow(namespace, flow_id, target.revision)
             assert stored is not None
-            if getattr(model, "inherit_labels", False):  # Kestra's inheritLabels
+            if target.inherit_labels:  # Kestra's inheritLabels
                 labels = {**execution.labels, **labels}
             child = await self.create(
                 child_flow,
@@ -1767,7 +1779,7 @@ class Runner:
             except LeaseLost:
                 return await self._follow_child(child.id)  # another process drives it now
 
-        if model.wait:
+        if target.wait:
             task = asyncio.create_task(follow())
             d.children[run.id] = task
 
@@ -1778,11 +1790,11 @@ class Runner:
             self._detached.add(task)
             task.add_done_callback(self._detached_done)
 
-    async def _deploy_blueprint(self, flow: Flow, model: Any) -> tuple[str, str]:
+    async def _deploy_blueprint(self, flow: Flow, target: ChildFlow) -> tuple[str, str]:
         """The flow a Subflow naming a blueprint runs: the installed blueprint's flow, stored
         in the calling flow's namespace (a new revision only when the blueprint changed)."""
-        entry = find(self.host.registry, model.blueprint)
-        problems = [version_problem(entry.blueprint, model.blueprint_version)]
+        entry = find(self.host.registry, target.blueprint or "")
+        problems = [version_problem(entry.blueprint, target.blueprint_version)]
         problems += requirement_problems(entry.blueprint, installed(self.host.registry))
         if any(problems):
             # Checked at validation too; the plugins installed may have changed since.
@@ -1977,3 +1989,8 @@ def _mask_derived(masker: Masker, value: Any) -> None:
     elif isinstance(value, list):
         for item in value:
             _mask_derived(masker, item)
+
+
+def _resume_inputs(spec: Any) -> list[Input]:
+    """The inputs a resume of a paused task run must carry (a Pause's ``onResume``)."""
+    return spec.flowable.resume_inputs() if spec.flowable is not None else []

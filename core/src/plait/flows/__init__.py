@@ -1,5 +1,7 @@
 """The flow language: model, loading and validation."""
 
+from plait_sdk import TERMINAL_STATES, State
+
 from plait.flows._files import flow_files
 from plait.flows._flowable import FlowableTask
 from plait.flows._inputs import InputError, coerce_inputs, coerce_value, nested_inputs
@@ -7,7 +9,6 @@ from plait.flows._legacy import Deprecation, older_type_names
 from plait.flows._model import (
     ID_PATTERN,
     NAMESPACE_PATTERN,
-    TERMINAL_STATES,
     Concurrency,
     ConcurrencyBehavior,
     ConstantRetry,
@@ -23,7 +24,6 @@ from plait.flows._model import (
     Sla,
     SlaBehavior,
     SlaType,
-    State,
     TaskSpec,
     TriggerSpec,
     all_task_specs,

@@ -13,7 +13,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from plait_sdk import Model
+from plait_sdk import ChildTask, FlowableTask, Model
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -22,47 +22,6 @@ NAMESPACE_PATTERN = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
 _ID = re.compile(ID_PATTERN)
 #: Input ids may be dotted (Kestra's ``request.name``, reached as ``inputs.request.name``).
 INPUT_ID_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*(\.[a-zA-Z0-9][a-zA-Z0-9_-]*)*$"
-
-
-class State(StrEnum):
-    """Execution and task-run states (Kestra's)."""
-
-    CREATED = "CREATED"
-    QUEUED = "QUEUED"
-    RUNNING = "RUNNING"
-    PAUSED = "PAUSED"
-    RETRYING = "RETRYING"
-    SUCCESS = "SUCCESS"
-    WARNING = "WARNING"
-    FAILED = "FAILED"
-    KILLING = "KILLING"
-    KILLED = "KILLED"
-    CANCELLED = "CANCELLED"
-    SKIPPED = "SKIPPED"
-    RETRIED = "RETRIED"
-    """Ended FAILED and was retried as a new execution (a flow-level ``CREATE_NEW_EXECUTION``
-    retry); ``retriedBy`` names that execution."""
-
-    @property
-    def terminal(self) -> bool:
-        return self in TERMINAL_STATES
-
-    @property
-    def failed(self) -> bool:
-        return self in (State.FAILED, State.KILLED, State.CANCELLED)
-
-
-TERMINAL_STATES = frozenset(
-    {
-        State.SUCCESS,
-        State.WARNING,
-        State.FAILED,
-        State.KILLED,
-        State.CANCELLED,
-        State.SKIPPED,
-        State.RETRIED,
-    }
-)
 
 
 # -- retry ------------------------------------------------------------------------------------
@@ -303,8 +262,11 @@ TRIGGER_COMMON_KEYS = frozenset(
 )
 
 
-class TaskSpec(Model):
-    """One entry of ``tasks`` (or ``errors``, ``finally``, or a flowable task's children)."""
+class TaskSpec(ChildTask):
+    """One entry of ``tasks`` (or ``errors``, ``finally``, or a flowable task's children): the
+    core's form of the SDK's :class:`~plait_sdk.ChildTask`, resolved and validated."""
+
+    model_config = Model.model_config  # unknown keys refused (ChildTask keeps them)
 
     id: str = Field(pattern=ID_PATTERN)
     type: str
@@ -335,7 +297,7 @@ class TaskSpec(Model):
 
     # Filled by the flow validator once the type is resolved.
     _type_info: Any = PrivateAttr(default=None)
-    _flowable: Any = PrivateAttr(default=None)
+    _flowable: FlowableTask | None = PrivateAttr(default=None)
     _written_type: str | None = PrivateAttr(default=None)
 
     @property
@@ -372,7 +334,7 @@ class TaskSpec(Model):
         return self._type_info
 
     @property
-    def flowable(self) -> Any:
+    def flowable(self) -> FlowableTask | None:
         """For a flowable type: its validated model, children as :class:`TaskSpec` lists."""
         return self._flowable
 
@@ -568,7 +530,6 @@ def all_task_specs(specs: list[TaskSpec]) -> list[TaskSpec]:
     while stack:
         spec = stack.pop()
         found.append(spec)
-        children = getattr(spec.flowable, "child_specs", None)
-        if callable(children):
-            stack.extend(reversed(children()))
+        if spec.flowable is not None:
+            stack.extend(reversed(spec.flowable.child_specs()))
     return found

@@ -8,7 +8,7 @@ from pathlib import Path as FsPath
 from typing import Any, TypeVar
 
 import pydantic
-from plait_sdk import UserError, ValidationError
+from plait_sdk import CHILD_TASK_PARSER, ChildFlow, UserError, ValidationError
 
 from plait.flows._errors import did_you_mean, field_names, problems_from
 from plait.flows._flowable import FlowableTask
@@ -37,6 +37,8 @@ from plait.safeyaml import Document, Path, dotted, parse, safe_load, too_large
 from plait.templating import TemplateEngine, TemplateSyntaxError, is_template
 
 _checker = TemplateEngine()
+#: Child task entries of a flowable (``TaskList`` fields) are parsed into the core's TaskSpec.
+_CHILD_CONTEXT = {CHILD_TASK_PARSER: TaskSpec.model_validate}
 M = TypeVar("M", bound=pydantic.BaseModel)
 
 
@@ -355,7 +357,7 @@ def _check_task(
     props = _apply_defaults(info, props, defaults)
     flowable: Any = None
     try:
-        flowable = cls.model_validate(props)
+        flowable = cls.model_validate(props, context=_CHILD_CONTEXT)
     except pydantic.ValidationError as exc:
         lenient = not issubclass(cls, FlowableTask)
         ctx.problems.extend(
@@ -371,21 +373,21 @@ def _check_task(
     if isinstance(flowable, FlowableTask):
         if spec is not None:
             spec._flowable = flowable
-        if flowable.starts_flows:
-            _check_self_call(ctx, flowable, raw, path)
-        if isinstance(getattr(flowable, "blueprint", None), str):
-            _check_blueprint(ctx, flowable, raw, path)
-        expand = getattr(flowable, "expand", None)
-        if callable(expand) and isinstance(task_id, str):
+        target = flowable.child_flow()
+        if flowable.starts_flows and target is not None:
+            _check_self_call(ctx, target, raw, path)
+        if target is not None and target.blueprint is not None:
+            _check_blueprint(ctx, target, raw, path)
+        if isinstance(task_id, str):
             # A task that runs as generated tasks (ForEachItem as <id>_split, <id>_items...):
             # they are resolved like written ones, and their ids are taken too.
-            _take_generated(ctx, expand(task_id), path, ids)
+            _take_generated(ctx, flowable.expand(task_id), path, ids)
         for child, child_path in _children(flowable, raw, path):
             child_raw = ctx.value_at(child_path)
             _check_task(ctx, child_raw, child, child_path, defaults, ids)
-        graph = getattr(flowable, "dependency_graph", None)
-        if callable(graph):
-            _check_graph(ctx, graph(), path)
+        graph = flowable.dependency_graph()
+        if graph is not None:
+            _check_graph(ctx, graph, path)
 
 
 def _pick_version(
@@ -407,11 +409,11 @@ def _pick_version(
         return None
 
 
-def _check_self_call(ctx: _Context, model: FlowableTask, raw: dict[str, Any], path: Path) -> None:
+def _check_self_call(ctx: _Context, target: ChildFlow, raw: dict[str, Any], path: Path) -> None:
     """A task starting the very flow it is in would nest executions until a limit stops them
     (Kestra refuses it too); a templated target, or a cycle through other flows, is stopped at
     run time by ``subflow_max_depth``."""
-    namespace, flow_id = getattr(model, "namespace", None), getattr(model, "flow_id", None)
+    namespace, flow_id = target.namespace, target.flow_id
     data = ctx.doc.data
     if not isinstance(namespace, str) or not isinstance(flow_id, str):
         return
@@ -427,23 +429,21 @@ def _check_self_call(ctx: _Context, model: FlowableTask, raw: dict[str, Any], pa
     )
 
 
-def _check_blueprint(ctx: _Context, model: FlowableTask, raw: dict[str, Any], path: Path) -> None:
+def _check_blueprint(ctx: _Context, target: ChildFlow, raw: dict[str, Any], path: Path) -> None:
     """A Subflow naming a blueprint: known, in the version range, its plugins installed, and
     given the inputs it declares (each problem says what to install or change)."""
-    blueprint_id: str = getattr(model, "blueprint", "")
+    blueprint_id = target.blueprint or ""
     found = ctx.registry.blueprints.get(blueprint_id)
     if found is None:
         ctx.add((*path, "blueprint"), unknown_blueprint(ctx.registry, blueprint_id))
         return
     blueprint = found[0]
-    problem = version_problem(blueprint, getattr(model, "blueprint_version", None))
+    problem = version_problem(blueprint, target.blueprint_version)
     if problem is not None:
         ctx.add((*path, "blueprintVersion"), problem)
     for missing in requirement_problems(blueprint, installed(ctx.registry)):
         ctx.add((*path, "blueprint"), missing)
-    given = getattr(model, "inputs", {})
-    if not isinstance(given, dict):
-        return
+    given = target.inputs
     try:
         declared = [Input.model_validate(i) for i in safe_load(blueprint.flow).get("inputs") or []]
     except (pydantic.ValidationError, UserError, AttributeError):
@@ -493,7 +493,7 @@ def _resolve_generated(ctx: _Context, spec: TaskSpec, path: Path) -> None:
     cls = info.task_class
     if issubclass(cls, FlowableTask):
         try:
-            spec._flowable = cls.model_validate(spec.properties)
+            spec._flowable = cls.model_validate(spec.properties, context=_CHILD_CONTEXT)
         except pydantic.ValidationError as exc:
             ctx.add(path, f"generated task '{spec.id}': {exc.errors()[0]['msg']}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -22,7 +22,19 @@ from packaging.version import Version
 from plait_sdk import (
     PLUGIN_API_VERSION,
     Blueprint,
+    RegisterBlueprint,
+    RegisterCommand,
+    RegisterRoute,
+    RegisterSecretBackend,
+    RegisterStorageBackend,
+    RegisterTask,
+    RegisterTaskRunner,
+    RegisterTemplateExtension,
+    RegisterTrigger,
+    SecretBackend,
+    StorageBackend,
     Task,
+    TemplateExtensionKind,
     Trigger,
     ValidationError,
     register_task_runner,
@@ -174,14 +186,14 @@ class PluginHost:
         except Exception as error:  # pluggy validation: unknown hook arguments and the like
             record.fail(f"invalid hook implementation: {error}")
             return record
+        callbacks = self._callbacks(record)
         for hook_name in REGISTRATION_HOOKS:
             hook = getattr(self.pm.hook, hook_name)
             for impl in hook.get_hookimpls():
                 if impl.plugin is not module:
                     continue
-                callback = self._register_callback(hook_name, record)
                 try:
-                    result = impl.function(register=callback)
+                    result = impl.function(register=callbacks[hook_name])
                     if inspect.isawaitable(result):
                         record.fail(f"{hook_name} must not be async (registration is synchronous)")
                         _close(result)
@@ -189,10 +201,12 @@ class PluginHost:
                     record.fail(f"{hook_name} raised {type(error).__name__}: {error}")
         return record
 
-    def _register_callback(self, hook_name: str, record: PluginRecord) -> Callable[..., None]:
+    def _callbacks(self, record: PluginRecord) -> dict[str, Callable[..., None]]:
+        """The ``register`` callback of each registration hook, typed as the SDK declares it
+        (one per hook), each stamping what it registers with the plugin's origin."""
         origin = record.origin
 
-        def add_type(cls: Any, kind: Literal["task", "trigger"]) -> None:
+        def add_type(hook_name: str, cls: object, kind: Literal["task", "trigger"]) -> None:
             base = Task if kind == "task" else Trigger
             if not (inspect.isclass(cls) and issubclass(cls, base)):
                 record.fail(f"{hook_name}: {cls!r} is not a {base.__name__} subclass")
@@ -213,37 +227,66 @@ class PluginHost:
             if cls.type_name not in record.types:
                 record.types.append(cls.type_name)
 
-        def register(*args: Any, **kwargs: Any) -> None:
-            if hook_name == "register_tasks":
-                add_type(args[0], "task")
-            elif hook_name == "register_triggers":
-                add_type(args[0], "trigger")
-            elif hook_name == "register_template_extensions":
-                name, fn = args
-                kind = kwargs.get("kind", "function")
-                self.template_extensions[f"{kind}:{name}"] = TemplateExtension(
-                    name, fn, kind, origin
-                )
-            elif hook_name == "register_task_runners":
-                try:
-                    register_task_runner(args[0])
-                except (TypeError, ValueError) as error:
-                    record.fail(f"{hook_name}: {error}")
-                    return
-                self.task_runners.append((args[0], origin))
-            elif hook_name == "register_secret_backends":
-                self.secret_backends[args[0]] = (args[1], origin)
-            elif hook_name == "register_storage_backends":
-                self.storage_backends[args[0]] = (args[1], origin)
-            elif hook_name == "register_commands":
-                self.commands.append((args[0], origin))
-            elif hook_name == "register_routes":
-                self.routes.append(Route(args[0].upper(), args[1], args[2], origin))
-            elif hook_name == "register_blueprints":
-                for blueprint in _blueprints_of(args[0], record, hook_name):
-                    self._add_blueprint(blueprint, record)
+        def task(cls: type[Task], /) -> None:
+            add_type("register_tasks", cls, "task")
 
-        return register
+        def trigger(cls: type[Trigger], /) -> None:
+            add_type("register_triggers", cls, "trigger")
+
+        def template_extension(
+            name: str, fn: Callable[..., Any], /, *, kind: TemplateExtensionKind = "function"
+        ) -> None:
+            self.template_extensions[f"{kind}:{name}"] = TemplateExtension(name, fn, kind, origin)
+
+        def task_runner(runner: type[Any], /) -> None:
+            try:
+                register_task_runner(runner)
+            except (TypeError, ValueError) as error:
+                record.fail(f"register_task_runners: {error}")
+                return
+            self.task_runners.append((runner, origin))
+
+        def secret_backend(
+            name: str, factory: Callable[[dict[str, Any]], SecretBackend], /
+        ) -> None:
+            self.secret_backends[name] = (factory, origin)
+
+        def storage_backend(
+            name: str, factory: Callable[[dict[str, Any]], StorageBackend], /
+        ) -> None:
+            self.storage_backends[name] = (factory, origin)
+
+        def command(command: Any, /) -> None:
+            self.commands.append((command, origin))
+
+        def route(method: str, path: str, handler: Callable[[Any], Awaitable[Any]], /) -> None:
+            self.routes.append(Route(method.upper(), path, handler, origin))
+
+        def blueprint(given: Blueprint | Path, /) -> None:
+            for found in _blueprints_of(given, record, "register_blueprints"):
+                self._add_blueprint(found, record)
+
+        # Checked against the SDK's callback protocols, so a plugin's view and ours agree.
+        register_task: RegisterTask = task
+        register_trigger: RegisterTrigger = trigger
+        register_template_extension: RegisterTemplateExtension = template_extension
+        register_task_runner_: RegisterTaskRunner = task_runner
+        register_secret_backend: RegisterSecretBackend = secret_backend
+        register_storage_backend: RegisterStorageBackend = storage_backend
+        register_command: RegisterCommand = command
+        register_route: RegisterRoute = route
+        register_blueprint: RegisterBlueprint = blueprint
+        return {
+            "register_tasks": register_task,
+            "register_triggers": register_trigger,
+            "register_template_extensions": register_template_extension,
+            "register_task_runners": register_task_runner_,
+            "register_secret_backends": register_secret_backend,
+            "register_storage_backends": register_storage_backend,
+            "register_commands": register_command,
+            "register_routes": register_route,
+            "register_blueprints": register_blueprint,
+        }
 
     def _add_blueprint(self, blueprint: Blueprint, record: PluginRecord) -> None:
         """The first registration of an id keeps it (the core, then the plugins in distribution

@@ -6,7 +6,7 @@ rules, the key-value store its types and expiry, and templates are rendered by t
 sandboxed engine (found through the ``plait.template_renderer`` entry point, see
 :class:`TemplateRenderer`). The pytest plugin (``plait_sdk.testing.pytest_plugin``, loaded
 automatically once plait-sdk is installed) offers the fixtures ``task_harness``,
-``trigger_harness`` and ``fake_clock``.
+``trigger_harness`` and ``fake_clock``. :class:`FlowableHarness` steps a flowable's decisions.
 
 Example::
 
@@ -21,6 +21,7 @@ Example::
 
 from plait_sdk.testing._clock import FakeClock
 from plait_sdk.testing._context import CapturedLog, HarnessContext, LogLine, Metric
+from plait_sdk.testing._flowable import Decision, FakeRun, FlowableHarness
 from plait_sdk.testing._kv import MemoryKeyValueStore
 from plait_sdk.testing._nsfiles import MemoryNamespaceFiles
 from plait_sdk.testing._render import RENDERER_ENTRY_POINT, TemplateRenderer
@@ -31,8 +32,11 @@ from plait_sdk.testing._trigger import Evaluation, TriggerHarness
 __all__ = [
     "RENDERER_ENTRY_POINT",
     "CapturedLog",
+    "Decision",
     "Evaluation",
     "FakeClock",
+    "FakeRun",
+    "FlowableHarness",
     "HarnessContext",
     "HarnessStorage",
     "LogLine",

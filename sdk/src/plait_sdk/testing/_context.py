@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from plait_sdk._context import (
+    Effect,
     KeyValueStore,
     MetricType,
     NamespaceFiles,
@@ -150,8 +151,13 @@ class HarnessContext(RunContext):
         """Metrics recorded so far, in order."""
         self.is_cancelled = False
         """Set it to true to see how a task reacts to being killed (``ctx.cancelled``)."""
+        self.effects: list[Effect] = []
+        """The effects on the execution the task asked for (``ctx.set_labels``...), in order."""
 
     # -- what a test reads ---------------------------------------------------------------------
+
+    def effect(self, effect: Effect) -> None:
+        self.effects.append(effect)
 
     @property
     def logs(self) -> list[LogLine]:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pydantic
 
+from plait_sdk._context import Effect
 from plait_sdk._errors import TaskFailure, UserError
 from plait_sdk._masking import Masker
 from plait_sdk._task import Output, Task
@@ -77,6 +78,12 @@ class TaskResult:
     @property
     def metrics(self) -> list[Metric]:
         return self.context.metrics
+
+    @property
+    def effects(self) -> list[Effect]:
+        """What the task asked of its execution (``SetLabels``...); a real run applies them
+        only when the task succeeds."""
+        return self.context.effects
 
     @property
     def files(self) -> dict[str, bytes]:
