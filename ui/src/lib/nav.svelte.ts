@@ -32,3 +32,6 @@ export function link(event: MouseEvent): void {
   event.preventDefault();
   nav.go(anchor.getAttribute("href") ?? "/ui");
 }
+
+/** A message for the next page (e.g. "Saved" after a new flow's page replaced the editor). */
+export const flash = { message: "" };
