@@ -44,9 +44,11 @@ def node_path() -> str | None:
 PASSWORD = "correct horse battery staple"
 
 
-def post(url: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    """A POST to the live server (from the test, not the page); its status and JSON answer."""
-    req = urllib.request.Request(url, data=b"", headers=headers, method="POST")
+def post(
+    url: str, headers: dict[str, str], body: bytes = b"", method: str = "POST"
+) -> tuple[int, dict[str, Any]]:
+    """A call to the live server (from the test, not the page); its status and JSON answer."""
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
     try:
         with urllib.request.urlopen(req, timeout=60) as response:
             return response.status, json.loads(response.read())

@@ -180,3 +180,30 @@ def test_keyboard_only_login_and_navigation(browser_page: Any, server: LiveServe
     page.get_by_role("tab", name="Topology").focus()
     page.keyboard.press("ArrowRight")
     page.get_by_role("tab", name="Editor", selected=True).wait_for()
+
+
+def test_diff_and_roll_back_a_revision(browser_page: Any, server: LiveServer, shots: Path) -> None:
+    page = browser_page
+    status, flow = post(f"{server.api}/flows/examples/hello", server.headers(), method="GET")
+    assert status == 200, flow
+    changed = flow["source"].replace("Say hello.", "Say hello twice.")
+    assert changed != flow["source"]
+    status, second = post(
+        f"{server.api}/flows/examples/hello?revision={flow['revision']}",
+        {**server.headers(), "Content-Type": "application/x-yaml"},
+        changed.encode(),
+        method="PUT",
+    )
+    assert status == 200, second
+    log_in_with_token(page, server)
+    page.goto(f"{server.url}/ui/flows/examples/hello/revisions")
+
+    before, after = flow["revision"], second["revision"]
+    page.get_by_role("button", name=f"Diff {before} → {after}").click()
+    diff = page.get_by_label(f"Diff of revision {before} to {after}")
+    diff.locator(".add").filter(has_text="Say hello twice.").wait_for()
+    page.screenshot(path=str(shots / "flow-revisions.png"))
+    page.get_by_role("button", name=f"Roll back to {before}").click()
+    page.get_by_role("status").filter(has_text=f"Rolled back: revision {after + 1}.").wait_for()
+    status, latest = post(f"{server.api}/flows/examples/hello", server.headers(), method="GET")
+    assert (latest["revision"], latest["source"]) == (after + 1, flow["source"])

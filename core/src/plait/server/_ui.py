@@ -11,7 +11,9 @@ serves the API, and ``/ui`` says how to build the UI.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import pydantic
 from aiohttp import web
 
 from plait.flows.schema import flow_schema
@@ -41,6 +43,10 @@ package on PyPI otherwise), then reload this page.</p></main></body></html>
 """
 
 
+class FlowSchema(pydantic.RootModel[dict[str, Any]]):
+    """A JSON Schema (draft 2020-12) of a whole flow file."""
+
+
 def install_api(api: Api, hub: Hub) -> None:
     @api.route(
         "GET",
@@ -50,6 +56,7 @@ def install_api(api: Api, hub: Hub) -> None:
         "flows with it.",
         role="viewer",
         tag="plugins",
+        response=FlowSchema,
     )
     async def get_flow_schema(call: Call) -> web.StreamResponse:
         return web.json_response(flow_schema(hub.runner.host.registry))
