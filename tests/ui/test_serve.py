@@ -136,6 +136,10 @@ async def test_flow_schema_needs_a_token(live: LiveServer) -> None:
         assert response.status == 401
 
 
+def test_the_server_says_where_the_ui_is(live: LiveServer) -> None:
+    assert f"web UI: {live.url}/ui\n" in live.log()
+
+
 async def test_the_live_server_serves_the_ui_without_a_token(live: LiveServer) -> None:
     status, headers, body = await get(live.url + "/ui/executions")
     assert status in (200, 503)
