@@ -3,6 +3,7 @@ checkout without a bundle; and the flow schema the editor completes with."""
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def bundle(tmp_path: Path) -> Path:
     (root / "assets").mkdir(parents=True)
     (root / "index.html").write_text("<!doctype html><title>app</title>")
     (root / "assets" / "index-abc123.js").write_text("console.log('app')")
+    (root / "assets" / "index-abc123.js.gz").write_bytes(gzip.compress(b"console.log('gz')"))
     (root / "favicon.svg").write_text("<svg/>")
     (tmp_path / "secret.txt").write_text("not for the web")
     return root
@@ -45,11 +47,14 @@ async def url(bundle: Path) -> AsyncIterator[str]:
         yield base
 
 
-async def get(url: str, *, redirects: bool = True) -> tuple[int, dict[str, str], str]:
+async def get(
+    url: str, *, redirects: bool = True, gzipped: bool = False
+) -> tuple[int, dict[str, str], str]:
     # Sent as written: the client would otherwise resolve ``..`` before the server sees it.
+    accept = {"Accept-Encoding": "gzip" if gzipped else "identity"}
     async with (
         aiohttp.ClientSession() as session,
-        session.get(URL(url, encoded=True), allow_redirects=redirects) as response,
+        session.get(URL(url, encoded=True), allow_redirects=redirects, headers=accept) as response,
     ):
         return response.status, dict(response.headers), await response.text()
 
@@ -66,6 +71,14 @@ async def test_hashed_assets_are_cached_for_a_year(url: str) -> None:
     status, headers, body = await get(url + "/ui/assets/index-abc123.js")
     assert (status, body) == (200, "console.log('app')")
     assert headers["Cache-Control"] == IMMUTABLE
+
+
+async def test_a_browser_that_accepts_gzip_gets_the_precompressed_asset(url: str) -> None:
+    status, headers, body = await get(url + "/ui/assets/index-abc123.js", gzipped=True)
+    assert (status, body) == (200, "console.log('gz')")
+    assert (headers["Content-Encoding"], headers["Cache-Control"]) == ("gzip", IMMUTABLE)
+    assert "Accept-Encoding" in headers["Vary"]
+    assert headers["Content-Type"].endswith("/javascript")
 
 
 async def test_other_files_of_the_bundle_are_revalidated(url: str) -> None:
