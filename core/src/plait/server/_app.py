@@ -18,6 +18,7 @@ from plait.server import (
     _routes_system,
     _routes_triggers,
     _routes_users,
+    _ui,
     _webhooks,
 )
 from plait.server._api import Api
@@ -50,6 +51,7 @@ def operations(hub: Hub) -> Api:
     _routes_system.install(api, hub)
     _routes_triggers.install(api, hub)
     _routes_blueprints.install(api, hub)
+    _ui.install_api(api, hub)
     return api
 
 
@@ -82,6 +84,7 @@ def build_app(hub: Hub) -> web.Application:
     app[HUB] = hub
     public_ops = _routes_system.install_public(app, hub) + _webhooks.install(app, hub)
     api.install(app)
+    _ui.install(app)
     document: dict[str, Any] = openapi(api.operations, public_ops)
 
     async def openapi_json(request: web.Request) -> web.Response:

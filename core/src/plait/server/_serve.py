@@ -102,6 +102,7 @@ async def serve(
         )
         url = f"http://{config.host}:{port}"
         say(f"Plait server listening on {url}  (home: {home.root})")
+        say(f"web UI: {url}/ui")
         if recovery.started:
             say(f"recovering {len(recovery.started)} unfinished execution(s)")
         if first_token is not None:
