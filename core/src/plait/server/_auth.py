@@ -31,7 +31,7 @@ from plait.server._users import (
     UserStore,
     csrf_ok,
 )
-from plait.storage import SqlRepository
+from plait.storage import ChangeCache, SqlRepository
 from plait.storage._tables import api_tokens
 
 PREFIX = "plait_"
@@ -64,6 +64,9 @@ class TokenStore:
 
     def __init__(self, repo: SqlRepository) -> None:
         self.repo = repo
+        #: Valid tokens by hash, while the change counter stands still (a token created or
+        #: revoked by any process moves it: a revoked token fails on its next request).
+        self._valid: ChangeCache[str, Principal] = ChangeCache()
 
     async def create(self, name: str, role: Role, namespace: str | None = None) -> TokenOut:
         token = PREFIX + secrets.token_urlsafe(32)
@@ -123,6 +126,10 @@ class TokenStore:
     async def check(self, token: str) -> Principal | None:
         """The principal of a valid, unrevoked token; ``None`` otherwise."""
         digest = hash_token(token)
+        version = await self.repo.changes()
+        known = self._valid.get(version, digest)
+        if known is not None:
+            return known
 
         def run(conn: Connection) -> Principal | None:
             row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest)).first()
@@ -133,7 +140,10 @@ class TokenStore:
                 return None
             return Principal(row.id, row.name, row.role, row.namespace)
 
-        return await self.repo.call(run)
+        found = await self.repo.call(run)
+        if found is not None:
+            self._valid.put(version, digest, found)
+        return found
 
 
 class RateLimiter:

@@ -1,5 +1,6 @@
 """Persistence backends (SQL) and internal storage (files between tasks)."""
 
+from plait.storage._cache import ChangeCache
 from plait.storage._files import (
     SCHEME,
     ExecutionStorage,
@@ -13,6 +14,7 @@ from plait.storage._sql import FlowConflict, SqlRepository, execution_row
 
 __all__ = [
     "SCHEME",
+    "ChangeCache",
     "ExecutionStorage",
     "FlowConflict",
     "LocalStorageBackend",

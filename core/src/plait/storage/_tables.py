@@ -248,3 +248,13 @@ flow_trigger_events = Table(
     Column("created", DateTime(timezone=True), nullable=False),
     Index("ix_flow_trigger_events_execution", "execution_id"),
 )
+
+#: One row (``id`` 1): a counter every change to ``api_tokens``, ``flows`` or a trigger's
+#: ``disabled`` bumps in its own transaction (database triggers, migration 0090), read by the
+#: server's caches (:meth:`plait.storage.SqlRepository.changes`).
+plait_changes = Table(
+    "plait_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
