@@ -9,7 +9,7 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := .venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: ui ui-test ui-screenshots run examples test lint typecheck docs docs-check dist ci bench bench-api bench-triggers bench-peers install dev clean
+.PHONY: ui ui-test ui-screenshots run examples test lint typecheck docs docs-check dist ci bench bench-api bench-cpu bench-memory bench-triggers bench-peers install dev clean
 
 $(UV):
 	@$(PYTHON) -m venv $(TOOLS)
@@ -104,6 +104,14 @@ bench: dev
 ## bench-api: the hub server's API under load next to a do-nothing aiohttp handler (docs/performance.md)
 bench-api: dev
 	@$(RUN) python bench/bench_api.py
+
+## bench-cpu: the server's CPU per request (create, POST-to-SUCCESS, signed webhook), one client (docs/performance.md)
+bench-cpu: dev
+	@$(RUN) python bench/bench_cpu.py
+
+## bench-memory: the idle server's resident memory, first start and restart (docs/performance.md)
+bench-memory: dev
+	@$(RUN) python bench/bench_memory.py
 
 ## bench-triggers: GitHub-signed webhooks for 30 s next to a do-nothing handler; 10,000 cron schedules (docs/performance.md)
 bench-triggers: dev

@@ -41,6 +41,8 @@ tasks:
     type: plait.core.Return
     format: done
 """
+#: Seconds one request of the load generator may take before it counts as an error.
+REQUEST_TIMEOUT = 30.0
 
 
 # -- the two servers' processes ----------------------------------------------------------------
@@ -76,11 +78,19 @@ def profiled_server(out: str, argv: list[str]) -> None:
 
 
 def start_plait(
-    home: Path, flow: str = FLOW, env: dict[str, str] | None = None, profile: str | None = None
+    home: Path,
+    flow: str = FLOW,
+    env: dict[str, str] | None = None,
+    profile: str | None = None,
+    flows: Path | None = None,
+    need_token: bool = True,
 ) -> tuple[subprocess.Popen[str], str, str]:
-    flows = home.parent / "flows"
-    flows.mkdir(parents=True, exist_ok=True)
-    (flows / "one.yaml").write_text(flow)
+    """``plait server local`` deploying ``flow`` (or every flow file of ``flows``); the admin
+    token it printed (a restarted server prints none: ``need_token=False``)."""
+    if flows is None:
+        flows = home.parent / "flows"
+        flows.mkdir(parents=True, exist_ok=True)
+        (flows / "one.yaml").write_text(flow)
     env = {**os.environ, "PLAIT_HOME": str(home), **(env or {})}
     command = [str(PLAIT)]
     if profile:
@@ -92,16 +102,18 @@ def start_plait(
     )  # fmt: skip
     assert process.stderr is not None
     url = token = ""
+    seen: list[str] = []
     for line in process.stderr:
+        seen.append(line)
         if m := re.search(r"listening on (http://\S+)", line):
             url = m.group(1)
         if m := re.search(r"admin token \(shown once, keep it\): (\S+)", line):
             token = m.group(1)
         if line.startswith("try:"):
             break
-    if not (url and token):
+    if not url or (need_token and not token):
         process.kill()
-        raise SystemExit("the server did not start")
+        raise SystemExit("the server did not start:\n" + "".join(seen))
     return process, url, token
 
 
@@ -170,7 +182,10 @@ async def load(
     errors = 0
     sent = 0
     connector = aiohttp.TCPConnector(limit=clients)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    # A server that stops answering must end the measure, not hang it: each request has a
+    # deadline (a timed-out request counts as an error), and so has the whole run.
+    timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         stop = time.perf_counter() + seconds
 
         async def client() -> None:
@@ -181,14 +196,21 @@ async def load(
                     sent += 1
                     data, extra = github_signed(github_secret, sent)
                 began = time.perf_counter()
-                async with session.post(url, data=data, headers={**headers, **extra}) as response:
-                    await response.read()
-                    if response.status not in (200, 201):
-                        errors += 1
+                try:
+                    async with session.post(
+                        url, data=data, headers={**headers, **extra}
+                    ) as response:
+                        await response.read()
+                        if response.status not in (200, 201):
+                            errors += 1
+                except (TimeoutError, aiohttp.ClientError):
+                    errors += 1
                 latencies.append(time.perf_counter() - began)
 
         began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
+        await asyncio.wait_for(
+            asyncio.gather(*(client() for _ in range(clients))), seconds + REQUEST_TIMEOUT + 5
+        )
         took = time.perf_counter() - began
     latencies.sort()
     return {
@@ -207,7 +229,7 @@ def run_load(
     done = subprocess.run(
         [sys.executable, __file__, "--load", url, "--token", token, "--clients", str(clients),
          "--seconds", str(seconds), "--body", body, "--github-secret", github_secret],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True, check=True, timeout=seconds + REQUEST_TIMEOUT + 60,
     )  # fmt: skip
     return json.loads(done.stdout)
 
@@ -226,6 +248,7 @@ def settle(url: str, token: str, timeout: float = 600) -> None:
             if not json.load(response)["results"]:
                 return
         time.sleep(0.5)
+    raise SystemExit(f"executions still running after {timeout:g} s")
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from plait.server._users import (
     UserStore,
     csrf_ok,
 )
-from plait.storage import SqlRepository, api_tokens
+from plait.storage import ChangeCache, SqlRepository, api_tokens
 
 PREFIX = "plait_"
 RANKS: dict[str, int] = {"viewer": 1, "editor": 2, "admin": 3}
@@ -63,6 +63,9 @@ class TokenStore:
 
     def __init__(self, repo: SqlRepository) -> None:
         self.repo = repo
+        #: Valid tokens by hash, while the change counter stands still (a token created or
+        #: revoked by any process moves it: a revoked token fails on its next request).
+        self._valid: ChangeCache[str, Principal] = ChangeCache()
 
     async def create(self, name: str, role: Role, namespace: str | None = None) -> TokenOut:
         token = PREFIX + secrets.token_urlsafe(32)
@@ -122,6 +125,10 @@ class TokenStore:
     async def check(self, token: str) -> Principal | None:
         """The principal of a valid, unrevoked token; ``None`` otherwise."""
         digest = hash_token(token)
+        version = await self.repo.changes()
+        known = self._valid.get(version, digest)
+        if known is not None:
+            return known
 
         def run(conn: Connection) -> Principal | None:
             row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest)).first()
@@ -132,7 +139,10 @@ class TokenStore:
                 return None
             return Principal(row.id, row.name, row.role, row.namespace)
 
-        return await self.repo.call(run)
+        found = await self.repo.call(run)
+        if found is not None:
+            self._valid.put(version, digest, found)
+        return found
 
 
 class RateLimiter:

@@ -32,6 +32,7 @@ from plait.server._models import (
     execution_out,
 )
 from plait.server._routes_flows import labels_of
+from plait.storage import ChangeCache
 from plait.storage import executions as executions_table
 
 JSON_TYPES = ("application/json", "")
@@ -53,12 +54,22 @@ def install(api: Api, hub: Hub) -> None:
             raise not_found(f"execution {execution_id}")
         return execution
 
+    #: The flow (and its revision) a create names, while no process changed any flow.
+    flows_seen: ChangeCache[tuple[str, str, int | None], tuple[Flow, int]] = ChangeCache()
+
     async def flow_for(namespace: str, flow_id: str, revision: int | None) -> tuple[Flow, int]:
+        version = await hub.repo.changes()
+        key = (namespace, flow_id, revision)
+        known = flows_seen.get(version, key)
+        if known is not None:
+            return known
         stored = await hub.runner.repo.get_flow(namespace, flow_id, revision)
         if stored is None or stored.deleted:
             at = f" at revision {revision}" if revision else ""
             raise not_found(f"flow {namespace}.{flow_id}{at}")
-        return await hub.runner.flow_of(namespace, flow_id, stored.revision), stored.revision
+        flow = await hub.runner.flow_of(namespace, flow_id, stored.revision)
+        flows_seen.put(version, key, (flow, stored.revision))
+        return flow, stored.revision
 
     @api.route(
         "POST",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -64,6 +65,7 @@ async def serve(
     hub = Hub(config)
     home = LocalHome.resolve(config.home)
     sources = await asyncio.to_thread(_read_flows, config.deploy)
+    await asyncio.to_thread(_migrate_apart, home)
     async with local_runner(home, on_log=hub.on_log, on_step=hub.on_step, notify=notify) as runner:
         from plait.storage import SqlRepository
 
@@ -100,6 +102,7 @@ async def serve(
         trigger_loop = asyncio.create_task(
             Scheduler(runner, runner.repo, hub.spawn).run(stop_triggers), name="trigger loop"
         )
+        _give_back_memory()
         url = f"http://{config.host}:{port}"
         say(f"Plait server listening on {url}  (home: {home.root})")
         say(f"web UI: {url}/ui")
@@ -129,6 +132,27 @@ async def serve(
                 loop.remove_signal_handler(sig)
             await app_runner.cleanup()
         say("stopped")
+
+
+def _give_back_memory() -> None:
+    """Start-up (imports, plugin loading, the OpenAPI document) freed a lot of what it made,
+    but glibc's allocator keeps freed pages for reuse: hand them back to the system once, so an
+    idle server's resident memory is what it really uses (~3 MiB less, measured)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL(None).malloc_trim(0)  # the process's own symbols: libc's included
+
+
+def _migrate_apart(home: Any) -> None:
+    """A new or older database is migrated by a child process, so that Alembic and Mako never
+    load into the server (they would stay in its memory for its whole life)."""
+    from plait.storage import upgrade_apart
+
+    home.secure()
+    upgrade_apart(home.database)
 
 
 def _bound_port(app_runner: web.AppRunner, wanted: int) -> int:

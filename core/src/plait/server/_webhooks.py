@@ -35,7 +35,7 @@ from plait.server._hub import Hub
 from plait.server._models import execution_out
 from plait.server._signatures import check
 from plait.server._trigger_gate import conditions_met, record_condition
-from plait.storage import trigger_states, webhook_deliveries
+from plait.storage import ChangeCache, trigger_states, webhook_deliveries
 from plait.triggers import FetchType, Provider, Webhook
 
 log = logging.getLogger("plait.server.webhooks")
@@ -62,6 +62,7 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
     )
 
     buckets = Buckets()
+    found_cache: _FoundCache = ChangeCache()
 
     async def not_found() -> web.Response:
         outcomes.labels("not_found").inc()
@@ -73,7 +74,7 @@ def install(app: web.Application, hub: Hub) -> list[dict[str, Any]]:
         namespace = request.match_info["namespace"]
         flow_id = request.match_info["flowId"]
         key = request.match_info["key"]
-        found = await _find(hub, namespace, flow_id, key)
+        found = await _find(hub, namespace, flow_id, key, found_cache)
         if found is None:
             return await not_found()
         flow, revision, spec, trigger = found
@@ -203,12 +204,41 @@ class Buckets:
         return None
 
 
+#: A flow's webhook triggers as a request needs them: (flow, revision, [(trigger, its
+#: properties validated, its key's bytes, disabled through the API)]).
+_Hooks = tuple[Flow, int, list[tuple[TriggerSpec, Webhook, bytes, bool]]]
+_FoundCache = ChangeCache[tuple[str, str], _Hooks]
+
+
 async def _find(
-    hub: Hub, namespace: str, flow_id: str, key: str
+    hub: Hub, namespace: str, flow_id: str, key: str, cache: _FoundCache | None = None
 ) -> tuple[Flow, int, TriggerSpec, Webhook] | None:
-    """The flow and its enabled webhook trigger with this key, or ``None`` (all alike)."""
+    """The flow and its enabled webhook trigger with this key, or ``None`` (all alike).
+
+    What is read from the database (the flow's latest revision, its triggers' properties
+    validated, which are disabled) is kept in ``cache`` while no process changes a flow or a
+    trigger's ``disabled`` (the change counter): a request then reads nothing."""
     if len(namespace) > 255 or len(flow_id) > 255 or len(key) > 256:
         return None
+    version = await hub.repo.changes()
+    hooks = cache.get(version, (namespace, flow_id)) if cache is not None else None
+    if hooks is None:
+        hooks = await _hooks(hub, namespace, flow_id)
+        if hooks is None:
+            return None
+        if cache is not None:
+            cache.put(version, (namespace, flow_id), hooks)
+    flow, revision, triggers = hooks
+    match = None
+    wanted = key.encode()
+    for spec, trigger, secret, disabled in triggers:
+        # Compare with every trigger's key (no early exit): timing tells nothing about keys.
+        if hmac.compare_digest(secret, wanted) and match is None:
+            match = None if disabled else (flow, revision, spec, trigger)
+    return match
+
+
+async def _hooks(hub: Hub, namespace: str, flow_id: str) -> _Hooks | None:
     stored = await hub.runner.repo.get_flow(namespace, flow_id)
     if stored is None or stored.deleted:
         return None
@@ -218,18 +248,15 @@ async def _find(
         return None
     if flow.disabled:
         return None
-    match = None
+    triggers: list[tuple[TriggerSpec, Webhook, bytes, bool]] = []
     for spec in flow.triggers:
         info = spec.type_info
         if spec.disabled or info is None or info.cls is not Webhook:
             continue
         trigger = Webhook.model_validate(spec.properties)
-        # Compare with every trigger's key (no early exit): timing tells nothing about keys.
-        if hmac.compare_digest(trigger.key.encode(), key.encode()) and match is None:
-            match = (flow, stored.revision, spec, trigger)
-    if match is not None and await _disabled(hub, namespace, flow_id, match[2].id):
-        return None
-    return match
+        disabled = await _disabled(hub, namespace, flow_id, spec.id)
+        triggers.append((spec, trigger, trigger.key.encode(), disabled))
+    return flow, stored.revision, triggers
 
 
 async def _disabled(hub: Hub, namespace: str, flow_id: str, trigger_id: str) -> bool:

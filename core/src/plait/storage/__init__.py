@@ -6,8 +6,9 @@ state in them (trigger state, webhook deliveries, users, tokens, secrets, KV ent
 own queries. Files passed between tasks are in plait.files, not here.
 """
 
+from plait.storage._cache import ChangeCache
 from plait.storage._migrate import HEAD as SCHEMA_HEAD
-from plait.storage._migrate import current_revision
+from plait.storage._migrate import current_revision, upgrade_apart
 from plait.storage._sql import FlowConflict, SqlRepository, execution_row
 from plait.storage._tables import (
     api_tokens,
@@ -19,6 +20,7 @@ from plait.storage._tables import (
     metadata,
     metrics,
     namespace_files,
+    plait_changes,
     secret_reads,
     secrets,
     sessions,
@@ -30,6 +32,7 @@ from plait.storage._tables import (
 
 __all__ = [
     "SCHEMA_HEAD",
+    "ChangeCache",
     "FlowConflict",
     "SqlRepository",
     "api_tokens",
@@ -43,11 +46,13 @@ __all__ = [
     "metadata",
     "metrics",
     "namespace_files",
+    "plait_changes",
     "secret_reads",
     "secrets",
     "sessions",
     "task_runs",
     "trigger_states",
+    "upgrade_apart",
     "users",
     "webhook_deliveries",
 ]

@@ -70,11 +70,12 @@ from plait.records import (
 from plait.storage import _migrate
 from plait.storage._prepared import Prepared, group
 from plait.storage._private import prepare_sqlite
-from plait.storage._tables import executions, flows, task_runs
+from plait.storage._tables import executions, flows, plait_changes, task_runs
 from plait.storage._tables import logs as logs_table
 from plait.storage._tables import metrics as metrics_table
 from plait.storage._thread import DatabaseThread
 
+_COUNTER = "SELECT version FROM plait_changes WHERE id = 1"
 LEVELS = {"TRACE": 5, "DEBUG": 10, "INFO": 20, "WARN": 30, "WARNING": 30, "ERROR": 40}
 ACTIVE_STATES = (State.RUNNING, State.PAUSED, State.RETRYING, State.KILLING)
 T = TypeVar("T")
@@ -137,6 +138,9 @@ class SqlRepository(Repository):
         #: Saves waiting for their group commit, and the task committing them (one at a time).
         self._waiting: list[_Step] = []
         self._committer: asyncio.Task[None] | None = None
+        #: SQLite: a read-only connection of the event loop's own, for :meth:`changes`.
+        self._watch: sqlite3.Connection | None = None
+        self._seen: tuple[int, int] | None = None  # (its data_version, plait_changes.version)
 
     @classmethod
     def sqlite(cls, path: Path) -> SqlRepository:
@@ -232,6 +236,14 @@ class SqlRepository(Repository):
         except Exception:
             conn.rollback()
             raise
+        path = engine.url.database
+        if self.dialect == "sqlite" and path and path != ":memory:":
+            watch = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # Never waits for a lock (a busy read goes through the database thread instead),
+            # never writes.
+            watch.execute("PRAGMA busy_timeout=0")
+            watch.execute("PRAGMA query_only=ON")
+            self._watch = watch
 
     async def close(self) -> None:
         if self._thread is None:
@@ -242,6 +254,10 @@ class SqlRepository(Repository):
         def _close() -> None:
             # A database that failed (locked, broken disk) must not turn the fault being
             # reported into another one while closing.
+            if self._watch is not None:
+                with contextlib.suppress(Exception):
+                    self._watch.close()
+                self._watch = None
             if self._conn is not None:
                 with contextlib.suppress(Exception):
                     self._conn.close()
@@ -272,6 +288,38 @@ class SqlRepository(Repository):
         updates = {c: getattr(stmt.excluded, c) for c in columns}
         condition = where(stmt.excluded) if where is not None else None
         return stmt.on_conflict_do_update(index_elements=keys, set_=updates, where=condition)
+
+    # -- the change counter ------------------------------------------------------------------
+
+    async def changes(self) -> int:
+        """The change counter: it moves whenever any process commits a change to the API
+        tokens, the flows or a trigger's ``disabled`` (migration 0090). What was read at one
+        value stays true until it moves: a cache compares it on every use.
+
+        On SQLite this costs no trip to the database thread: ``PRAGMA data_version`` on a
+        connection of the event loop's own tells whether any connection (this process's
+        included) committed since the last look (it reads the WAL index, never waits: WAL
+        readers do not block on writers, and its busy timeout is 0); only then is the counter
+        read again, on that same connection. The two reads come in that order, so a commit
+        landing between them shows as a new data_version on the next look."""
+        watch = self._watch
+        if watch is not None:
+            try:
+                seen = watch.execute("PRAGMA data_version").fetchall()[0][0]
+                if self._seen is not None and self._seen[0] == seen:
+                    return self._seen[1]
+                version = int(watch.execute(_COUNTER).fetchall()[0][0])
+                self._seen = (seen, version)
+                return version
+            except sqlite3.Error:
+                pass  # busy (a WAL reset in progress): read it the ordinary way
+
+        def run(conn: Connection) -> int:
+            version = conn.execute(select(plait_changes.c.version)).scalar()
+            conn.commit()
+            return int(version or 0)
+
+        return await self._run(run)
 
     # -- flows -------------------------------------------------------------------------------
 

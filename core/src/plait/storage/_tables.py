@@ -265,3 +265,14 @@ namespace_files = Table(
     Column("content", LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb"), nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
 )
+
+
+#: One row (``id`` 1): a counter every change to ``api_tokens``, ``flows`` or a trigger's
+#: ``disabled`` bumps in its own transaction (database triggers, migration 0090), read by the
+#: server's caches (:meth:`plait.storage.SqlRepository.changes`).
+plait_changes = Table(
+    "plait_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", BigInteger, nullable=False),
+)
