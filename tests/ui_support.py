@@ -8,9 +8,9 @@ import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-import pytest
+from ci_switch import service_missing
 from live_server import ROOT
 
 CHROMIUM = Path(os.environ.get("PLAIT_CHROMIUM", "/usr/bin/chromium"))
@@ -28,11 +28,9 @@ ARGS = [
 ]
 
 
-def missing(what: str) -> None:
+def missing(what: str) -> NoReturn:
     """A missing browser, bundle or node fails under CI and skips elsewhere."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} (CI=true: the UI tests need it)")
-    pytest.skip(what)
+    service_missing(f"{what} (the UI tests need it)")
 
 
 def node_path() -> str | None:
