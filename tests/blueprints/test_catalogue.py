@@ -73,6 +73,19 @@ def test_subflow_by_blueprint_problems_say_what_to_do(acme_host: PluginHost) -> 
         "plait-acme-crm>=1.4.0, which is not installed: pip install 'plait-acme-crm>=1.4.0'"
     )
     assert "needs plait-http>=99.0 but 0.1.0 is installed: pip install --upgrade" in missing[1]
+    # What the blueprints it calls need is named too, even when its metadata forgets them.
+    assert _problems(acme_host, """
+        - id: call
+          type: plait.core.Subflow
+          blueprint: acme.calls-crm
+    """) == [
+        "caller.yaml:6:16: tasks[0].blueprint: blueprint acme.calls-crm needs the plugin "
+        "plait-acme-crm>=1.4.0 (for the blueprint acme.needs-crm it calls), which is not "
+        "installed: pip install 'plait-acme-crm>=1.4.0'",
+        "caller.yaml:6:16: tasks[0].blueprint: blueprint acme.calls-crm needs plait-http>=99.0 "
+        "(for the blueprint acme.needs-crm it calls) but 0.1.0 is installed: pip install "
+        "--upgrade 'plait-http>=99.0'",
+    ]  # fmt: skip
     assert _problems(acme_host, """
         - id: call
           type: plait.core.Subflow

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 from plait.blueprints import describe, find, instantiate, library, library_path
 from plait.flows import all_task_specs, load_flow, validate_flow_text
 from plait.plugins import PluginHost, load_blueprint
@@ -58,12 +59,20 @@ def test_each_blueprint_is_complete_and_valid(host: PluginHost, blueprint_id: st
     assert detail.outputs, "a blueprint declares its outputs"
     for item in [*detail.inputs, *detail.outputs]:
         assert item.description, f"{item.id} has no description"
-    # Every plugin distribution its flow uses is declared (and nothing else).
+    # Every plugin distribution its flow uses is declared (and nothing else), with those of
+    # the blueprints it calls as subflows (so "what to install" names them too).
     flow = load_flow(instantiate(bp, "company.team"), registry=host.registry)
     specs = all_task_specs([*flow.tasks, *flow.errors, *flow.finally_])
     used = {s.type_info.origin.distribution for s in specs}
     used |= {t.type_info.origin.distribution for t in flow.triggers}
-    assert set(bp.plugins) == used - {"plait"}
+    for called_id in {s.properties["blueprint"] for s in specs if s.properties.get("blueprint")}:
+        called = find(host.registry, called_id)
+        used |= set(called.blueprint.plugins) | {called.origin.distribution}
+        for dist, minimum in called.blueprint.plugins.items():
+            assert Version(bp.plugins.get(dist, "0")) >= Version(minimum), (
+                f"{bp.id} calls {called_id}, which needs {dist}>={minimum}"
+            )
+    assert set(bp.plugins) == used - {"plait"}, f"{bp.id} declares {sorted(bp.plugins)}"
     # The example is a Subflow call of this blueprint that validates in a flow.
     example = yaml.safe_load(bp.example)
     assert example["type"] == "plait.core.Subflow"

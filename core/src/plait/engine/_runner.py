@@ -1795,7 +1795,9 @@ class Runner:
         in the calling flow's namespace (a new revision only when the blueprint changed)."""
         entry = find(self.host.registry, target.blueprint or "")
         problems = [version_problem(entry.blueprint, target.blueprint_version)]
-        problems += requirement_problems(entry.blueprint, installed(self.host.registry))
+        problems += requirement_problems(
+            entry.blueprint, installed(self.host.registry), self.host.registry
+        )
         if any(problems):
             # Checked at validation too; the plugins installed may have changed since.
             raise UserError("; ".join(p for p in problems if p))

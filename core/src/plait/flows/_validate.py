@@ -441,7 +441,7 @@ def _check_blueprint(ctx: _Context, target: ChildFlow, raw: dict[str, Any], path
     problem = version_problem(blueprint, target.blueprint_version)
     if problem is not None:
         ctx.add((*path, "blueprintVersion"), problem)
-    for missing in requirement_problems(blueprint, installed(ctx.registry)):
+    for missing in requirement_problems(blueprint, installed(ctx.registry), ctx.registry):
         ctx.add((*path, "blueprint"), missing)
     given = target.inputs
     try:

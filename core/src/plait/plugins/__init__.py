@@ -14,6 +14,7 @@ from plait.plugins._install import installed as installed_distributions
 from plait.plugins._registry import Origin, TypeClash, TypeInfo, TypeRegistry, UnknownVersion
 from plait.plugins._requirements import (
     installed,
+    needed_plugins,
     requirement_problems,
     unknown_blueprint,
     version_problem,
@@ -36,6 +37,7 @@ __all__ = [
     "installed_distributions",
     "load_blueprint",
     "load_blueprints",
+    "needed_plugins",
     "requirement_problems",
     "resolve",
     "unknown_blueprint",
