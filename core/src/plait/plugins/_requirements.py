@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import yaml
-
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 from plait_sdk import Blueprint, UserError
