@@ -69,7 +69,8 @@ DIFFERENCES = {
     "plait.core.Subflow": "no older `outputs` mapping (use the subflow's flow outputs)",
     "plait.core.namespace.DeleteFiles": "`files` output: deleted path -> namespace",
     "plait.core.namespace.UploadFiles": "no `files` output",
-    "plait.core.WorkingDirectory": "no `outputFiles`; `cache` saved at the end of the execution",
+    "plait.core.WorkingDirectory": "`outputFiles` is `{}` when nothing matches; `cache` saved at "
+    "the end of the execution",
     "plait.scripts.python.Script": "`containerImage` and the Docker task runner accepted: runs as "
     "a local process, with a warning naming the image",
     "plait.scripts.python.Commands": "as python.Script",

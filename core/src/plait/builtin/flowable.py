@@ -302,8 +302,10 @@ class WorkingDirectory(_WithHandlers):
     """Run child tasks sharing one temporary working directory.
 
     Before the first child runs, the directory gets the restored `cache` (if any, and fresh),
-    the `namespaceFiles` selected and the `inputFiles`; when the WorkingDirectory ends in
-    SUCCESS, the files matching `cache.patterns` are saved for the next executions of the flow.
+    the `namespaceFiles` selected and the `inputFiles`; once the children ended, the files
+    matching `outputFiles` are uploaded as its `outputFiles` output; when the WorkingDirectory
+    ends in SUCCESS, the files matching `cache.patterns` are saved for the next executions of
+    the flow.
     """
 
     type_name: ClassVar[str] = "plait.core.WorkingDirectory"
@@ -317,6 +319,10 @@ class WorkingDirectory(_WithHandlers):
     on the script tasks."""
     cache: WorkingDirectoryCache | None = None
     """Files kept from one execution of the flow to the next: `{patterns: [...], ttl: P1D}`."""
+    output_files: list[str] | str | None = None
+    """Globs (relative to the directory) of the files to upload to internal storage once the
+    children ended; their `plait:///` URIs are the `outputFiles` output, by relative path
+    (`outputs.<id>.outputFiles['out.json']`). A pattern leaving the directory fails the task."""
 
     def shares_working_directory(self) -> bool:
         return True

@@ -122,6 +122,10 @@ class Executor:
         self.inputs = execution.inputs if inputs is None else inputs
         self._render_fn = render
         self.rng = rng or random.Random()
+        #: Called before a flowable run that shares a working directory ends (its children
+        #: done): it may set the run's outputs (a WorkingDirectory's ``outputFiles``, uploaded
+        #: by the runner) or raise UserError to fail it. Set by the runner.
+        self.closing: Callable[[TaskRun, TaskSpec], Awaitable[None]] | None = None
         #: The execution's state once decided, while its afterExecution tasks run.
         self.decided: State | None = None
         self._after_ids = {s.id for s in all_task_specs(flow.after_execution)}
@@ -593,11 +597,35 @@ class Executor:
                 return
         assert model is not None
         try:
-            await model.decide(_Scope(self, spec, run))
+            if self.closing is not None and model.shares_working_directory():
+                await self._decide_closing(model, spec, run, self.closing)
+            else:
+                await model.decide(_Scope(self, spec, run))
         except (TemplateError, UserError, NotImplementedError) as error:
             self._fail(run, f"task '{spec.id}': {error}")
         except Exception as error:  # a plugin's flowable that broke: its run fails, not the step
             self._fail(run, f"task '{spec.id}': {type(error).__name__}: {error}")
+
+    async def _decide_closing(
+        self,
+        model: Any,
+        spec: TaskSpec,
+        run: TaskRun,
+        closing: Callable[[TaskRun, TaskSpec], Awaitable[None]],
+    ) -> None:
+        """Decide, holding back the run's end until ``closing`` ran: its outputs are then set
+        before the run ends (the tasks after it see them in the same step)."""
+        scope = _HeldScope(self, spec, run)
+        await model.decide(scope)
+        if scope.end is None or run.state.terminal:
+            return
+        state, reason, allow_failure = scope.end
+        try:
+            await closing(run, spec)
+        except UserError as error:
+            if not state.failed:
+                state, reason, allow_failure = State.FAILED, f"task '{spec.id}': {error}", False
+        _Scope.finish(scope, state, reason=reason, allow_failure=allow_failure)
 
     def _flowable_timed_out(self, run: TaskRun, timeout: timedelta) -> bool:
         """A flowable task past its ``timeout``: its unfinished children are killed (running
@@ -1067,6 +1095,22 @@ class _Scope(FlowScope):
         if run.scratch.get("properties") != properties:
             run.scratch["properties"] = dict(properties)
             self._ex._touch(run)
+
+
+class _HeldScope(_Scope):
+    """A scope whose ``finish`` is only noted (Executor._decide_closing applies it)."""
+
+    __slots__ = ("end",)
+
+    def __init__(self, executor: Executor, spec: TaskSpec, run: TaskRun) -> None:
+        super().__init__(executor, spec, run)
+        self.end: tuple[State, str | None, bool] | None = None
+
+    def finish(
+        self, state: State | None, *, reason: str | None = None, allow_failure: bool = False
+    ) -> None:
+        if state is not None:
+            self.end = (state, reason, allow_failure)
 
 
 def _spec(task: ChildTask) -> TaskSpec:

@@ -48,7 +48,7 @@ from plait.engine._files import TemplateFiles
 from plait.engine._retry import next_attempt_at
 from plait.engine._sealing import mark, register, reveal, seal_text
 from plait.engine._templated import resolve_attempts, timeout_of
-from plait.engine._workdir import WORKDIR_PROPERTIES, WorkingDirectories
+from plait.engine._workdir import WORKDIR_PROPERTIES, WorkingDirectories, collect_output_files
 from plait.files import ExecutionStorage, execution_prefix
 from plait.flows import (
     ConcurrencyBehavior,
@@ -57,6 +57,7 @@ from plait.flows import (
     InputError,
     InputType,
     State,
+    TaskSpec,
     coerce_inputs,
     coerce_value,
     load_flow,
@@ -613,6 +614,7 @@ class Runner:
             masker=masker,
             log=ExecutionLog(masker, self._on_log),
         )
+        driving.executor.closing = functools.partial(self._close_workdir, flow, execution, driving)
         self._driving[execution.id] = driving
         hold.on_lost = functools.partial(self._on_lost, driving)
         self._reattach_subflows(execution, driving)
@@ -1192,6 +1194,25 @@ class Runner:
             )
 
         await self._workdir_setup.ensure(execution.id, owner.id, prepare)
+
+    async def _close_workdir(
+        self, flow: Flow, execution: Execution, d: _Driving, owner: TaskRun, spec: TaskSpec
+    ) -> None:
+        """Before a WorkingDirectory run ends: its ``outputFiles`` uploaded as its outputs
+        (plait.engine._workdir)."""
+        if "outputFiles" not in spec.properties:
+            return
+        render = self._render_for(execution, d.masker)
+        storage = self._context(flow, execution, d, owner).storage
+        uris = await collect_output_files(
+            spec.properties,
+            self._workdir(d, owner),
+            lambda value: render(d.executor.context_for(owner), value),
+            storage.put,
+            asyncio.to_thread,
+        )
+        outputs = {**owner.outputs, "outputFiles": uris}
+        owner.outputs = mark(self.key_ring, d.masker, outputs) if d.masker else outputs
 
     def _workdir(self, d: _Driving, run: TaskRun) -> Path:
         owner = run

@@ -1,9 +1,14 @@
 """What a ``WorkingDirectory`` puts in its directory before its first child runs, and keeps
-after it: Kestra's ``inputFiles``, ``namespaceFiles`` and ``cache`` ({patterns, ttl}).
+after it: Kestra's ``inputFiles``, ``namespaceFiles``, ``cache`` ({patterns, ttl}) and
+``outputFiles``.
 
 The runner calls :meth:`WorkingDirectories.prepare` once per WorkingDirectory task run (when
 its directory is made) and :meth:`WorkingDirectories.finish` when the execution ends; the
 flowable itself (its children, their order) stays the executor's business.
+
+:func:`collect_output_files` uploads the files matching ``outputFiles`` once the children
+ended, before the WorkingDirectory run ends (the executor holds its end back for it), so the
+tasks after it read ``outputs.<id>.outputFiles['<relative path>']``.
 
 The cache is a zip of the files matching ``patterns``, stored in internal storage under
 ``<namespace>/<flow>/cache/<task id>.zip`` with the time it was made: a later execution of the
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +40,8 @@ _STAMP = ".plait-cache.json"
 _SCHEME = "plait:///"
 
 Render = Callable[[Any], Awaitable[Any]]
+#: Characters a storage key refuses, replaced in the name an output file is stored under.
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=,~-]")
 
 
 @dataclass
@@ -83,6 +91,65 @@ def _unzip(data: bytes, root: Path, ttl: timedelta | None, now: datetime) -> int
             target.write_bytes(archive.read(member))
             count += 1
         return count
+
+
+def _output_patterns(rendered: Any) -> list[str]:
+    if isinstance(rendered, str):
+        try:
+            rendered = json.loads(rendered) if rendered.lstrip().startswith("[") else [rendered]
+        except ValueError:
+            rendered = [rendered]
+    if not isinstance(rendered, list):
+        raise UserError("WorkingDirectory outputFiles must be a list of glob patterns")
+    patterns = []
+    for raw in rendered:
+        pattern = str(raw).strip().replace("\\", "/").removeprefix("./")
+        relative = PurePosixPath(pattern)
+        if not pattern or "\x00" in pattern or relative.is_absolute() or ".." in relative.parts:
+            raise UserError(
+                f"WorkingDirectory outputFiles: {raw!r} must be a glob relative to the "
+                "working directory"
+            )
+        patterns.append(pattern)
+    return patterns
+
+
+def _matching(root: Path, patterns: list[str]) -> dict[str, Path]:
+    """The files under ``root`` matching ``patterns``, by relative path; a symbolic link
+    leading out of the directory is left out (blocking)."""
+    keep = path_matcher(patterns)
+    base = root.resolve()
+    found: dict[str, Path] = {}
+    if not root.exists():
+        return found
+    for file in sorted(root.rglob("*")):
+        relative = file.relative_to(root).as_posix()
+        if file.is_file() and keep(relative) and file.resolve().is_relative_to(base):
+            found[relative] = file
+    return found
+
+
+async def collect_output_files(
+    properties: dict[str, Any],
+    path: Path,
+    render: Render,
+    put: Callable[[str, Path], Awaitable[str]],
+    run_blocking: Callable[..., Awaitable[Any]],
+) -> dict[str, str] | None:
+    """Upload the files of ``path`` matching the WorkingDirectory's ``outputFiles``; their
+    ``plait:///`` URIs by relative path (empty when none matches), ``None`` without
+    ``outputFiles``."""
+    spec = properties.get("outputFiles")
+    if spec is None:
+        return None
+    patterns = _output_patterns(await render(spec))
+    if not patterns:
+        return {}
+    uris: dict[str, str] = {}
+    for relative, file in (await run_blocking(_matching, path, patterns)).items():
+        name = "/".join(_UNSAFE.sub("_", part) for part in relative.split("/"))
+        uris[relative] = await put(f"outputFiles/{name}", file)
+    return uris
 
 
 class WorkingDirectories:
