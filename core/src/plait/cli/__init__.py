@@ -6,30 +6,19 @@ import logging
 import os
 import sys
 
-from plait.cli import (  # noqa: F401
-    _blueprints,
-    _executions,
-    _flows,
-    _kv,
-    _namespaces,
-    _plugins,
-    _remote,
-    _run,
-    _sdk,
-    _secrets,
-    _server,
-    _triggers,
-)
-from plait.cli._app import cli
+# The commands' modules are imported when their command is used (plait.cli._app.BUILT_IN).
+from plait.cli._app import BUILT_IN, cli, load_commands
 from plait.runtime import settle_heap
-
-_remote.install()  # --server on the commands that can talk to a hub server
 
 
 def main() -> None:
     """Entry point of the ``plait`` console script."""
-    # The imports are done: freeze them and let the collector run for the command itself (a
-    # long validation would otherwise keep all its cyclic garbage). See plait._entry.
+    # The command's module is imported with the rest of start-up (the collector still off), then
+    # the imports are frozen and the collector runs for the command itself (a long validation
+    # would otherwise keep all its cyclic garbage). See plait._entry.
+    name = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    if name in BUILT_IN:
+        load_commands(BUILT_IN[name])
     settle_heap()
     try:
         cli(prog_name="plait")

@@ -2,19 +2,81 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
-from typing import Any
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 from plait_sdk import UserError, ValidationError
-from rich.console import Console
-from rich.markup import escape
 
 from plait import __version__
 from plait.cli._terminal import printable
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+#: The built-in commands and the module that defines each, imported when the command is used:
+#: ``plait server local`` then imports neither the other commands nor rich (~9 MiB of an idle
+#: server's memory). ``--help`` imports them all.
+BUILT_IN = {
+    "auth": "_server",
+    "blueprints": "_blueprints",
+    "executions": "_executions",
+    "flows": "_flows",
+    "kv": "_kv",
+    "namespace": "_namespaces",
+    "plugins": "_plugins",
+    "run": "_run",
+    "run-examples": "_run",
+    "sdk": "_sdk",
+    "secrets": "_secrets",
+    "server": "_server",
+    "triggers": "_triggers",
+}
+#: ``plait.cli._remote.install`` adds ``--server`` to these modules' commands (needs all three).
+_REMOTE = {"_executions", "_flows", "_run"}
+
+
+@cache
+def _stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _LazyConsole:
+    """Stands for the stderr console, made (and rich imported) when first used."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_stderr_console(), name)
+
+
 #: stderr console for messages; stdout stays clean for data (``--json``).
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+err_console = cast("Console", _LazyConsole())
+
+home_option = click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="The local store (default: $PLAIT_HOME or ./.plait).",
+)
+
+
+def load_commands(module: str) -> None:
+    """Import a built-in command's module (its decorators add it to ``cli``)."""
+    if module in _REMOTE:
+        _load_remote()
+    else:
+        importlib.import_module(f"plait.cli.{module}")
+
+
+@cache
+def _load_remote() -> None:
+    """The commands that take ``--server``, with it added (once)."""
+    from plait.cli import _remote
+
+    _remote.install()  # imports _executions, _flows and _run
 
 
 class PlaitGroup(click.Group):
@@ -34,17 +96,22 @@ class PlaitGroup(click.Group):
                 isinstance(command, click.Command)
                 and command.name
                 and command.name not in self.commands
+                and command.name not in BUILT_IN
             ):
                 found[command.name] = command
         return found
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in BUILT_IN:
+            load_commands(BUILT_IN[cmd_name])
         command = super().get_command(ctx, cmd_name)
         if command is None:
             command = self._plugin_commands().get(cmd_name)
         return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in sorted(set(BUILT_IN.values())):
+            load_commands(module)
         return sorted({*super().list_commands(ctx), *self._plugin_commands()})
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -55,6 +122,8 @@ class PlaitGroup(click.Group):
         except UserError as error:
             if _debug(ctx):
                 raise
+            from rich.markup import escape
+
             # One line per problem; a newline inside one (from a value) is escaped with the rest.
             problems = error.problems if isinstance(error, ValidationError) else [error]
             for line in map(str, problems):
@@ -69,6 +138,8 @@ class PlaitGroup(click.Group):
         except Exception as error:
             if _debug(ctx):
                 raise
+            from rich.markup import escape
+
             err_console.print(
                 f"[bold red]internal error:[/] {type(error).__name__}: {escape(printable(error))}\n"
                 "run again with --debug for the traceback, and please report it",
@@ -90,5 +161,8 @@ def cli(debug: bool) -> None:
 
 
 def notify(message: str) -> None:
-    """A one-line notice for the user (on stderr, so --json output stays clean)."""
-    err_console.print(f"[yellow]note:[/] {escape(printable(message))}", markup=True)
+    """A one-line notice for the user (on stderr, so --json output stays clean).
+
+    click, not rich: the server prints notices at start-up and does not import rich otherwise.
+    """
+    click.echo(f"{click.style('note:', fg='yellow')} {printable(message)}", err=True)

@@ -17,17 +17,12 @@ from rich.markup import escape
 from rich.text import Text
 
 from plait.cli._app import cli, err_console, notify
+from plait.cli._app import home_option as home_option
 from plait.cli._display import execution_json, log_line, summary
 from plait.cli._terminal import printable
 from plait.flows import State, flow_files
 from plait.records import Execution, LogRecord
 from plait.templating import masked_view
-
-home_option = click.option(
-    "--home",
-    type=click.Path(path_type=Path, file_okay=False),
-    help="The local store (default: $PLAIT_HOME or ./.plait).",
-)
 
 
 def parse_pairs(pairs: tuple[str, ...], what: str, *, read_files: bool = True) -> dict[str, str]:

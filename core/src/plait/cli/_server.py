@@ -7,8 +7,7 @@ from pathlib import Path
 
 import click
 
-from plait.cli._app import cli, err_console, notify
-from plait.cli._run import home_option
+from plait.cli._app import cli, err_console, home_option, notify
 
 
 @cli.group()
