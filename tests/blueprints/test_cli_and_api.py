@@ -63,6 +63,20 @@ def test_list_show_and_use_then_run(tmp_path: Path, saas: Saas) -> None:
         "company.ops.error-notification revision 1 (blueprint ops.error-notification)"
     )
     assert "error-notification" in plait("flows", "list", home=home).stdout
+    # ... and run from there by its name (its latest revision), as `plait run NAMESPACE.FLOW_ID`.
+    ran = subprocess.run(
+        [str(PLAIT), "run", "company.ops.error-notification", "-q",
+         "-i", f"webhook_url={hook.url('/hook')}", "-i", "message=deployed"],
+        capture_output=True, text=True, env=env, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert [c.json()["text"] for c in hook.calls("/hook")] == ["hi", "deployed"]
+    unknown_flow = subprocess.run(
+        [str(PLAIT), "run", "company.ops.nothing-here", "-q"],
+        capture_output=True, text=True, env=env, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert unknown_flow.returncode == 1
+    assert "no deployed flow company.ops.nothing-here" in unknown_flow.stderr
     bad = plait("blueprints", "use", "ops.error-notification", "-n", "Bad NS", home=home,
                 check=False)  # fmt: skip
     assert bad.exit_code == 1

@@ -114,7 +114,10 @@ def run(
     quiet: bool,
     home: Path | None,
 ) -> None:
-    """Run FLOW_FILE locally until it ends, showing its task runs live."""
+    """Run FLOW_FILE locally until it ends, showing its task runs live.
+
+    FLOW_FILE may also name a flow deployed in the local store, as NAMESPACE.FLOW_ID (e.g. one
+    made with `plait blueprints use`): its latest revision runs."""
     given: dict[str, Any] = {}
     if inputs_json is not None:
         try:
@@ -129,9 +132,10 @@ def run(
     given.update(pairs)
     progress = Progress(err_console, live=True, quiet=quiet or as_json)
     # Files are read before the event loop starts: no blocking I/O inside it.
-    source = _read(flow_file)
+    deployed = _deployed_name(flow_file)
+    source = "" if deployed is not None else _read(flow_file)
     siblings = []
-    if flows_dir is not None or _calls_subflows(source):
+    if deployed is None and (flows_dir is not None or _calls_subflows(source)):
         siblings = [
             (file, _read(file))
             for file in flow_files((flows_dir or flow_file.parent,))
@@ -146,6 +150,7 @@ def run(
             home,
             progress,
             files=set(pairs),
+            deployed=deployed,
         )
     )
     progress.finish(execution)
@@ -166,6 +171,7 @@ async def _run_one(
     home: Path | None,
     progress: Progress,
     files: set[str] = frozenset(),  # type: ignore[assignment]
+    deployed: tuple[str, str] | None = None,
 ) -> Execution:
     from plait.cli._inputs import local_inputs
     from plait.flows import validate_flow_text
@@ -185,7 +191,17 @@ async def _run_one(
                 text, registry=runner.host.registry, file=str(file), templates=runner.templates
             ):
                 await runner.deploy(text, file=str(file))
-        flow_obj, revision = await runner.deploy(flow[1], file=str(flow[0]))
+        if deployed is not None:  # a flow of the local store, at its latest revision
+            stored = await runner.repo.get_flow(*deployed)
+            if stored is None:
+                raise UserError(
+                    f"no flow file {flow[0]} and no deployed flow {'.'.join(deployed)} "
+                    "(see `plait flows list`)"
+                )
+            flow_obj = await runner.flow_of(*deployed, stored.revision)
+            revision = stored.revision
+        else:
+            flow_obj, revision = await runner.deploy(flow[1], file=str(flow[0]))
         for warning in flow_obj.warnings:  # deprecated Kestra forms: they run, say the new one
             err_console.print(f"[yellow]warning:[/] {escape(printable(str(warning)))}")
         execution_id = new_id()
@@ -198,6 +214,24 @@ async def _run_one(
 def _calls_subflows(source: str) -> bool:
     """Whether the flow may start subflows (then the flows beside it are deployed too)."""
     return "Subflow" in source or "flow.Flow" in source or "ForEachItem" in source
+
+
+def _deployed_name(given: Path) -> tuple[str, str] | None:
+    """``NAMESPACE.FLOW_ID`` (or ``NAMESPACE/FLOW_ID``) naming a deployed flow, when no file of
+    that name exists: ``plait run company.team.hello`` runs what `plait flows deploy` or
+    `plait blueprints use` stored."""
+    import re
+
+    from plait.flows import ID_PATTERN, NAMESPACE_PATTERN
+
+    text = str(given)
+    if given.exists() or text.endswith((".yaml", ".yml")):
+        return None
+    cut = max(text.rfind("/"), text.rfind("."))
+    namespace, flow_id = text[:cut], text[cut + 1 :]
+    if cut <= 0 or not re.match(NAMESPACE_PATTERN, namespace) or not re.match(ID_PATTERN, flow_id):
+        return None
+    return namespace, flow_id
 
 
 def _read(file: Path) -> str:
